@@ -1,0 +1,248 @@
+//! Phone numbers in E.164, with the region libphonenumber assigns them.
+//!
+//! The region matters beyond formatting: +1 and +7 span several countries, and an unknown-zone
+//! recipient is held until the window is open in every zone of *their* country, so a 416 number
+//! must come out Canadian and a 7-7xx number Kazakh. Region detection is delegated to the
+//! `phonenumber` crate (a maintained port of Google's libphonenumber metadata).
+
+use std::fmt;
+
+use phonenumber::{Mode, country};
+
+use crate::region::Region;
+
+/// Why a phone number was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneNumberError {
+    /// Nothing but whitespace was given.
+    #[error("phone number is empty")]
+    Empty,
+    /// A letter or other character that has no place in a phone number.
+    #[error("invalid phone {input:?}: unexpected character {character:?}")]
+    InvalidCharacter {
+        /// The rejected input.
+        input: String,
+        /// The first offending character.
+        character: char,
+    },
+    /// A national-format number without a country to read it in.
+    #[error("invalid phone {input:?}: not in +<country code> form and no default country given")]
+    MissingCountry {
+        /// The rejected input.
+        input: String,
+    },
+    /// The default country is not one libphonenumber knows.
+    #[error("unknown default country {region} for phone {input:?}")]
+    UnknownDefaultCountry {
+        /// The rejected input.
+        input: String,
+        /// The default country.
+        region: Region,
+    },
+    /// libphonenumber could not parse the digits, or they are not a valid number of any region.
+    #[error("invalid phone {input:?}: {reason}")]
+    Invalid {
+        /// The rejected input.
+        input: String,
+        /// Why, in words.
+        reason: &'static str,
+    },
+}
+
+/// A valid phone number in E.164 form.
+///
+/// `Display` and `Debug` mask the digits (`+7********89`) so that a number can be put in a log
+/// line or an error without leaking it; [`PhoneNumber::expose_e164`] is the one way to the full
+/// number, and its name makes each use visible in review.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PhoneNumber {
+    e164: String,
+    country_code_len: u8,
+    region: Option<Region>,
+}
+
+impl PhoneNumber {
+    /// Parses `input` (spaces, dashes, dots and brackets allowed). A number without a leading `+`
+    /// (or `00`) is read in `default_country`'s national format, trunk prefix included
+    /// (`8 (916) 123-45-67` with RU).
+    pub fn parse(input: &str, default_country: Option<Region>) -> Result<Self, PhoneNumberError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneNumberError::Empty);
+        }
+        if let Some(character) = trimmed.chars().find(|c| {
+            !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '\u{a0}'))
+        }) {
+            return Err(PhoneNumberError::InvalidCharacter {
+                input: input.to_owned(),
+                character,
+            });
+        }
+        let digits_and_plus: String = trimmed
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
+        if digits_and_plus.rfind('+').is_some_and(|i| i > 0) {
+            return Err(PhoneNumberError::Invalid {
+                input: input.to_owned(),
+                reason: "'+' only at the start",
+            });
+        }
+        let international = digits_and_plus.starts_with('+') || digits_and_plus.starts_with("00");
+        let normalised = match digits_and_plus.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => digits_and_plus,
+        };
+        let default_id = match (international, default_country) {
+            (true, _) => None,
+            (false, None) => {
+                return Err(PhoneNumberError::MissingCountry {
+                    input: input.to_owned(),
+                });
+            }
+            (false, Some(region)) => {
+                Some(region.as_str().parse::<country::Id>().map_err(|_| {
+                    PhoneNumberError::UnknownDefaultCountry {
+                        input: input.to_owned(),
+                        region,
+                    }
+                })?)
+            }
+        };
+        let parsed =
+            phonenumber::parse(default_id, &normalised).map_err(|_| PhoneNumberError::Invalid {
+                input: input.to_owned(),
+                reason: "not a phone number",
+            })?;
+        if !parsed.is_valid() {
+            return Err(PhoneNumberError::Invalid {
+                input: input.to_owned(),
+                reason: "not a valid number in any region's numbering plan",
+            });
+        }
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        let country_code_len = parsed.country().code().to_string().len() as u8;
+        let region = parsed
+            .country()
+            .id()
+            .and_then(|id| Region::parse(id.as_ref()).ok());
+        Ok(Self {
+            e164,
+            country_code_len,
+            region,
+        })
+    }
+
+    /// The full number, `+` and digits. Named so that every place that reveals it stands out.
+    pub fn expose_e164(&self) -> &str {
+        &self.e164
+    }
+
+    /// The country the number belongs to, when libphonenumber can tell (it cannot for
+    /// non-geographic numbers such as +800).
+    pub fn region(&self) -> Option<Region> {
+        self.region
+    }
+
+    /// The masked form: country code and the last two digits, the rest as `*`.
+    pub fn masked(&self) -> String {
+        let digits = &self.e164[1..];
+        let shown_head = usize::from(self.country_code_len).min(digits.len());
+        let shown_tail = 2.min(digits.len() - shown_head);
+        let hidden = digits.len() - shown_head - shown_tail;
+        format!(
+            "+{}{}{}",
+            &digits[..shown_head],
+            "*".repeat(hidden),
+            &digits[digits.len() - shown_tail..]
+        )
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(code: &str) -> Option<Region> {
+        Some(Region::parse(code).unwrap())
+    }
+
+    #[test]
+    fn plus_one_and_plus_seven_numbers_get_their_own_country() {
+        let cases = [
+            ("+1 347 555 0134", "US"), // New York City
+            ("+1 (213) 555-0134", "US"),
+            ("+1 416 555 0134", "CA"), // Toronto
+            ("+1 604 555 0134", "CA"),
+            ("+7 916 123-45-67", "RU"),
+            ("+7 495 123 45 67", "RU"),
+            ("+7 701 123 45 67", "KZ"), // Kazakh mobile
+            ("+7 727 258 36 11", "KZ"), // Almaty
+        ];
+        for (input, expected) in cases {
+            let phone = PhoneNumber::parse(input, None).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(phone.region(), region(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn normalises_punctuation_and_national_formats() {
+        let national = PhoneNumber::parse("8 (916) 123-45-67", region("RU")).unwrap();
+        assert_eq!(national.expose_e164(), "+79161234567");
+        let dotted = PhoneNumber::parse("347.555.0134", region("US")).unwrap();
+        assert_eq!(dotted.expose_e164(), "+13475550134");
+        let double_zero = PhoneNumber::parse("0044 20 7946 0958", None).unwrap();
+        assert_eq!(double_zero.expose_e164(), "+442079460958");
+        assert_eq!(double_zero.region(), region("GB"));
+    }
+
+    #[test]
+    fn rejects_bad_input_with_typed_errors() {
+        assert_eq!(PhoneNumber::parse("  ", None), Err(PhoneNumberError::Empty));
+        assert!(matches!(
+            PhoneNumber::parse("1-800-FLOWERS", region("US")),
+            Err(PhoneNumberError::InvalidCharacter { character: 'F', .. })
+        ));
+        assert!(matches!(
+            PhoneNumber::parse("9161234567", None),
+            Err(PhoneNumberError::MissingCountry { .. })
+        ));
+        assert!(matches!(
+            PhoneNumber::parse("12345", region("US")),
+            Err(PhoneNumberError::Invalid { .. })
+        ));
+        assert!(matches!(
+            PhoneNumber::parse("+7 000 000 00 00", None),
+            Err(PhoneNumberError::Invalid { .. })
+        ));
+        assert!(matches!(
+            PhoneNumber::parse("+1 347+555", None),
+            Err(PhoneNumberError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn display_and_debug_hide_the_digits() {
+        let phone = PhoneNumber::parse("+7 916 123-45-89", None).unwrap();
+        assert_eq!(phone.to_string(), "+7********89");
+        assert_eq!(format!("{phone:?}"), "PhoneNumber(+7********89)");
+        let us = PhoneNumber::parse("+1 347 555 0134", None).unwrap();
+        assert_eq!(us.to_string(), "+1********34");
+        for shown in [phone.to_string(), format!("{phone:?}"), us.to_string()] {
+            assert!(!shown.contains("9161234"), "{shown}");
+            assert!(!shown.contains("5550"), "{shown}");
+        }
+    }
+}
