@@ -289,6 +289,11 @@ impl Place {
         }
     }
 
+    /// A recipient who must be reached inside every one of `zones` (a custom conservative set).
+    pub fn in_zones(zones: Vec<TimeZone>, country: Option<Region>) -> Option<Self> {
+        (!zones.is_empty()).then_some(Self { zones, country })
+    }
+
     /// A recipient somewhere in `region`: every zone of it.
     pub fn anywhere_in(region: Region) -> Result<Self, PlaceError> {
         let zones = TimeZone::of_region(region);
