@@ -1,19 +1,42 @@
-//! The `herald` command. For now it only reports its version; the commands arrive with the
-//! campaign, engine and channel crates.
+//! The `herald` command: parse flags, dispatch to one command, map the result to an exit code
+//! (0 ok, 1 the user's mistake, 2 ours).
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        None | Some("--version") | Some("-V") | Some("version") => {
-            println!(
-                "herald {} (policy core, tzdata {})",
-                env!("CARGO_PKG_VERSION"),
-                herald_core::tz::TZDATA_VERSION
-            );
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version are successes; every other parse error is a user error.
+            let code = if error.use_stderr() { 1 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
         }
-        Some(other) => {
-            eprintln!("herald: unknown command {other:?}; this build only supports --version");
-            std::process::exit(1);
+    };
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Schema => commands::schema::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::User(message)) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Internal(error)) => {
+            eprintln!("herald: internal error: {error:#}");
+            ExitCode::from(2)
         }
     }
 }

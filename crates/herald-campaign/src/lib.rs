@@ -1,0 +1,22 @@
+//! Campaign files and audiences: YAML into herald-core's validated model, with every mistake
+//! reported as `file:line:col: message`; CSV and JSONL audiences read as streams with per-row
+//! errors.
+//!
+//! # Layout
+//! - [`yaml`]: a YAML tree that keeps positions; [`validate`] walks it into a [`Campaign`].
+//! - [`fields`]: the format as data, shared by the validator and [`schema`].
+//! - [`audience`]: streaming CSV/JSONL readers, the `where` segment, the duplicate set.
+#![deny(clippy::disallowed_methods)]
+
+pub mod audience;
+pub mod campaign;
+pub mod cron;
+pub mod diagnostic;
+pub mod fields;
+pub mod schema;
+pub mod validate;
+pub mod yaml;
+
+pub use campaign::Campaign;
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use validate::{load, parse};

@@ -1,0 +1,110 @@
+//! Turning one audience row into a delivery the policy core can decide on: where the recipient
+//! is, when their delivery is scheduled, the rendered template. Shared by `plan` and (later)
+//! the worker, so both skip for the same reasons.
+
+use chrono::{DateTime, Utc};
+use herald_campaign::Campaign;
+use herald_campaign::audience::Recipient;
+use herald_campaign::campaign::Header;
+use herald_core::template::{ParamPlace, check_whatsapp_param};
+use herald_core::window::Place;
+use herald_core::{SkipReason, TimeZone};
+
+/// A recipient ready for `decide`.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Where their wall clock is.
+    pub place: Place,
+    /// When their delivery is scheduled.
+    pub scheduled_at: DateTime<Utc>,
+    /// When it expires, if the campaign has `expires_after`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The template language for their locale.
+    pub language: String,
+    /// Rendered body parameters, in the campaign's order.
+    pub params: Vec<(String, String)>,
+    /// Rendered header text, if the header is a text parameter.
+    pub header_text: Option<String>,
+}
+
+/// Why a recipient cannot be prepared: the skip reason and a human detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotPrepared {
+    /// The terminal reason.
+    pub reason: SkipReason,
+    /// What exactly, for the plan and the log.
+    pub detail: String,
+}
+
+/// Prepares `recipient` for the run fired at `fire` (cron) or the campaign's `at`.
+pub fn prepare(
+    campaign: &Campaign,
+    recipient: &Recipient,
+    fire: Option<DateTime<Utc>>,
+) -> Result<Prepared, NotPrepared> {
+    let place = Place::of_recipient(&recipient.phone, recipient.zone, campaign.unknown_zone)
+        .map_err(|e| NotPrepared {
+            reason: SkipReason::InvalidRecipient,
+            detail: e.to_string(),
+        })?;
+    let scheduled_at = campaign
+        .scheduled_instant(&place, fire)
+        .ok_or_else(|| NotPrepared {
+            reason: SkipReason::InvalidRecipient,
+            detail: "the scheduled wall time does not exist in the recipient's zone".into(),
+        })?;
+    let attribute = |name: &str| -> Option<String> {
+        match name {
+            "locale" => recipient.locale.clone(),
+            "id" => Some(recipient.id.to_string()),
+            _ => recipient.attributes.get(name).cloned(),
+        }
+    };
+    let mut params = Vec::with_capacity(campaign.template.params.len());
+    for (name, template) in &campaign.template.params {
+        let value = template
+            .render(attribute)
+            .map_err(|e| not_prepared(name, &e))?;
+        check_whatsapp_param(name, ParamPlace::Body, &value).map_err(|e| not_prepared(name, &e))?;
+        params.push((name.clone(), value));
+    }
+    let header_text = match &campaign.template.header {
+        Some(Header::Text(template)) => {
+            let value = template
+                .render(attribute)
+                .map_err(|e| not_prepared("header", &e))?;
+            check_whatsapp_param("header", ParamPlace::HeaderText, &value)
+                .map_err(|e| not_prepared("header", &e))?;
+            Some(value)
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        scheduled_at,
+        expires_at: campaign
+            .schedule
+            .expires_after
+            .map(|after| scheduled_at + after),
+        language: campaign
+            .template
+            .language
+            .choose(recipient.locale.as_deref())
+            .to_owned(),
+        params,
+        header_text,
+        place,
+    })
+}
+
+fn not_prepared(param: &str, error: &herald_core::template::RenderError) -> NotPrepared {
+    NotPrepared {
+        reason: error.skip_reason(),
+        detail: format!("{param}: {error}"),
+    }
+}
+
+/// The zone to show a recipient's local time in: their own, or for an unknown zone the first
+/// candidate (the plan lists how many zones were considered).
+pub fn display_zone(place: &Place) -> Option<TimeZone> {
+    place.zones().first().copied()
+}

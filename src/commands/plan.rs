@@ -1,0 +1,169 @@
+//! `herald plan FILE [--now T] [--format table|json]`
+
+use std::io::{BufWriter, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use herald_engine::plan::{PlanSummary, PlannedOutcome, PlannedRow, local_time, plan};
+use serde_json::{Value, json};
+
+use crate::cli::{Format, PlanArgs};
+use crate::commands::Failure;
+
+pub(crate) fn run(args: &PlanArgs) -> Result<(), Failure> {
+    let now = match &args.now {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.to_utc())
+            .map_err(|e| {
+                Failure::User(format!(
+                    "invalid --now {text:?}: {e} (expected RFC 3339, e.g. 2026-11-27T06:00:00Z)"
+                ))
+            })?,
+        None => Utc::now(),
+    };
+    let campaign = herald_campaign::load(&args.file).map_err(|d| Failure::User(d.to_string()))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut write_error: Option<std::io::Error> = None;
+    let mut first = true;
+    if args.format == Format::Json {
+        write!(
+            out,
+            "{{\"campaign\":{},\"now\":{},\"recipients\":[",
+            json!(campaign.id.as_str()),
+            json!(utc(now))
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{:<6} {:<16} {:<14} {:<24} {:<26} {:<25} UTC",
+            "LINE", "RECIPIENT", "PHONE", "ZONE", "OUTCOME", "LOCAL"
+        )?;
+    }
+    let summary = plan(&campaign, now, |row| {
+        if write_error.is_some() {
+            return;
+        }
+        if let Some(detail) = row.detail.as_deref().filter(|_| row.recipient.is_none()) {
+            eprintln!("{detail}");
+        }
+        let result = match args.format {
+            Format::Json => {
+                let separator = if first { "\n" } else { ",\n" };
+                first = false;
+                write!(out, "{separator}{}", row_json(row))
+            }
+            Format::Table => writeln!(out, "{}", row_table(row)),
+        };
+        if let Err(e) = result {
+            write_error = Some(e);
+        }
+    })
+    .map_err(|e| Failure::User(format!("{}: {e}", args.file.display())))?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    match args.format {
+        Format::Json => writeln!(out, "\n],\"summary\":{}}}", summary_json(&summary))?,
+        Format::Table => write_summary(&mut out, &summary)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn outcome_name(row: &PlannedRow) -> String {
+    match row.outcome {
+        PlannedOutcome::Send(_) => "send".into(),
+        PlannedOutcome::Skip(reason) => format!("skipped({reason})"),
+        PlannedOutcome::Expire => "expired".into(),
+    }
+}
+
+fn row_json(row: &PlannedRow) -> Value {
+    let (send_at, local) = match row.outcome {
+        PlannedOutcome::Send(at) => (Some(utc(at)), local_time(row, at)),
+        _ => (None, None),
+    };
+    let reason = match row.outcome {
+        PlannedOutcome::Skip(reason) => Some(reason.as_str()),
+        _ => None,
+    };
+    json!({
+        "line": row.line,
+        "recipient": row.recipient,
+        "phone": row.phone,
+        "zones": row.zones.iter().map(|z| z.name()).collect::<Vec<_>>(),
+        "outcome": match row.outcome { PlannedOutcome::Send(_) => "send", PlannedOutcome::Skip(_) => "skipped", PlannedOutcome::Expire => "expired" },
+        "reason": reason,
+        "send_at_utc": send_at,
+        "send_at_local": local,
+        "language": row.language,
+        "detail": row.detail,
+    })
+}
+
+fn row_table(row: &PlannedRow) -> String {
+    let zone = match row.zones.as_slice() {
+        [] => "-".to_owned(),
+        [one] => one.name().to_owned(),
+        many => format!("any of {} zones", many.len()),
+    };
+    let (local, at) = match row.outcome {
+        PlannedOutcome::Send(at) => (local_time(row, at).unwrap_or_default(), utc(at)),
+        _ => (String::new(), row.detail.clone().unwrap_or_default()),
+    };
+    format!(
+        "{:<6} {:<16} {:<14} {:<24} {:<26} {:<25} {}",
+        row.line,
+        row.recipient.as_deref().unwrap_or("-"),
+        row.phone.as_deref().unwrap_or("-"),
+        zone,
+        outcome_name(row),
+        local,
+        at
+    )
+}
+
+fn summary_json(summary: &PlanSummary) -> Value {
+    json!({
+        "run": summary.run,
+        "audience": summary.audience,
+        "filtered_out": summary.filtered_out,
+        "send": summary.sends,
+        "expired": summary.expired,
+        "skipped": summary.skipped,
+        "by_hour_utc": summary.by_hour.iter().map(|(h, n)| (utc(*h), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "next_fires": summary.next_fires.iter().map(|t| utc(*t)).collect::<Vec<_>>(),
+        "note": "consent and frequency caps are checked at the moment of each send; the plan assumes they allow it",
+    })
+}
+
+fn write_summary(out: &mut impl Write, summary: &PlanSummary) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "run {}", summary.run.as_deref().unwrap_or("-"))?;
+    if !summary.next_fires.is_empty() {
+        let fires: Vec<String> = summary.next_fires.iter().map(|t| utc(*t)).collect();
+        writeln!(out, "next fires: {}", fires.join(", "))?;
+    }
+    writeln!(
+        out,
+        "audience {} (filtered out by `where`: {})",
+        summary.audience, summary.filtered_out
+    )?;
+    writeln!(out, "  send     {}", summary.sends)?;
+    writeln!(out, "  expired  {}", summary.expired)?;
+    for (reason, n) in &summary.skipped {
+        writeln!(out, "  skipped({reason}) {n}")?;
+    }
+    writeln!(out, "sends by hour (UTC):")?;
+    for (hour, n) in &summary.by_hour {
+        writeln!(out, "  {}  {n}", hour.format("%Y-%m-%d %H:00"))?;
+    }
+    writeln!(
+        out,
+        "consent and frequency caps are checked at the moment of each send; this plan assumes they allow it."
+    )
+}

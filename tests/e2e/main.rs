@@ -1,0 +1,5 @@
+//! End-to-end tests of the `herald` binary: one test binary, a module per command.
+
+mod plan;
+mod support;
+mod validate;
