@@ -274,7 +274,7 @@ impl<'a> Cx<'a> {
 
     fn duration(&mut self, node: &Node, what: &str) -> Option<TimeDelta> {
         let text = self.string(node, what)?;
-        let parsed = text.len().checked_sub(1).and_then(|split| {
+        let parsed = text.char_indices().last().and_then(|(split, _)| {
             let (number, unit) = text.split_at(split);
             let n: i64 = number
                 .parse()
@@ -553,6 +553,7 @@ impl<'a> Cx<'a> {
                 let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
                     .iter()
                     .find_map(|f| NaiveDateTime::parse_from_str(&written, f).ok());
+                let local = local.filter(|l| (2000..=2200).contains(&chrono::Datelike::year(l)));
                 let Some(local) = local else {
                     self.error(at, format!("invalid schedule.at `{written}`: expected local wall time YYYY-MM-DDTHH:MM"));
                     return None;

@@ -82,7 +82,11 @@ impl CapPeriod {
             input: input.to_owned(),
         };
         let trimmed = input.trim();
-        let (number, unit) = trimmed.split_at(trimmed.len().saturating_sub(1));
+        // Split off the unit by character, not byte: `7д` must be an error, not a panic.
+        let (number, unit) = match trimmed.char_indices().last() {
+            Some((i, _)) => trimmed.split_at(i),
+            None => return Err(error()),
+        };
         let n: u32 = number.parse().map_err(|_| error())?;
         if n == 0 || n > 366 * 24 {
             return Err(error());
@@ -145,7 +149,9 @@ impl FrequencyCap {
     /// The first instant of the period that ends at `now`.
     pub fn period_start(&self, now: DateTime<Utc>, place: &Place) -> DateTime<Utc> {
         match self.period {
-            CapPeriod::Rolling(span) => now - span,
+            CapPeriod::Rolling(span) => now
+                .checked_sub_signed(span)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
             CapPeriod::CalendarDays(days) => place
                 .zones()
                 .iter()
@@ -308,5 +314,18 @@ mod tests {
             once_a_day.period_start(now, &anywhere_in_us),
             at("2026-11-26T05:00:00Z")
         );
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_units_are_errors_not_panics() {
+        for bad in ["7д", "1日", "é", "7 д"] {
+            assert!(CapPeriod::parse(bad, false).is_err(), "{bad:?} accepted");
+            assert!(CapPeriod::parse(bad, true).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -67,7 +67,14 @@ impl TimeZone {
     }
 
     /// The zones of `region` per `zone.tab`; empty for a country the table does not list.
+    /// libphonenumber knows a few regions zone.tab lacks; they borrow the zones of the country
+    /// whose clocks they keep (Kosovo: Serbia; Ascension and Tristan da Cunha: Saint Helena).
     pub fn of_region(region: Region) -> &'static [TimeZone] {
+        let region = match region.as_str() {
+            "XK" => Region::parse("RS").unwrap_or(region),
+            "AC" | "TA" => Region::parse("SH").unwrap_or(region),
+            _ => region,
+        };
         region_table()
             .get(&region)
             .map(Vec::as_slice)
@@ -168,6 +175,10 @@ mod tests {
         assert!(!us.iter().any(|z| z.name() == "America/Toronto"));
         assert_eq!(TimeZone::of_region(Region::parse("NP").unwrap()).len(), 1);
         assert!(TimeZone::of_region(Region::parse("ZZ").unwrap()).is_empty());
+        assert_eq!(
+            TimeZone::of_region(Region::parse("XK").unwrap())[0].name(),
+            "Europe/Belgrade"
+        );
     }
 
     #[test]

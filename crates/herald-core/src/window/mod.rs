@@ -31,6 +31,13 @@ pub const NEXT_OPEN_HORIZON: TimeDelta = TimeDelta::days(400);
 /// How far ahead [`SendWindow::open_until`] looks for the window to close.
 pub const OPEN_UNTIL_HORIZON: TimeDelta = TimeDelta::days(8);
 
+/// Instants the window answers for: years 1900 to 9999. Outside them the window is closed and
+/// never opens, which keeps date arithmetic near chrono's limits from overflowing; no campaign
+/// is planned there.
+fn supported(instant: DateTime<Utc>) -> bool {
+    (1900..=9999).contains(&instant.year())
+}
+
 /// Why a window specification was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendWindowError {
@@ -125,7 +132,13 @@ impl SendWindow {
             weekly.restrict_to(&[law]);
             transfer = transfer.iter().filter_map(|i| i.intersect(&law)).collect();
         }
-        if weekly.is_never_open() && (transfer.is_empty() || spec.working_dates.is_empty()) {
+        let has_transferred_days = !spec.working_dates.is_empty()
+            || spec.calendars.iter().any(|c| {
+                c.entries()
+                    .iter()
+                    .any(|e| e.kind == DayKind::TransferredWorkday)
+            });
+        if weekly.is_never_open() && (transfer.is_empty() || !has_transferred_days) {
             return Err(SendWindowError::NeverOpen);
         }
         let mut calendars = spec.calendars;
@@ -166,6 +179,9 @@ impl SendWindow {
 
     /// Whether the window is open at `at` in every zone of `place`.
     pub fn is_open_at(&self, at: DateTime<Utc>, place: &Place) -> bool {
+        if !supported(at) {
+            return false;
+        }
         let calendars = self.calendars_for(place);
         place
             .zones
@@ -177,6 +193,9 @@ impl SendWindow {
     /// or `None` if there is none within [`NEXT_OPEN_HORIZON`] (for several zones: they share no
     /// open instant).
     pub fn next_open(&self, from: DateTime<Utc>, place: &Place) -> Option<DateTime<Utc>> {
+        if !supported(from) || !supported(from + NEXT_OPEN_HORIZON) {
+            return None;
+        }
         search::next_open(
             self,
             from,
@@ -189,6 +208,9 @@ impl SendWindow {
     /// If open at `at`: the first later instant at which it is closed in some zone of `place`, or
     /// `at + OPEN_UNTIL_HORIZON` when it stays open that long. `None` if closed at `at`.
     pub fn open_until(&self, at: DateTime<Utc>, place: &Place) -> Option<DateTime<Utc>> {
+        if !supported(at) || !supported(at + OPEN_UNTIL_HORIZON) {
+            return None;
+        }
         let calendars = self.calendars_for(place);
         if !place
             .zones

@@ -176,3 +176,17 @@ fn places_follow_the_phone() {
         ));
     }
 }
+
+#[test]
+fn instants_near_the_limits_of_time_are_closed_not_panics() {
+    let window = SendWindow::always();
+    let moscow = zone("Europe/Moscow");
+    for instant in [
+        DateTime::<Utc>::MAX_UTC - TimeDelta::hours(1),
+        DateTime::<Utc>::MIN_UTC + TimeDelta::hours(1),
+    ] {
+        assert!(!window.is_open_at(instant, &moscow));
+        assert_eq!(window.next_open(instant, &moscow), None);
+        assert_eq!(window.open_until(instant, &moscow), None);
+    }
+}
