@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// Config file (default: $HERALD_CONFIG, then ./herald.toml).
+    #[arg(long, global = true)]
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -21,6 +24,68 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Print the JSON Schema of the campaign format (campaigns/schema.json).
     Schema,
+    /// Send a campaign with the embedded engine (SQLite, no Redis). Run it again to resume after
+    /// Ctrl-C or a crash; nothing is sent twice.
+    Run(RunArgs),
+    /// Counts by state and reason, and the next deferred wave.
+    Status(StatusArgs),
+    /// Record and inspect consent.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The campaign file.
+    pub(crate) file: PathBuf,
+    /// Exit once nothing is due now; deferred deliveries wait for the next `herald run`.
+    #[arg(long)]
+    pub(crate) until_idle: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// A run id (`campaign@time`); all runs when omitted.
+    pub(crate) run: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConsentCommand {
+    /// Import events from a CSV: phone,kind,occurred_at[,scope,source,proof].
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Record an opt-in.
+    OptIn(ConsentArgs),
+    /// Record an opt-out.
+    OptOut(ConsentArgs),
+    /// The state per scope and the audit trail of a phone.
+    Show {
+        /// The phone (E.164).
+        phone: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsentArgs {
+    /// The phone (E.164).
+    pub(crate) phone: String,
+    /// marketing, transactional, service or all.
+    #[arg(long, default_value = "all")]
+    pub(crate) scope: String,
+    /// When it happened (RFC 3339); default now.
+    #[arg(long)]
+    pub(crate) at: Option<String>,
+    /// Where it came from.
+    #[arg(long, default_value = "cli")]
+    pub(crate) source: String,
+    /// Evidence (form URL, text shown, IP).
+    #[arg(long)]
+    pub(crate) proof: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -21,10 +21,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_telemetry();
+    let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Schema => commands::schema::run(),
+        Command::Run(args) => commands::run::run(config, &args),
+        Command::Status(args) => commands::status::run(config, &args),
+        Command::Consent(command) => commands::consent::run(config, &command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,4 +44,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to stderr, filtered by `HERALD_LOG` (default: warnings). Phone numbers are masked by
+/// their `Display`; the full number is only ever logged at debug level.
+fn init_telemetry() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
 mod plan;
+mod receiver;
+mod run;
 mod support;
 mod validate;

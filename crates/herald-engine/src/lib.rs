@@ -4,5 +4,17 @@
 //! store knows at the moment of sending.
 #![deny(clippy::disallowed_methods)]
 
+pub mod expand;
 pub mod plan;
 pub mod prepare;
+pub mod worker;
+
+/// The wall clock, for production; tests pass their own [`herald_core::clock::Clock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl herald_core::clock::Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}

@@ -1,0 +1,79 @@
+//! The configured channel of a sender. The `Channel` port is generic (native async), so the
+//! concrete adapters are gathered in one enum rather than boxed.
+
+use std::time::Duration;
+
+use herald_channel::outbox::Outbox;
+use herald_channel::webhook::{Webhook, WebhookConfig};
+use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
+
+use crate::AppError;
+use crate::config::{ChannelKind, SenderSettings};
+
+/// One of the adapters.
+pub enum AnyChannel {
+    /// JSONL file.
+    Outbox(Outbox),
+    /// Signed POST.
+    Webhook(Webhook),
+}
+
+impl AnyChannel {
+    /// Builds the channel of `sender`; `env` supplies secrets by the names the config gives.
+    pub fn build(
+        name: &str,
+        sender: &SenderSettings,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, AppError> {
+        match sender.channel {
+            ChannelKind::Outbox => {
+                let path = sender
+                    .path
+                    .as_ref()
+                    .ok_or_else(|| AppError::User(format!("senders.{name}.path is required")))?;
+                Outbox::open(path).map(AnyChannel::Outbox).map_err(|e| {
+                    AppError::User(format!("cannot open outbox {}: {e}", path.display()))
+                })
+            }
+            ChannelKind::Webhook => {
+                let url = sender
+                    .url
+                    .clone()
+                    .ok_or_else(|| AppError::User(format!("senders.{name}.url is required")))?;
+                let secret = match &sender.secret_env {
+                    Some(var) => Some(env.get(var).cloned().ok_or_else(|| {
+                        AppError::User(format!(
+                            "senders.{name}.secret_env names {var}, which is not set"
+                        ))
+                    })?),
+                    None => None,
+                };
+                let config = WebhookConfig {
+                    url,
+                    secret,
+                    timeout: Duration::from_secs(sender.timeout_seconds),
+                    connect_timeout: Duration::from_secs(3),
+                };
+                Webhook::new(config)
+                    .map(AnyChannel::Webhook)
+                    .map_err(|e| AppError::User(format!("senders.{name}: {e}")))
+            }
+        }
+    }
+}
+
+impl Channel for AnyChannel {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyChannel::Outbox(c) => c.name(),
+            AnyChannel::Webhook(c) => c.name(),
+        }
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
+        match self {
+            AnyChannel::Outbox(c) => c.send(message).await,
+            AnyChannel::Webhook(c) => c.send(message).await,
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! `herald.toml` and its environment overrides (design §4).
+//!
+//! Sources, later wins: built-in defaults → the file (`--config`, then `HERALD_CONFIG`, then
+//! `./herald.toml`; a missing default file is fine, a missing named file is an error) →
+//! `HERALD_<SECTION>__<KEY>` variables, double underscore for nesting. Only names with a `__`
+//! are config keys, so `HERALD_CONFIG` and friends are never rejected as unknown. Unknown keys in
+//! the file are errors that name the key: a typo in a rate limit must not silently fall back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A named config file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid.
+    #[error("invalid config{}: {message}", .origin.as_deref().map(|o| format!(" {o}")).unwrap_or_default())]
+    Invalid {
+        /// The file or variable.
+        origin: Option<String>,
+        /// What is wrong (serde names the key).
+        message: String,
+    },
+}
+
+/// All settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where state lives.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Sender accounts by name.
+    #[serde(default)]
+    pub senders: BTreeMap<String, SenderSettings>,
+    /// Worker tuning.
+    #[serde(default)]
+    pub worker: WorkerSettings,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// The SQLite file; default `$XDG_DATA_HOME/herald/herald.db`, so a run started from another
+    /// directory finds the same state.
+    pub sqlite: Option<PathBuf>,
+}
+
+/// Channel kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// Append JSONL to a file (demo and dry run).
+    Outbox,
+    /// POST JSON to a URL.
+    Webhook,
+}
+
+/// `[senders.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderSettings {
+    /// How messages go out.
+    pub channel: ChannelKind,
+    /// Outbox file.
+    pub path: Option<PathBuf>,
+    /// Webhook URL.
+    pub url: Option<String>,
+    /// Name of the environment variable holding the webhook's HMAC secret.
+    pub secret_env: Option<String>,
+    /// Requests per second (every request counts, retries included).
+    #[serde(default = "default_rate")]
+    pub per_second: u32,
+    /// Webhook request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_rate() -> u32 {
+    20
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Deliveries looked at per step (and so requests in flight at most).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            batch: default_batch(),
+        }
+    }
+}
+
+fn default_batch() -> usize {
+    64
+}
+
+impl Settings {
+    /// Loads settings. `explicit` is `--config`; `env` is the process environment (passed in so
+    /// tests never touch the real one).
+    pub fn load(
+        explicit: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let named = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("HERALD_CONFIG").map(PathBuf::from));
+        let (text, origin) = match named {
+            Some(path) => match std::fs::read_to_string(&path) {
+                Ok(text) => (text, Some(path.display().to_string())),
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            },
+            None => match std::fs::read_to_string("herald.toml") {
+                Ok(text) => (text, Some("herald.toml".to_owned())),
+                Err(_) => (String::new(), None),
+            },
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        for (name, value) in env {
+            let Some(path) = name
+                .strip_prefix("HERALD_")
+                .filter(|rest| rest.contains("__"))
+            else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            overlay(&mut table, &keys, parse_env_value(value)).map_err(|message| {
+                ConfigError::Invalid {
+                    origin: Some(name.clone()),
+                    message,
+                }
+            })?;
+        }
+        let mut settings: Settings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin,
+                    message: e.message().to_owned(),
+                })?;
+        settings
+            .senders
+            .entry("main".into())
+            .or_insert_with(|| SenderSettings {
+                channel: ChannelKind::Outbox,
+                path: Some(PathBuf::from("herald-outbox.jsonl")),
+                url: None,
+                secret_env: None,
+                per_second: default_rate(),
+                timeout_seconds: default_timeout(),
+            });
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| {
+            Err(ConfigError::Invalid {
+                origin: None,
+                message,
+            })
+        };
+        for (name, sender) in &self.senders {
+            if sender.per_second == 0 {
+                return invalid(format!("senders.{name}.per_second: must be > 0"));
+            }
+            match sender.channel {
+                ChannelKind::Outbox if sender.path.is_none() => {
+                    return invalid(format!("senders.{name}.path: required for an outbox"));
+                }
+                ChannelKind::Webhook if sender.url.is_none() => {
+                    return invalid(format!("senders.{name}.url: required for a webhook"));
+                }
+                _ => {}
+            }
+        }
+        if self.worker.batch == 0 {
+            return invalid("worker.batch: must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// The SQLite file to use.
+    pub fn sqlite_path(&self, env: &BTreeMap<String, String>) -> PathBuf {
+        if let Some(path) = &self.store.sqlite {
+            return path.clone();
+        }
+        let data = env
+            .get("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                env.get("HOME")
+                    .map(|home| Path::new(home).join(".local/share"))
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("herald").join("herald.db")
+    }
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    if let Ok(n) = value.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(value.to_owned()),
+    }
+}
+
+fn overlay(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => overlay(inner, rest, value),
+                _ => Err(format!("{first} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_an_outbox_sender_and_a_data_dir_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.toml");
+        std::fs::write(&file, "").unwrap();
+        let settings = Settings::load(Some(&file), &env(&[])).unwrap();
+        assert_eq!(settings.senders["main"].channel, ChannelKind::Outbox);
+        let path = settings.sqlite_path(&env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/u")]));
+        assert_eq!(path, PathBuf::from("/data/herald/herald.db"));
+        assert_eq!(
+            settings.sqlite_path(&env(&[("HOME", "/home/u")])),
+            PathBuf::from("/home/u/.local/share/herald/herald.db")
+        );
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_and_ignores_other_herald_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(
+            &file,
+            "[senders.hook]\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\n",
+        )
+        .unwrap();
+        let vars = env(&[
+            ("HERALD_SENDERS__HOOK__PER_SECOND", "7"),
+            ("HERALD_CONFIG", "ignored-when-explicit"),
+            ("HERALD_LOG", "debug"),
+        ]);
+        let settings = Settings::load(Some(&file), &vars).unwrap();
+        assert_eq!(settings.senders["hook"].per_second, 7);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(
+            &file,
+            "[senders.main]\nchannel = \"outbox\"\npath = \"o.jsonl\"\nper_secnd = 5\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&file), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("per_secnd"), "{err}");
+        std::fs::write(
+            &file,
+            "[senders.main]\nchannel = \"outbox\"\npath = \"o.jsonl\"\nper_second = 0\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&file), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("senders.main.per_second: must be > 0"),
+            "{err}"
+        );
+        let missing = Settings::load(Some(&dir.path().join("nope.toml")), &env(&[])).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+}

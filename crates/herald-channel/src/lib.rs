@@ -1,0 +1,114 @@
+//! The channel port and its adapters.
+//!
+//! A channel answers one question per request: did the provider accept the message, prove it
+//! did not, or leave us unable to tell? [`SendError`] encodes exactly that, because the engine's
+//! at-most-once rule (design §1.3) depends on it: only a failure that proves the message was not
+//! accepted may be retried under `at_most_once`; anything after the request was written that is
+//! not a clear answer is `Unknown`.
+//!
+//! # Layout
+//! - the port, here: [`Channel`], [`OutgoingMessage`], [`Accepted`], [`SendError`].
+//! - [`outbox`]: appends one JSON line per message to a file; the dry-run and demo channel.
+//! - [`webhook`]: POSTs one signed JSON document per message to a URL.
+//! - `record` (private): the JSON shape both adapters write, so an outbox line and a webhook
+//!   body describe a message with the same fields.
+//!
+//! Adapters never retry internally: every request counts against the sender's rate (design
+//! §1.4), so retrying is the engine's decision, made on the [`SendError`] variant.
+
+pub mod outbox;
+mod record;
+pub mod webhook;
+
+pub use outbox::Outbox;
+pub use webhook::{Webhook, WebhookConfig, WebhookError};
+
+use std::future::Future;
+use std::time::Duration;
+
+/// One template message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// `<run>/<recipient>`: stable across retries, so a receiver can deduplicate.
+    pub idempotency_key: String,
+    /// The run id.
+    pub run: String,
+    /// The recipient id.
+    pub recipient: String,
+    /// The full E.164 phone (the provider needs it; never log it above debug).
+    pub to: String,
+    /// The template name.
+    pub template: String,
+    /// The template language.
+    pub language: String,
+    /// A media header: (kind `image`|`video`|`document`, https link).
+    pub header_media: Option<(String, String)>,
+    /// A text header parameter.
+    pub header_text: Option<String>,
+    /// Named body parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// Quick-reply payloads, in button order.
+    pub buttons: Vec<String>,
+}
+
+/// The provider accepted the message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// The provider's message id, if it gave one.
+    pub provider_id: Option<String>,
+}
+
+/// Whom back-pressure applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// The whole sender (throughput limits).
+    Sender,
+    /// Only this recipient (pair rate limits).
+    Recipient,
+}
+
+/// Why a message was not (known to be) accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Back-pressure: not accepted; slow down and retry later.
+    #[error("throttled ({scope:?}), retry after {retry_after:?}")]
+    Throttled {
+        /// The provider's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+        /// Sender or recipient.
+        scope: ThrottleScope,
+    },
+    /// Proven not accepted (the connection never opened, a documented "not processed" code):
+    /// safe to retry even under at-most-once.
+    #[error("not accepted, retryable: {reason}")]
+    Retryable {
+        /// When to retry, if the provider said.
+        retry_after: Option<Duration>,
+        /// Why.
+        reason: String,
+    },
+    /// Rejected for good: the delivery ends `failed(code)`.
+    #[error("rejected with code {code}: {detail}")]
+    Rejected {
+        /// The provider's code.
+        code: String,
+        /// Its message.
+        detail: String,
+    },
+    /// The request may have reached the provider (timeout after writing, dropped connection,
+    /// a 5xx without a "not processed" code): the delivery ends `unknown` unless the campaign
+    /// opted into at-least-once.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+/// A way of delivering messages.
+pub trait Channel: Send + Sync {
+    /// Short name (`outbox`, `webhook`, `whatsapp`), also the consent channel key.
+    fn name(&self) -> &'static str;
+    /// Sends one message. Must not retry internally: every request counts against the rate.
+    fn send(
+        &self,
+        message: &OutgoingMessage,
+    ) -> impl Future<Output = Result<Accepted, SendError>> + Send;
+}

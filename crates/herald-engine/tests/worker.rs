@@ -1,0 +1,271 @@
+//! The worker step against a real SQLite file, with a manual clock and a recording channel.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
+use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
+use herald_engine::expand::expand;
+use herald_engine::worker::{Step, Worker};
+use herald_store::{Consents, Deliveries, StoredConsent, Stores};
+use herald_store_sqlite::SqliteStores;
+use herald_testkit::ManualClock;
+
+/// Records what would have been sent, with the manual clock's reading at the request.
+struct Recording {
+    clock: Arc<ManualClock>,
+    sent: Mutex<Vec<(String, DateTime<Utc>)>>,
+}
+
+impl Channel for Recording {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
+        use herald_core::clock::Clock;
+        self.sent
+            .lock()
+            .unwrap()
+            .push((message.recipient.clone(), self.clock.now()));
+        Ok(Accepted::default())
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    stores: Arc<SqliteStores>,
+    clock: Arc<ManualClock>,
+    channel: Arc<Recording>,
+    worker: Arc<Worker<SqliteStores, Recording>>,
+    run: herald_core::RunId,
+}
+
+/// `n` recipients in Moscow, a marketing campaign at 10:00 local on Monday 2026-11-30 with the
+/// window mon-fri 09:00-20:00 and `extra` YAML appended; everyone opted in.
+async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,phone,timezone\n");
+    for i in 0..n {
+        csv.push_str(&format!("r{i},+7916{:07},Europe/Moscow\n", 2_000_000 + i));
+    }
+    std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+    let yaml = format!(
+        "id: promo\npurpose: marketing\naudience: {{ source: people.csv }}\ntemplate: {{ name: promo, language: en }}\n\
+         schedule: {{ at: 2026-11-30T10:00, in: recipient, expires_after: 48h }}\n\
+         send_window:\n  hours: {{ mon-fri: \"09:00-20:00\" }}\n{extra}"
+    );
+    std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+    let campaign = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
+    let opt_ins: Vec<StoredConsent> = (0..n)
+        .map(|i| StoredConsent {
+            channel: "whatsapp".into(),
+            phone: PhoneNumber::parse(&format!("+7916{:07}", 2_000_000 + i), None).unwrap(),
+            event: ConsentEvent {
+                kind: ConsentKind::OptIn,
+                scope: Scope::Marketing,
+                occurred_at: at("2026-01-01T00:00:00Z"),
+                source: "test".into(),
+                proof: None,
+            },
+        })
+        .collect();
+    stores.consents().append(&opt_ins, start).await.unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let channel = Arc::new(Recording {
+        clock: Arc::clone(&clock),
+        sent: Mutex::new(Vec::new()),
+    });
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&stores),
+        Arc::clone(&channel),
+        clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    let (run, _) = expand(&*stores, &campaign, "c.yaml", start).await.unwrap();
+    worker.register(&run, campaign);
+    Setup {
+        _dir: dir,
+        stores,
+        clock,
+        channel,
+        worker,
+        run,
+    }
+}
+
+async fn drain(s: &Setup) {
+    while let Step::Worked(_) = s.worker.step().await.unwrap() {}
+}
+
+#[tokio::test]
+async fn deferred_deliveries_go_out_when_the_window_opens_spread_over_the_spread() {
+    let s = setup(300, "", at("2026-11-30T03:00:00Z")).await; // 06:00 MSK: before the window
+    assert_eq!(
+        s.worker.step().await.unwrap(),
+        Step::Idle(Some(
+            s.stores.deliveries().next_due().await.unwrap().unwrap()
+        ))
+    );
+    assert!(
+        s.channel.sent.lock().unwrap().is_empty(),
+        "nothing before the window"
+    );
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(counts.queued, 300);
+    let (wave, _) = counts.next_wave.unwrap();
+    assert!(
+        wave >= at("2026-11-30T07:00:00Z") && wave < at("2026-11-30T07:10:00Z"),
+        "{wave}"
+    );
+    // Walk the clock through 10:00-10:10 MSK a minute at a time.
+    let mut per_minute = BTreeMap::new();
+    for minute in 0..=10 {
+        s.clock
+            .set(at("2026-11-30T07:00:00Z") + TimeDelta::minutes(minute));
+        let before = s.channel.sent.lock().unwrap().len();
+        drain(&s).await;
+        per_minute.insert(minute, s.channel.sent.lock().unwrap().len() - before);
+    }
+    let total: usize = per_minute.values().sum();
+    assert_eq!(total, 300, "{per_minute:?}");
+    assert!(
+        per_minute.values().all(|n| *n < 60),
+        "a thundering minute: {per_minute:?}"
+    );
+    assert!(
+        per_minute.values().filter(|n| **n > 0).count() >= 9,
+        "{per_minute:?}"
+    );
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(counts.sent, 300);
+}
+
+#[tokio::test]
+async fn an_opt_out_while_deferred_stops_the_delivery_and_an_old_opt_in_cannot_undo_it() {
+    let s = setup(3, "", at("2026-11-30T03:00:00Z")).await;
+    drain(&s).await;
+    let phone = PhoneNumber::parse("+79162000001", None).unwrap();
+    let event = |kind, at_: &str| StoredConsent {
+        channel: "whatsapp".into(),
+        phone: phone.clone(),
+        event: ConsentEvent {
+            kind,
+            scope: Scope::All,
+            occurred_at: at(at_),
+            source: "cli".into(),
+            proof: None,
+        },
+    };
+    s.stores
+        .consents()
+        .append(
+            &[event(ConsentKind::OptOut, "2026-11-30T04:00:00Z")],
+            s.clock.now_(),
+        )
+        .await
+        .unwrap();
+    // An opt-in that happened earlier but arrives later.
+    s.stores
+        .consents()
+        .append(
+            &[event(ConsentKind::OptIn, "2026-11-29T00:00:00Z")],
+            s.clock.now_(),
+        )
+        .await
+        .unwrap();
+    s.clock.set(at("2026-11-30T08:00:00Z"));
+    drain(&s).await;
+    let sent: Vec<String> = s
+        .channel
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(!sent.contains(&"r1".to_owned()));
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(counts.skipped.get("opted_out"), Some(&1));
+}
+
+#[tokio::test]
+async fn deliveries_that_cannot_go_out_before_expiry_end_expired() {
+    let s = setup(5, "", at("2026-11-30T03:00:00Z")).await;
+    // Nobody runs the worker until Wednesday evening: past the 48 h expiry.
+    s.clock.set(at("2026-12-02T08:00:00Z"));
+    drain(&s).await;
+    assert!(s.channel.sent.lock().unwrap().is_empty());
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(counts.expired, 5, "{counts:?}");
+}
+
+#[tokio::test]
+async fn frequency_caps_count_sends_made_meanwhile() {
+    let s = setup(
+        2,
+        "frequency_cap:\n  - { max: 1, per: 7d, scope: purpose }\n",
+        at("2026-11-30T07:30:00Z"),
+    )
+    .await;
+    drain(&s).await;
+    assert_eq!(s.channel.sent.lock().unwrap().len(), 2);
+    // A second campaign of the same purpose to the same people, an hour later: capped.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        s._dir.path().join("people.csv"),
+        dir.path().join("people.csv"),
+    )
+    .unwrap();
+    let yaml = std::fs::read_to_string(s._dir.path().join("c.yaml"))
+        .unwrap()
+        .replace("id: promo", "id: promo-two");
+    std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+    let second = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    s.clock.set(at("2026-11-30T08:30:00Z"));
+    let (run2, _) = expand(&*s.stores, &second, "c.yaml", s.clock.now_())
+        .await
+        .unwrap();
+    s.worker.register(&run2, second);
+    drain(&s).await;
+    assert_eq!(s.channel.sent.lock().unwrap().len(), 2, "the cap must hold");
+    let counts = s.stores.deliveries().counts(&run2).await.unwrap();
+    assert_eq!(
+        counts.skipped.get("frequency_capped"),
+        Some(&2),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn expanding_twice_creates_no_second_delivery() {
+    let s = setup(20, "", at("2026-11-30T07:30:00Z")).await;
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    let (run, again) = expand(&*s.stores, &campaign, "c.yaml", s.clock.now_())
+        .await
+        .unwrap();
+    assert_eq!(run, s.run);
+    assert!(again.already_expanded);
+    assert_eq!(again.total, 20);
+    drain(&s).await;
+    assert_eq!(s.channel.sent.lock().unwrap().len(), 20);
+}
+
+trait NowExt {
+    fn now_(&self) -> DateTime<Utc>;
+}
+
+impl NowExt for ManualClock {
+    fn now_(&self) -> DateTime<Utc> {
+        herald_core::clock::Clock::now(self)
+    }
+}

@@ -1,0 +1,110 @@
+//! The shared connection and the one edge where rusqlite errors become [`StoreError`]s.
+//!
+//! One connection behind a mutex, not a pool: SQLite allows one writer at a time anyway, and almost
+//! every port call writes. Queries run on tokio's blocking pool so that waiting for the disk or for
+//! the lock never blocks an async worker thread.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use herald_store::{StoreError, StoreResult};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode};
+
+/// A handle on the store's connection; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the file and applies the connection settings.
+    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(backend)?;
+        configure(&conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a query drops its `Transaction`, which rolls back, so the connection
+            // behind a poisoned lock is still consistent and can be used.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|join| StoreError::Backend(Box::new(join)))?
+    }
+
+    /// Runs `f` with the connection on the current thread (for `open`, before any runtime is
+    /// needed).
+    pub(crate) fn call_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn)
+    }
+}
+
+/// WAL so readers (`herald status` in another process) never block the run and commits append
+/// instead of rewriting pages; `synchronous = NORMAL` because in WAL mode it still never corrupts
+/// the file, and only loses the last commits on power loss, not on a process crash (the ledger's
+/// promise is about crashes and restarts); a busy timeout so a concurrent reader's short locks
+/// cause a wait rather than an error; foreign keys on so no delivery can point at a missing run.
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(backend)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(invalid(format!(
+            "could not switch the journal to WAL (still {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;",
+    )
+    .map_err(backend)?;
+    // Query planner stability: without it, the bundled SQLite (built with STAT4) marks statements
+    // whose plan could depend on a bound value (ranges, ORDER BY, LIMIT ?, partial indexes) for a
+    // re-prepare on every new binding, which cost 10-20 us per call, more than the query itself.
+    // The plans here are pinned (INDEXED BY) and checked with EXPLAIN QUERY PLAN anyway.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(backend)?;
+    // Every hot statement stays prepared; there are about twenty of them.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Maps a rusqlite error: busy and locked are worth retrying, everything else is not.
+pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(Box::new(error))
+        }
+        _ => StoreError::Backend(Box::new(error)),
+    }
+}
+
+/// A caller error the ports have no variant for (e.g. a queued delivery without a phone).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Invalid(pub(crate) String);
+
+/// Wraps [`Invalid`] as a backend error.
+pub(crate) fn invalid(message: String) -> StoreError {
+    StoreError::Backend(Box::new(Invalid(message)))
+}

@@ -1,0 +1,98 @@
+//! Herald's embedded store: the [`herald_store`] ports on one SQLite file, for `herald run`.
+//!
+//! # Why SQLite, and why not apalis-sqlite
+//! The embedded mode must need nothing installed, survive a crash or Ctrl-C and resume, and drain
+//! a million deliveries at a cost per job that does not grow with the backlog. apalis-sqlite's
+//! drain is quadratic (see `shared/dependencies.md`), so the queue is this crate's own: the
+//! deliveries table is queue and ledger at once, the queue being a partial index of the queued
+//! rows ordered by due instant. Claiming a delivery ([`herald_store::Deliveries::begin_send`]) is
+//! one transaction that also records the send for frequency caps.
+//!
+//! # Layout
+//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the three ports.
+//! - `queries/`: one file per port operation, SQL inline.
+//! - `migrations/`: the schema, versioned with `PRAGMA user_version`.
+//! - [`RunLock`]: one `herald run` at a time per file.
+
+mod codec;
+mod db;
+mod lock;
+mod migrations;
+mod ports;
+mod queries;
+
+use std::path::{Path, PathBuf};
+
+use herald_store::{StoreResult, Stores};
+
+pub use lock::RunLock;
+pub use ports::{SqliteConsents, SqliteDeliveries, SqliteRuns};
+
+use db::Db;
+
+/// The three SQLite-backed ports over one database file, sharing one connection.
+pub struct SqliteStores {
+    path: PathBuf,
+    runs: SqliteRuns,
+    deliveries: SqliteDeliveries,
+    consents: SqliteConsents,
+}
+
+impl SqliteStores {
+    /// Opens the database at `path`, creating the file and its schema if needed and migrating an
+    /// older one. Opening does not lock out other processes: read-only commands (`status`,
+    /// `consent show`) open the same file while a run works on it; a run also takes
+    /// [`SqliteStores::lock_exclusive`].
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let db = Db::open(path)?;
+        db.call_now(migrations::migrate)?;
+        Ok(Self {
+            path: path.to_owned(),
+            runs: SqliteRuns::new(db.clone()),
+            deliveries: SqliteDeliveries::new(db.clone()),
+            consents: SqliteConsents::new(db),
+        })
+    }
+
+    /// Takes the run lock of this file (an advisory lock on `<path>.lock`) for as long as the
+    /// returned guard lives. Fails at once with [`herald_store::StoreError::Conflict`] while
+    /// another `herald run`, in any process, holds it. The OS releases it if the process dies.
+    pub fn lock_exclusive(&self) -> StoreResult<RunLock> {
+        RunLock::acquire(&self.path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the file, `PRAGMA user_version` (for `herald status` and support).
+    pub fn schema_version(&self) -> StoreResult<i64> {
+        self.runs
+            .db()
+            .call_now(|conn| migrations::user_version(conn))
+    }
+
+    #[cfg(test)]
+    fn db(&self) -> &Db {
+        self.runs.db()
+    }
+}
+
+impl Stores for SqliteStores {
+    type Runs = SqliteRuns;
+    type Deliveries = SqliteDeliveries;
+    type Consents = SqliteConsents;
+
+    fn runs(&self) -> &SqliteRuns {
+        &self.runs
+    }
+
+    fn deliveries(&self) -> &SqliteDeliveries {
+        &self.deliveries
+    }
+
+    fn consents(&self) -> &SqliteConsents {
+        &self.consents
+    }
+}

@@ -1,0 +1,202 @@
+//! The port implementations: each method encodes its arguments into owned values on the caller's
+//! task, then runs its `queries/` function on the blocking pool.
+
+use chrono::{DateTime, Utc};
+use herald_core::{ConsentEvent, PastSend, PhoneNumber, RunId};
+use herald_store::{
+    Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, RunRecord,
+    RunState, Runs, StoreResult, StoredConsent, Terminal,
+};
+
+use crate::codec::{secs, secs_ceil};
+use crate::db::Db;
+use crate::queries::{self, append_consent, insert_batch};
+
+/// [`Runs`] on SQLite.
+pub struct SqliteRuns {
+    db: Db,
+}
+
+impl SqliteRuns {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+impl Runs for SqliteRuns {
+    async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> StoreResult<bool> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::create_run::create_run(conn, &run, secs(now)))
+            .await
+    }
+
+    async fn run(&self, run: &RunId) -> StoreResult<Option<RunRecord>> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::run::run(conn, &run))
+            .await
+    }
+
+    async fn runs(&self) -> StoreResult<Vec<RunRecord>> {
+        self.db.call(queries::runs::runs).await
+    }
+
+    async fn finish_expansion(&self, run: &RunId, total: u64) -> StoreResult<()> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::finish_expansion::finish_expansion(conn, &run, total))
+            .await
+    }
+
+    async fn set_run_state(&self, run: &RunId, state: RunState) -> StoreResult<()> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::set_run_state::set_run_state(conn, &run, state))
+            .await
+    }
+}
+
+/// [`Deliveries`] on SQLite: the queue and the ledger.
+pub struct SqliteDeliveries {
+    db: Db,
+}
+
+impl SqliteDeliveries {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl Deliveries for SqliteDeliveries {
+    async fn insert_batch(&self, batch: &[NewDelivery]) -> StoreResult<u64> {
+        let rows = batch
+            .iter()
+            .map(insert_batch::Row::new)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.db
+            .call(move |conn| insert_batch::insert_batch(conn, rows))
+            .await
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Delivery>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.db
+            .call(move |conn| queries::due::due(conn, now, limit))
+            .await
+    }
+
+    async fn defer(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.clone();
+        self.db
+            .call(move |conn| queries::defer::defer(conn, &key, secs_ceil(until)))
+            .await
+    }
+
+    async fn begin_send(
+        &self,
+        key: &DeliveryKey,
+        send: &PastSend,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (key, send) = (key.clone(), send.clone());
+        self.db
+            .call(move |conn| queries::begin_send::begin_send(conn, &key, &send))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Terminal,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (key, outcome) = (key.clone(), outcome.clone());
+        self.db
+            .call(move |conn| queries::finish::finish(conn, &key, &outcome))
+            .await
+    }
+
+    async fn requeue(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.clone();
+        self.db
+            .call(move |conn| queries::requeue::requeue(conn, &key, secs_ceil(until)))
+            .await
+    }
+
+    async fn in_flight(&self) -> StoreResult<Vec<DeliveryKey>> {
+        self.db.call(queries::in_flight::in_flight).await
+    }
+
+    async fn counts(&self, run: &RunId) -> StoreResult<RunCounts> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::counts::counts(conn, &run))
+            .await
+    }
+
+    async fn history(
+        &self,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<PastSend>> {
+        let phone = phone.clone();
+        self.db
+            .call(move |conn| queries::history::history(conn, &phone, since))
+            .await
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.db.call(queries::next_due::next_due).await
+    }
+}
+
+/// [`Consents`] on SQLite: the append-only consent log.
+pub struct SqliteConsents {
+    db: Db,
+}
+
+impl SqliteConsents {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl Consents for SqliteConsents {
+    async fn append(&self, events: &[StoredConsent], now: DateTime<Utc>) -> StoreResult<u64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<append_consent::Row> = events
+            .iter()
+            .map(|stored| append_consent::Row {
+                channel: stored.channel.clone(),
+                phone: stored.phone.expose_e164().to_owned(),
+                occurred_at: secs(stored.event.occurred_at),
+                kind: queries::consent_events::kind_name(stored.event.kind),
+                scope: stored.event.scope.as_str(),
+                source: stored.event.source.clone(),
+                proof: stored.event.proof.clone(),
+            })
+            .collect();
+        self.db
+            .call(move |conn| append_consent::append_consent(conn, &rows, secs(now)))
+            .await
+    }
+
+    async fn events(&self, channel: &str, phone: &PhoneNumber) -> StoreResult<Vec<ConsentEvent>> {
+        let (channel, phone) = (channel.to_owned(), phone.clone());
+        self.db
+            .call(move |conn| queries::consent_events::consent_events(conn, &channel, &phone))
+            .await
+    }
+}

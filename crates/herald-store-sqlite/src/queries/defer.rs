@@ -1,0 +1,22 @@
+//! `Deliveries::defer`: a queued delivery waits longer (its window is closed, a cap frees up later).
+
+use herald_store::{DeliveryKey, StoreResult};
+use rusqlite::Connection;
+
+use super::unchanged;
+use crate::db::backend;
+
+/// Sets the due instant (unix seconds) of the queued delivery `key`.
+pub(crate) fn defer(conn: &mut Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET due_at = ?3
+             WHERE run = (SELECT id FROM runs WHERE run_id = ?1) AND recipient = ?2 AND state = 'queued'",
+        )
+        .and_then(|mut stmt| stmt.execute((key.run.as_str(), key.recipient.as_str(), until)))
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(unchanged(conn, key, "queued"));
+    }
+    Ok(())
+}

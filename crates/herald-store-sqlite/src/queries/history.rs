@@ -1,0 +1,45 @@
+//! `Deliveries::history`: a phone's recent sends, for frequency caps, by the `(phone, at)` index.
+
+use chrono::{DateTime, Utc};
+use herald_core::{CampaignId, PastSend, PhoneNumber};
+use herald_store::StoreResult;
+use rusqlite::Connection;
+
+use crate::codec::{corrupt, instant, purpose, secs};
+use crate::db::backend;
+
+/// Sends to `phone` at or after `since`, oldest first.
+pub(crate) fn history(
+    conn: &mut Connection,
+    phone: &PhoneNumber,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<PastSend>> {
+    let stored = conn
+        .prepare_cached(
+            "SELECT at, campaign, purpose, delivery FROM sends WHERE phone = ?1 AND at >= ?2 ORDER BY at, delivery",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map((phone.expose_e164(), secs(since)), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(backend)?;
+    stored
+        .into_iter()
+        .map(|(at, campaign, purpose_name, delivery)| {
+            let key = || format!("sends/{delivery}");
+            Ok(PastSend {
+                at: instant(at, &key)?,
+                campaign: CampaignId::parse(&campaign)
+                    .map_err(|_| corrupt(key(), "invalid campaign id"))?,
+                purpose: purpose(&purpose_name, &key)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! One file per port operation, each a plain function over a `&mut Connection` that runs on the
+//! blocking pool. Write operations open `BEGIN IMMEDIATE` transactions: taking the write lock up
+//! front means a concurrent writer waits on the busy timeout instead of failing halfway with an
+//! unresolvable lock upgrade.
+//!
+//! Deliveries are addressed by `(SELECT id FROM runs WHERE run_id = ?)` plus the recipient, which
+//! SQLite answers with two index seeks.
+
+pub(crate) mod append_consent;
+pub(crate) mod begin_send;
+pub(crate) mod consent_events;
+pub(crate) mod counts;
+pub(crate) mod create_run;
+pub(crate) mod defer;
+pub(crate) mod due;
+pub(crate) mod finish;
+pub(crate) mod finish_expansion;
+pub(crate) mod history;
+pub(crate) mod in_flight;
+pub(crate) mod insert_batch;
+pub(crate) mod next_due;
+pub(crate) mod requeue;
+pub(crate) mod run;
+pub(crate) mod runs;
+pub(crate) mod set_run_state;
+
+use herald_store::{DeliveryKey, StoreError};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::db::backend;
+
+/// Why an update of `key` that required state `expected` changed nothing: the delivery does not
+/// exist ([`StoreError::NotFound`]) or is in another state ([`StoreError::Conflict`]).
+pub(crate) fn unchanged(conn: &Connection, key: &DeliveryKey, expected: &str) -> StoreError {
+    let state = conn
+        .prepare_cached(
+            "SELECT d.state FROM deliveries AS d JOIN runs AS r ON r.id = d.run
+             WHERE r.run_id = ?1 AND d.recipient = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row((key.run.as_str(), key.recipient.as_str()), |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+        });
+    match state {
+        Ok(None) => StoreError::NotFound(format!("delivery {}/{}", key.run, key.recipient)),
+        Ok(Some(state)) => StoreError::Conflict(format!(
+            "delivery {}/{} is {state}, not {expected}",
+            key.run, key.recipient
+        )),
+        Err(e) => backend(e),
+    }
+}
+
+/// The error for a run that does not exist.
+pub(crate) fn no_run(run: &str) -> StoreError {
+    StoreError::NotFound(format!("run {run}"))
+}

@@ -1,0 +1,34 @@
+//! `Deliveries::requeue`: a claimed delivery whose request provably did not go out (connection
+//! refused, 429, a "not processed" code) returns to the queue, and its history entry goes with the
+//! claim: nothing was sent, so nothing counts toward a cap.
+
+use herald_store::{DeliveryKey, StoreResult};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::unchanged;
+use crate::db::backend;
+
+/// Moves the sending delivery `key` back to queued, due at `until` (unix seconds).
+pub(crate) fn requeue(conn: &mut Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let requeued: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'queued', due_at = ?3
+             WHERE run = (SELECT id FROM runs WHERE run_id = ?1) AND recipient = ?2 AND state = 'sending'
+             RETURNING id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row((key.run.as_str(), key.recipient.as_str(), until), |row| row.get(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    let Some(delivery) = requeued else {
+        return Err(unchanged(&tx, key, "sending"));
+    };
+    tx.prepare_cached("DELETE FROM sends WHERE delivery = ?1")
+        .and_then(|mut stmt| stmt.execute([delivery]))
+        .map_err(backend)?;
+    tx.commit().map_err(backend)
+}

@@ -1,0 +1,165 @@
+//! The store ports. The engine sees only these traits; `herald-store-sqlite` implements them
+//! now and `herald-store-redis` will implement the same, both passing [`conformance`]'s suite.
+//!
+//! # Why the queue and the ledger are one port
+//! At-most-once (design §1.3) needs "this delivery is now being sent" to be recorded *before*
+//! the request and atomically with leaving the queue, and frequency caps need the send counted in
+//! the same step. Splitting queue and ledger into separate stores would make that a distributed
+//! transaction; [`Deliveries::begin_send`] is one atomic operation in every backend instead
+//! (a SQLite transaction, a Redis Lua script).
+//!
+//! Every method takes `now` when it needs the time, so backends and tests share the caller's
+//! clock.
+
+pub mod conformance;
+mod types;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use herald_core::{ConsentEvent, PastSend, PhoneNumber, RunId};
+
+pub use types::*;
+
+/// What went wrong in a store. The engine retries on the variant, never on message text.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or is busy; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The operation conflicts with the current state (e.g. a second `herald run` on one file).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Stored data cannot be read back.
+    #[error("corrupt data at {key}: {reason}")]
+    Corrupt {
+        /// Where.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Any other backend failure.
+    #[error("store error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Runs: one row per (campaign, fire time), created once.
+pub trait Runs: Send + Sync {
+    /// Records a run; `Ok(false)` if it already exists (a second submission is not a new run).
+    fn create_run(
+        &self,
+        run: &NewRun,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// One run.
+    fn run(&self, run: &RunId) -> impl Future<Output = StoreResult<Option<RunRecord>>> + Send;
+    /// Every run, newest first.
+    fn runs(&self) -> impl Future<Output = StoreResult<Vec<RunRecord>>> + Send;
+    /// Marks the audience fully expanded with its row count.
+    fn finish_expansion(
+        &self,
+        run: &RunId,
+        total: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Pauses, resumes or cancels.
+    fn set_run_state(
+        &self,
+        run: &RunId,
+        state: RunState,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Deliveries: the queue (queued rows with a due instant) and the ledger (terminal outcomes).
+pub trait Deliveries: Send + Sync {
+    /// Inserts a batch; rows whose (run, recipient) exists are left untouched. Returns how many
+    /// were new. Idempotent, so re-expanding after a crash creates no second delivery.
+    fn insert_batch(&self, batch: &[NewDelivery]) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Up to `limit` queued deliveries with `due_at <= now`, earliest first, of runs that are
+    /// neither paused nor cancelled.
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
+    /// Moves a queued delivery to a later due instant.
+    fn defer(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The ledger claim, right before the request: queued → sending, attempts + 1, and the send
+    /// recorded in the phone's history for frequency caps, atomically. `Ok(false)` if the
+    /// delivery was not queued (another worker took it, or it ended).
+    fn begin_send(
+        &self,
+        key: &DeliveryKey,
+        send: &PastSend,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Ends a delivery (from queued or sending) with its outcome.
+    fn finish(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Terminal,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A sending delivery whose request proved not accepted goes back to the queue at `until`;
+    /// its history entry is removed (nothing was sent).
+    fn requeue(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// After a crash: every delivery still `sending` (its request may or may not have reached
+    /// the provider). `at_most_once` runs end them `unknown`; `at_least_once` runs requeue them.
+    fn in_flight(&self) -> impl Future<Output = StoreResult<Vec<DeliveryKey>>> + Send;
+    /// Counts by state and reason, and the next deferred wave.
+    fn counts(&self, run: &RunId) -> impl Future<Output = StoreResult<RunCounts>> + Send;
+    /// Past sends to `phone` at or after `since`, for frequency caps.
+    fn history(
+        &self,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<PastSend>>> + Send;
+    /// The earliest due instant of any queued delivery of an active run.
+    fn next_due(&self) -> impl Future<Output = StoreResult<Option<DateTime<Utc>>>> + Send;
+}
+
+/// The consent log: append-only events per (channel, phone).
+pub trait Consents: Send + Sync {
+    /// Appends events; an event identical to a stored one (same phone, channel, kind, scope,
+    /// instant and source) is not stored twice, so re-importing a file is harmless.
+    fn append(
+        &self,
+        events: &[StoredConsent],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Every event of a phone on a channel, in the order they happened.
+    fn events(
+        &self,
+        channel: &str,
+        phone: &PhoneNumber,
+    ) -> impl Future<Output = StoreResult<Vec<ConsentEvent>>> + Send;
+}
+
+/// The three stores a backend provides, bundled so the engine has one type parameter.
+pub trait Stores: Send + Sync + 'static {
+    /// Runs.
+    type Runs: Runs;
+    /// Deliveries.
+    type Deliveries: Deliveries;
+    /// Consent.
+    type Consents: Consents;
+    /// Runs.
+    fn runs(&self) -> &Self::Runs;
+    /// Deliveries.
+    fn deliveries(&self) -> &Self::Deliveries;
+    /// Consent.
+    fn consents(&self) -> &Self::Consents;
+}

@@ -1,0 +1,194 @@
+//! Records the ports exchange.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use herald_core::{
+    CampaignId, ConsentEvent, Outcome, PhoneNumber, Purpose, RecipientId, Region, RunId, TimeZone,
+};
+
+/// A run to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun {
+    /// `<campaign>@<fire>`.
+    pub run: RunId,
+    /// Its campaign.
+    pub campaign: CampaignId,
+    /// Its purpose.
+    pub purpose: Purpose,
+    /// The campaign file as given, for `status`.
+    pub source: String,
+    /// `at_least_once` (unknown outcomes are retried) or not.
+    pub at_least_once: bool,
+}
+
+/// Whether a run's deliveries are being worked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Deliveries are processed.
+    Active,
+    /// Nothing is sent until resumed.
+    Paused,
+    /// Queued deliveries end `skipped(cancelled)`.
+    Cancelled,
+}
+
+impl RunState {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Active => "active",
+            RunState::Paused => "paused",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [RunState::Active, RunState::Paused, RunState::Cancelled]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The run.
+    pub run: NewRun,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The audience size once expansion finished.
+    pub total: Option<u64>,
+    /// Active, paused or cancelled.
+    pub state: RunState,
+}
+
+/// What a delivery needs to be decided and sent later: a snapshot of the audience row, so a
+/// resumed run does not depend on the audience file being unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientSnapshot {
+    /// The recipient.
+    pub id: RecipientId,
+    /// The phone.
+    pub phone: PhoneNumber,
+    /// The zone, if known.
+    pub zone: Option<TimeZone>,
+    /// The locale, if known.
+    pub locale: Option<String>,
+    /// The row's `country` column.
+    pub country: Option<Region>,
+    /// Template attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// The line in the audience file.
+    pub line: u64,
+}
+
+/// Identifies a delivery: (run, recipient).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryKey {
+    /// The run.
+    pub run: RunId,
+    /// The recipient.
+    pub recipient: RecipientId,
+}
+
+/// A terminal outcome with an optional human detail (the bad row's message, the provider's
+/// error text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminal {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why, in words.
+    pub detail: Option<String>,
+}
+
+/// How a new delivery starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initial {
+    /// Queued, due at this instant.
+    Queued {
+        /// When to look at it first.
+        due_at: DateTime<Utc>,
+    },
+    /// Already decided at expansion (a duplicate, an invalid row, no common window, …).
+    Ended(Terminal),
+}
+
+/// A delivery to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// (run, recipient).
+    pub key: DeliveryKey,
+    /// The recipient. For rows that could not be parsed there is no phone: those start `Ended`
+    /// and carry only the key (the recipient id is then `line:<n>`).
+    pub recipient: Option<RecipientSnapshot>,
+    /// The planned instant (the campaign's `at` in the recipient's zone).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// No send at or after this.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How it starts.
+    pub initial: Initial,
+}
+
+/// A queued delivery as the worker reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// (run, recipient).
+    pub key: DeliveryKey,
+    /// The recipient.
+    pub recipient: RecipientSnapshot,
+    /// The planned instant.
+    pub scheduled_at: DateTime<Utc>,
+    /// No send at or after this.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it became due.
+    pub due_at: DateTime<Utc>,
+    /// Requests made so far.
+    pub attempts: u32,
+}
+
+/// Counts of one run. `queued + sending + terminal` equals the audience.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Waiting (deferred or due).
+    pub queued: u64,
+    /// Claimed, request in flight.
+    pub sending: u64,
+    /// Sent.
+    pub sent: u64,
+    /// Failed, by provider code.
+    pub failed: BTreeMap<String, u64>,
+    /// Outcome unknown.
+    pub unknown: u64,
+    /// Expired.
+    pub expired: u64,
+    /// Skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// The earliest due instant of a queued delivery and how many are due within the hour after it.
+    pub next_wave: Option<(DateTime<Utc>, u64)>,
+}
+
+impl RunCounts {
+    /// Every delivery of the run.
+    pub fn total(&self) -> u64 {
+        self.queued
+            + self.sending
+            + self.sent
+            + self.failed.values().sum::<u64>()
+            + self.unknown
+            + self.expired
+            + self.skipped.values().sum::<u64>()
+    }
+}
+
+/// A consent event with the key it is stored under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConsent {
+    /// The channel (`whatsapp`, `webhook`, `outbox`, …).
+    pub channel: String,
+    /// The phone.
+    pub phone: PhoneNumber,
+    /// The event.
+    pub event: ConsentEvent,
+}

@@ -1,0 +1,83 @@
+//! `herald status [RUN] [--format json]`
+
+use std::path::Path;
+
+use chrono::SecondsFormat;
+use herald_store::RunCounts;
+use serde_json::json;
+
+use crate::cli::{Format, StatusArgs};
+use crate::commands::{Failure, environment, runtime, settings};
+
+pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failure> {
+    let env = environment();
+    let settings = settings(config, &env)?;
+    let runs = runtime()?.block_on(herald_app::run::status(
+        &settings,
+        &env,
+        args.run.as_deref(),
+    ))?;
+    match args.format {
+        Format::Json => {
+            let doc: Vec<_> = runs
+                .iter()
+                .map(|(record, counts)| {
+                    json!({
+                        "run": record.run.run.as_str(),
+                        "campaign": record.run.campaign.as_str(),
+                        "state": record.state.as_str(),
+                        "total": counts.total(),
+                        "queued": counts.queued,
+                        "sending": counts.sending,
+                        "sent": counts.sent,
+                        "failed": counts.failed,
+                        "unknown": counts.unknown,
+                        "expired": counts.expired,
+                        "skipped": counts.skipped,
+                        "next_wave": counts.next_wave.map(|(at, n)| json!({"at": at.to_rfc3339_opts(SecondsFormat::Secs, true), "count_within_hour": n})),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(doc));
+        }
+        Format::Table => {
+            if runs.is_empty() {
+                println!("no runs yet");
+            }
+            for (record, counts) in &runs {
+                println!("run {} ({})", record.run.run, record.state.as_str());
+                print_counts(counts);
+                println!();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts as aligned lines; they add up to `total`.
+pub(crate) fn print_counts(counts: &RunCounts) {
+    println!("  total    {}", counts.total());
+    println!("  sent     {}", counts.sent);
+    println!("  queued   {}", counts.queued);
+    if counts.sending > 0 {
+        println!("  sending  {}", counts.sending);
+    }
+    for (code, n) in &counts.failed {
+        println!("  failed({code}) {n}");
+    }
+    if counts.unknown > 0 {
+        println!("  unknown  {}", counts.unknown);
+    }
+    if counts.expired > 0 {
+        println!("  expired  {}", counts.expired);
+    }
+    for (reason, n) in &counts.skipped {
+        println!("  skipped({reason}) {n}");
+    }
+    if let Some((at, n)) = counts.next_wave {
+        println!(
+            "  next deferred wave: {} ({n} due within the hour)",
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+    }
+}
