@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope};
-use herald_store::conformance::{Fixture, new_run, phone, queued, t};
+use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope, SkipReason};
+use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
 };
@@ -245,6 +245,14 @@ async fn trigger_kept_counts_equal_a_recount_of_the_ledger() {
         .set_run_state(&f.run, RunState::Cancelled)
         .await
         .unwrap();
+    // Inserts count too: one decided at expansion, one queued into the cancelled run.
+    let duplicate = ended(&f.run, "line:3", Outcome::Skipped(SkipReason::Duplicate));
+    stores
+        .deliveries()
+        .insert_batch(&[duplicate])
+        .await
+        .unwrap();
+    f.insert(&[("late", 99, 0)]).await;
     let recount: Vec<(String, String, i64)> = raw(&path)
         .prepare(
             "SELECT d.state, coalesce(d.reason, d.code, ''), count(*) FROM deliveries AS d
@@ -286,7 +294,7 @@ async fn trigger_kept_counts_equal_a_recount_of_the_ledger() {
     );
     kept.sort();
     assert_eq!(kept, recount);
-    assert_eq!(counts.total(), 40);
+    assert_eq!(counts.total(), 42);
     assert_eq!(g.counts().await.queued, 10);
 }
 
