@@ -18,6 +18,8 @@ pub(crate) struct Log {
     pub(crate) requests: Vec<(String, Instant, bool)>,
     /// Request ordinals (0-based, counted over the receiver's life) to hold open.
     pub(crate) hold: BTreeSet<usize>,
+    /// How long every answer takes.
+    pub(crate) delay: Duration,
 }
 
 pub(crate) struct Receiver {
@@ -51,6 +53,10 @@ impl Receiver {
 
     pub(crate) fn hold(&self, ordinals: impl IntoIterator<Item = usize>) {
         self.log.lock().unwrap().hold.extend(ordinals);
+    }
+
+    pub(crate) fn set_delay(&self, delay: Duration) {
+        self.log.lock().unwrap().delay = delay;
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -106,15 +112,16 @@ async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> StatusCode
         .ok()
         .and_then(|v| v["recipient"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    let held = {
+    let (held, delay) = {
         let mut log = log.lock().unwrap();
         let ordinal = log.requests.len();
         let held = log.hold.contains(&ordinal);
         log.requests.push((recipient, Instant::now(), held));
-        held
+        (held, log.delay)
     };
     if held {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
+    tokio::time::sleep(delay).await;
     StatusCode::OK
 }

@@ -209,3 +209,101 @@ fn a_malformed_campaign_and_a_missing_sender_are_user_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn ctrl_c_lets_in_flight_requests_finish_and_a_second_run_resumes() {
+    let receiver = Receiver::start();
+    receiver.set_delay(Duration::from_millis(150));
+    let dir = project(30, &receiver.url(), 50, "at_most_once");
+    let mut child = spawn_run(dir.path());
+    wait_for("a few requests", || receiver.count() >= 5);
+    let sigint = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sigint.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "a graceful stop is not an error");
+    let s = status(dir.path());
+    assert_eq!(
+        s["sending"], 0,
+        "in-flight requests finished and were recorded: {s}"
+    );
+    assert_eq!(s["unknown"], 0, "{s}");
+    assert_eq!(
+        s["sent"].as_u64().unwrap() as usize,
+        receiver.count(),
+        "{s}"
+    );
+    assert!(
+        s["queued"].as_u64().unwrap() > 0,
+        "stopped before the end: {s}"
+    );
+    let again = herald_cmd(dir.path(), &["run", "c.yaml"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let mut recipients = receiver.recipients();
+    recipients.sort();
+    let before = recipients.len();
+    recipients.dedup();
+    assert_eq!(
+        (before, recipients.len()),
+        (30, 30),
+        "each recipient exactly once across both runs"
+    );
+}
+
+#[test]
+fn open_windows_send_now_and_closed_ones_wait_for_their_opening() {
+    use chrono::{DateTime, NaiveTime, TimeDelta, Timelike, Utc};
+    let receiver = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let start = now.hour().saturating_sub(1);
+    let end = (now.hour() + 2).min(24);
+    let hours = format!("{start:02}:00-{end:02}:00");
+    // UTC is inside the window now; UTC-6 is six hours away from it, so closed.
+    fs::write(
+        dir.path().join("people.csv"),
+        "id,phone,timezone
+open,+7 916 100 00 01,Etc/UTC
+closed,+7 916 100 00 02,Etc/GMT+6
+",
+    )
+    .unwrap();
+    let campaign = format!(
+        "id: windows\npurpose: transactional\naudience: {{ source: people.csv }}\n\
+         template: {{ name: notice, language: en }}\nschedule: {{ at: 2026-01-01T00:00, in: recipient }}\n\
+         send_window: {{ hours: {{ daily: \"{hours}\" }} }}\nspread: 1m\n"
+    );
+    fs::write(dir.path().join("c.yaml"), campaign).unwrap();
+    let config = format!(
+        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{}\"\n",
+        dir.path().join("herald.db").display(),
+        receiver.url()
+    );
+    fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let out = herald_cmd(dir.path(), &["run", "c.yaml", "--until-idle"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(receiver.recipients(), ["open"]);
+    let s = status(dir.path());
+    assert_eq!(
+        (s["sent"].as_u64(), s["queued"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    // The closed recipient's next opening: `start`:00 on their (UTC-6) wall clock.
+    let local_now = now - TimeDelta::hours(6);
+    let opening_time = NaiveTime::from_hms_opt(start, 0, 0).unwrap();
+    let mut opening_local = local_now.date_naive().and_time(opening_time);
+    if opening_local <= local_now.naive_utc() {
+        opening_local += TimeDelta::days(1);
+    }
+    let opening = (opening_local + TimeDelta::hours(6)).and_utc();
+    let wave: DateTime<Utc> = s["next_wave"]["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        wave >= opening && wave <= opening + TimeDelta::seconds(60),
+        "next wave {wave}, opening {opening}"
+    );
+}
