@@ -130,7 +130,7 @@ pub async fn run_campaign(
             shutdown.await;
             stopped.store(true, Ordering::SeqCst);
             worker.stop();
-            stop.notify_waiters();
+            stop.notify_one();
         });
     }
     let mut view = ProgressView {

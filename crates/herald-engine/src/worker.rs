@@ -21,11 +21,11 @@ use herald_channel::{Channel, OutgoingMessage, SendError};
 use herald_core::cap::CapPeriod;
 use herald_core::clock::Clock;
 use herald_core::{
-    ConsentState, Decision, Delivery as CoreDelivery, Facts, Outcome, PastSend, Policy, RunId,
-    decide,
+    ConsentState, Decision, Delivery as CoreDelivery, Facts, Outcome, PastSend, PhoneNumber,
+    Policy, RunId, decide,
 };
 use herald_store::{
-    Consents, Deliveries, Delivery, DeliveryKey, RunState, Runs, StoreError, Stores, Terminal,
+    Change, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError, Stores, Terminal,
 };
 
 use crate::prepare::{Prepared, prepare};
@@ -71,7 +71,9 @@ pub struct Worker<S: Stores, C: Channel> {
     limiter: DefaultDirectRateLimiter,
     throttled_until: Mutex<Option<tokio::time::Instant>>,
     batch: usize,
+    claim_group: usize,
     stopping: AtomicBool,
+    stop_signal: tokio::sync::watch::Sender<bool>,
     progress: Progress,
     consent_channel: String,
 }
@@ -102,8 +104,13 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             runs: Mutex::new(HashMap::new()),
             limiter: RateLimiter::direct(quota),
             throttled_until: Mutex::new(None),
-            batch: batch.max(1),
+            // A step reads consent once; at most about a second of sends per step keeps what it
+            // acts on at most that old.
+            batch: batch.clamp(1, per_second.get() as usize),
+            // As many claims as the rate allows in ~20 ms: one at 20/s, 20 at 1,000/s.
+            claim_group: (per_second.get() as usize / 50).clamp(1, batch.max(1)),
             stopping: AtomicBool::new(false),
+            stop_signal: tokio::sync::watch::Sender::new(false),
             progress: Progress::default(),
             consent_channel: DEFAULT_CONSENT_CHANNEL.to_owned(),
         }
@@ -116,7 +123,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         self
     }
 
-    /// Makes `campaign` known for `run` (otherwise it is loaded from the run's source file).
+    /// Makes `campaign` known for `run`: only registered runs are worked on.
     pub fn register(&self, run: &RunId, campaign: Campaign) {
         let at_least_once =
             campaign.delivery == herald_campaign::campaign::DeliveryMode::AtLeastOnce;
@@ -136,6 +143,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
     /// are recorded.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.stop_signal.send_replace(true);
     }
 
     fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Option<Arc<RunContext>>>> {
@@ -177,245 +185,311 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         Ok(in_flight.len())
     }
 
-    /// One step: every delivery due now, concurrently; returns once all are handled.
+    /// One step: every delivery due now (up to the batch size), decided together, claimed in
+    /// small groups just ahead of their rate permits, sent concurrently; returns once every
+    /// request of the step has been answered and recorded.
+    ///
+    /// Reads and writes are batched: one read of consent and one of send history for the whole
+    /// step, one transaction for its defers and ends, one per claim group, one for the outcomes.
+    /// The claim group is as large as the rate allows in ~20 ms (one request at 20/s), so a crash
+    /// leaves at most that many claimed deliveries `unknown` beyond the requests in flight.
     pub async fn step(self: &Arc<Self>) -> Result<Step, WorkerError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Ok(Step::Idle(None));
         }
         let now = self.clock.now();
-        let due = self.stores.deliveries().due(now, self.batch).await?;
+        let runs = self.registered();
+        let due = self
+            .stores
+            .deliveries()
+            .due_in(&runs, now, self.batch)
+            .await?;
         if due.is_empty() {
-            return Ok(Step::Idle(self.stores.deliveries().next_due().await?));
+            return Ok(Step::Idle(
+                self.stores.deliveries().next_due_in(&runs).await?,
+            ));
         }
         let count = due.len();
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut changes = Vec::new();
+        let mut items = Vec::with_capacity(count);
         for delivery in due {
-            let worker = Arc::clone(self);
-            tasks.spawn(async move { worker.process(delivery).await });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(result) => result?,
-                Err(panic) => tracing::error!(error.message = %panic, "delivery task panicked"),
+            let Some(context) = self.context(&delivery.key.run) else {
+                continue;
+            };
+            match prepare(
+                &context.campaign,
+                &recipient_of(&delivery),
+                Some(delivery.scheduled_at),
+            ) {
+                Ok(prepared) => items.push(Item {
+                    delivery,
+                    context,
+                    prepared,
+                }),
+                Err(not) => changes.push(self.end(
+                    &delivery.key,
+                    Outcome::Skipped(not.reason),
+                    Some(not.detail),
+                )),
             }
+        }
+        let phones: Vec<PhoneNumber> = items
+            .iter()
+            .map(|i| i.delivery.recipient.phone.clone())
+            .collect();
+        let longest = items
+            .iter()
+            .map(|i| longest_cap_span(&i.context.campaign))
+            .max()
+            .unwrap_or(TimeDelta::zero());
+        let events = self
+            .stores
+            .consents()
+            .events_for(&self.consent_channel, &phones)
+            .await?;
+        let histories = self
+            .stores
+            .deliveries()
+            .history_for(&phones, now - longest)
+            .await?;
+        let mut ready: Vec<(Item, ConsentState, Vec<PastSend>)> = Vec::new();
+        let mut phones_in_step = std::collections::HashSet::new();
+        for ((item, events), history) in items.into_iter().zip(events).zip(histories) {
+            let consent = ConsentState::from_events(&events);
+            match item.decide(now, &consent, &history) {
+                // One send per phone per step: a second delivery to the same phone (another run)
+                // waits for the next step, where the first one's send counts toward its caps.
+                Decision::Send if !phones_in_step.insert(item.delivery.recipient.phone.clone()) => {
+                }
+                Decision::Send => ready.push((item, consent, history)),
+                other => changes.push(self.apply_decision(&item.delivery.key, other)),
+            }
+        }
+        self.stores.deliveries().apply(&changes, now).await?;
+
+        let mut requests = tokio::task::JoinSet::new();
+        let mut outcomes = Vec::new();
+        let mut failure = None;
+        let mut pending = ready.into_iter().peekable();
+        while pending.peek().is_some() && failure.is_none() {
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            // Decide again at the moment of claiming: time has passed waiting for permits.
+            let now = self.clock.now();
+            let (mut claims, mut claimed_items, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+            for (item, consent, history) in pending.by_ref().take(self.claim_group) {
+                match item.decide(now, &consent, &history) {
+                    Decision::Send => {
+                        let campaign = &item.context.campaign;
+                        let send = PastSend {
+                            at: now,
+                            campaign: campaign.id.clone(),
+                            purpose: campaign.purpose,
+                        };
+                        claims.push(Change::BeginSend {
+                            key: item.delivery.key.clone(),
+                            send,
+                        });
+                        claimed_items.push((item, consent, history));
+                    }
+                    other => ends.push(self.apply_decision(&item.delivery.key, other)),
+                }
+            }
+            let won = match self.stores.deliveries().apply(&ends, now).await {
+                Ok(_) => self.stores.deliveries().apply(&claims, now).await,
+                Err(e) => Err(e),
+            };
+            let won = match won {
+                Ok(won) => won,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            for ((item, consent, history), won) in claimed_items.into_iter().zip(won) {
+                if !won {
+                    continue;
+                }
+                if !self.wait_for_sender().await {
+                    // Stopping: claimed but no request made, so back to the queue.
+                    outcomes.push(Change::Requeue {
+                        key: item.delivery.key.clone(),
+                        until: self.clock.now(),
+                    });
+                    continue;
+                }
+                let worker = Arc::clone(self);
+                requests.spawn(async move { worker.send_claimed(item, consent, history).await });
+            }
+        }
+        // Whatever happened above, every request already made is awaited and recorded.
+        while let Some(joined) = requests.join_next().await {
+            match joined {
+                Ok(change) => outcomes.push(change),
+                Err(panic) => tracing::error!(error.message = %panic, "request task panicked"),
+            }
+        }
+        self.record_outcomes(&outcomes).await?;
+        if let Some(error) = failure {
+            return Err(error.into());
         }
         Ok(Step::Worked(count))
     }
 
-    async fn context(&self, run: &RunId) -> Result<Option<Arc<RunContext>>, WorkerError> {
-        if let Some(known) = self.lock_runs().get(run) {
-            return Ok(known.clone());
-        }
-        let record = self.stores.runs().run(run).await?;
-        let loaded = match record
-            .as_ref()
-            .map(|r| herald_campaign::load(std::path::Path::new(&r.run.source)))
-        {
-            Some(Ok(campaign)) => {
-                let at_least_once =
-                    campaign.delivery == herald_campaign::campaign::DeliveryMode::AtLeastOnce;
-                Some(Arc::new(RunContext {
-                    campaign,
-                    at_least_once,
-                }))
-            }
-            Some(Err(diagnostics)) => {
-                tracing::warn!(run = %run, error.message = %diagnostics, "campaign of a queued run cannot be loaded; pausing the run");
-                self.stores
-                    .runs()
-                    .set_run_state(run, RunState::Paused)
-                    .await?;
-                None
-            }
-            None => None,
-        };
-        self.lock_runs().insert(run.clone(), loaded.clone());
-        Ok(loaded)
+    /// The campaign of a registered run. Only registered runs are stepped (`due_in`), so a run
+    /// another process or campaign file created is never sent through this worker's sender.
+    fn context(&self, run: &RunId) -> Option<Arc<RunContext>> {
+        self.lock_runs().get(run).cloned().flatten()
     }
 
-    async fn finish(
-        &self,
-        key: &DeliveryKey,
-        outcome: Outcome,
-        detail: Option<String>,
-    ) -> Result<(), WorkerError> {
+    fn registered(&self) -> Vec<RunId> {
+        self.lock_runs().keys().cloned().collect()
+    }
+
+    /// The change a non-send decision makes, counted in the progress.
+    fn apply_decision(&self, key: &DeliveryKey, decision: Decision) -> Change {
+        match decision {
+            Decision::Defer { until } => {
+                self.progress.deferred.fetch_add(1, Ordering::Relaxed);
+                Change::Defer {
+                    key: key.clone(),
+                    until,
+                }
+            }
+            Decision::Skip(reason) => self.end(key, Outcome::Skipped(reason), None),
+            Decision::Expire => self.end(key, Outcome::Expired, None),
+            Decision::Send => unreachable!("sends are claimed, not applied"),
+        }
+    }
+
+    fn end(&self, key: &DeliveryKey, outcome: Outcome, detail: Option<String>) -> Change {
         let counter = match outcome {
             Outcome::Sent => &self.progress.sent,
             Outcome::Failed { .. } | Outcome::Unknown => &self.progress.failed,
             Outcome::Expired | Outcome::Skipped(_) => &self.progress.skipped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.stores
-            .deliveries()
-            .finish(key, &Terminal { outcome, detail }, self.clock.now())
-            .await?;
-        Ok(())
+        Change::Finish {
+            key: key.clone(),
+            terminal: Terminal { outcome, detail },
+        }
     }
 
-    async fn process(&self, delivery: Delivery) -> Result<(), WorkerError> {
-        let Some(context) = self.context(&delivery.key.run).await? else {
-            return Ok(());
-        };
-        let campaign = &context.campaign;
-        let recipient = Recipient {
-            line: delivery.recipient.line,
-            id: delivery.recipient.id.clone(),
-            phone: delivery.recipient.phone.clone(),
-            zone: delivery.recipient.zone,
-            locale: delivery.recipient.locale.clone(),
-            country: delivery.recipient.country,
-            tags: Vec::new(),
-            attributes: delivery.recipient.attributes.clone(),
-        };
-        let prepared = match prepare(campaign, &recipient, Some(delivery.scheduled_at)) {
-            Ok(prepared) => prepared,
-            Err(not) => {
-                return self
-                    .finish(
-                        &delivery.key,
-                        Outcome::Skipped(not.reason),
-                        Some(not.detail),
-                    )
-                    .await;
-            }
-        };
-        // First decision, with consent and caps as they are now.
-        if !self
-            .decide_and_apply(&delivery, campaign, &prepared)
-            .await?
-        {
-            return Ok(());
-        }
-        // Wait for the sender: provider back-pressure first, then our own rate.
-        self.wait_for_sender().await;
-        if self.stopping.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        // The wait may have crossed the end of the window or the expiry: decide again.
-        if !self
-            .decide_and_apply(&delivery, campaign, &prepared)
-            .await?
-        {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        let send = PastSend {
-            at: now,
-            campaign: campaign.id.clone(),
-            purpose: campaign.purpose,
-        };
-        if !self
-            .stores
-            .deliveries()
-            .begin_send(&delivery.key, &send, now)
-            .await?
-        {
-            return Ok(());
-        }
-        let message = message(&delivery, campaign, &prepared);
-        let result = self.channel.send(&message).await;
-        self.record(&delivery, &context, result).await
-    }
-
-    /// Decides at `now`; applies a defer or an end. Returns whether to go on towards sending.
-    async fn decide_and_apply(
+    /// After the permit: a last check of window and expiry (the permit may have taken a moment),
+    /// then the request. Returns the change that records what happened.
+    async fn send_claimed(
         &self,
-        delivery: &Delivery,
-        campaign: &Campaign,
-        prepared: &Prepared,
-    ) -> Result<bool, WorkerError> {
-        let now = self.clock.now();
-        let phone = &delivery.recipient.phone;
-        let events = self
-            .stores
-            .consents()
-            .events(&self.consent_channel, phone)
-            .await?;
-        let consent = ConsentState::from_events(&events);
-        let since = now - longest_cap_span(campaign);
-        let history = self.stores.deliveries().history(phone, since).await?;
-        let policy = Policy {
-            campaign: &campaign.id,
-            purpose: campaign.purpose,
-            window: &campaign.window,
-            caps: &campaign.caps,
-            spread: campaign.spread,
-        };
-        let core_delivery = CoreDelivery {
-            run: &delivery.key.run,
-            recipient: &delivery.key.recipient,
-            scheduled_at: delivery.scheduled_at,
-            expires_at: delivery.expires_at,
-        };
-        let facts = Facts {
-            place: &prepared.place,
-            consent: &consent,
-            history: &history,
-        };
-        match decide(now, &policy, &core_delivery, &facts) {
-            Decision::Send => Ok(true),
-            Decision::Defer { until } => {
-                self.progress.deferred.fetch_add(1, Ordering::Relaxed);
-                self.stores.deliveries().defer(&delivery.key, until).await?;
-                Ok(false)
-            }
-            Decision::Skip(reason) => self
-                .finish(&delivery.key, Outcome::Skipped(reason), None)
-                .await
-                .map(|()| false),
-            Decision::Expire => self
-                .finish(&delivery.key, Outcome::Expired, None)
-                .await
-                .map(|()| false),
+        item: Item,
+        consent: ConsentState,
+        history: Vec<PastSend>,
+    ) -> Change {
+        let key = item.delivery.key.clone();
+        if self.stopping.load(Ordering::SeqCst) {
+            // Claimed, no request made: back to the queue, nothing was sent.
+            return Change::Requeue {
+                key,
+                until: self.clock.now(),
+            };
         }
+        match item.decide(self.clock.now(), &consent, &history) {
+            Decision::Send => {}
+            Decision::Expire => return self.end(&key, Outcome::Expired, None),
+            _ => {
+                return Change::Requeue {
+                    key,
+                    until: self.clock.now(),
+                };
+            }
+        }
+        let message = message(&item.delivery, &item.context.campaign, &item.prepared);
+        let result = self.channel.send(&message).await;
+        self.record(&item.delivery, &item.context, result)
     }
 
-    async fn wait_for_sender(&self) {
+    /// Waits for provider back-pressure to pass and for a rate permit; `false` if asked to stop
+    /// meanwhile (no permit is then used).
+    async fn wait_for_sender(&self) -> bool {
+        let mut stop = self.stop_signal.subscribe();
         loop {
+            if *stop.borrow() {
+                return false;
+            }
             let until = *self
                 .throttled_until
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match until {
                 Some(until) if until > tokio::time::Instant::now() => {
-                    tokio::time::sleep_until(until).await
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        _ = stop.wait_for(|stopping| *stopping) => return false,
+                    }
                 }
                 _ => break,
             }
         }
-        self.limiter.until_ready().await;
+        tokio::select! {
+            () = self.limiter.until_ready() => true,
+            _ = stop.wait_for(|stopping| *stopping) => false,
+        }
     }
 
-    async fn record(
+    /// Writes a step's outcomes, retrying while the store is busy: these record requests already
+    /// made, and losing them would turn sent messages into `unknown` ones.
+    async fn record_outcomes(&self, outcomes: &[Change]) -> Result<(), WorkerError> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0.. {
+            match self
+                .stores
+                .deliveries()
+                .apply(outcomes, self.clock.now())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Unavailable(e)) if attempt < 8 => {
+                    tracing::warn!(error.message = %e, attempt, "store busy while recording outcomes; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
         &self,
         delivery: &Delivery,
         context: &RunContext,
         result: Result<herald_channel::Accepted, SendError>,
-    ) -> Result<(), WorkerError> {
+    ) -> Change {
         let now = self.clock.now();
         let key = &delivery.key;
         let retry_at = |after: Option<Duration>| {
-            now + TimeDelta::from_std(after.unwrap_or(backoff(delivery.attempts)))
-                .unwrap_or(TimeDelta::seconds(1))
+            let after = after.unwrap_or(backoff(delivery.attempts)).min(MAX_PAUSE);
+            now + TimeDelta::from_std(after).unwrap_or(TimeDelta::seconds(1))
         };
         match result {
-            Ok(accepted) => self.finish(key, Outcome::Sent, accepted.provider_id).await,
+            Ok(accepted) => self.end(key, Outcome::Sent, accepted.provider_id),
             Err(SendError::Throttled { retry_after, scope }) => {
+                // A provider's Retry-After is obeyed up to a day; beyond that it is a bug or an
+                // attack, not back-pressure.
+                let pause = retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_PAUSE);
                 if scope == herald_channel::ThrottleScope::Sender {
-                    let pause = retry_after.unwrap_or(Duration::from_secs(1));
-                    *self
+                    let mut throttled = self
                         .throttled_until
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        Some(tokio::time::Instant::now() + pause);
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let until = tokio::time::Instant::now() + pause;
+                    *throttled = Some(throttled.map_or(until, |current| current.max(until)));
                 }
                 tracing::info!(run = %key.run, phone = %delivery.recipient.phone, ?retry_after, "throttled by the provider; requeued");
                 self.progress.retried.fetch_add(1, Ordering::Relaxed);
-                self.stores
-                    .deliveries()
-                    .requeue(key, retry_at(retry_after.or(Some(Duration::from_secs(1)))))
-                    .await?;
-                Ok(())
+                Change::Requeue {
+                    key: key.clone(),
+                    until: retry_at(Some(pause)),
+                }
             }
             Err(SendError::Retryable {
                 retry_after,
@@ -423,32 +497,81 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             }) => {
                 tracing::info!(run = %key.run, phone = %delivery.recipient.phone, %reason, "not accepted; requeued");
                 self.progress.retried.fetch_add(1, Ordering::Relaxed);
-                self.stores
-                    .deliveries()
-                    .requeue(key, retry_at(retry_after))
-                    .await?;
-                Ok(())
+                Change::Requeue {
+                    key: key.clone(),
+                    until: retry_at(retry_after),
+                }
             }
             Err(SendError::Rejected { code, detail }) => {
-                self.finish(key, Outcome::Failed { code }, Some(detail))
-                    .await
+                self.end(key, Outcome::Failed { code }, Some(detail))
             }
             Err(SendError::Unknown(detail)) if context.at_least_once && delivery.attempts < 10 => {
                 tracing::warn!(run = %key.run, phone = %delivery.recipient.phone, %detail, "outcome unknown; retried (at_least_once)");
                 self.progress.retried.fetch_add(1, Ordering::Relaxed);
-                self.stores
-                    .deliveries()
-                    .requeue(key, retry_at(None))
-                    .await?;
-                Ok(())
+                Change::Requeue {
+                    key: key.clone(),
+                    until: retry_at(None),
+                }
             }
             Err(SendError::Unknown(detail)) => {
                 tracing::warn!(run = %key.run, phone = %delivery.recipient.phone, %detail, "outcome unknown; not retried (at_most_once)");
-                self.finish(key, Outcome::Unknown, Some(detail)).await
+                self.end(key, Outcome::Unknown, Some(detail))
             }
         }
     }
 }
+
+/// A due delivery with its campaign and rendered template.
+struct Item {
+    delivery: Delivery,
+    context: Arc<RunContext>,
+    prepared: Prepared,
+}
+
+impl Item {
+    fn decide(&self, now: DateTime<Utc>, consent: &ConsentState, history: &[PastSend]) -> Decision {
+        let campaign = &self.context.campaign;
+        let policy = Policy {
+            campaign: &campaign.id,
+            purpose: campaign.purpose,
+            window: &campaign.window,
+            caps: &campaign.caps,
+            spread: campaign.spread,
+        };
+        let delivery = CoreDelivery {
+            run: &self.delivery.key.run,
+            recipient: &self.delivery.key.recipient,
+            scheduled_at: self.delivery.scheduled_at,
+            expires_at: self.delivery.expires_at,
+        };
+        decide(
+            now,
+            &policy,
+            &delivery,
+            &Facts {
+                place: &self.prepared.place,
+                consent,
+                history,
+            },
+        )
+    }
+}
+
+fn recipient_of(delivery: &Delivery) -> Recipient {
+    Recipient {
+        line: delivery.recipient.line,
+        id: delivery.recipient.id.clone(),
+        phone: delivery.recipient.phone.clone(),
+        zone: delivery.recipient.zone,
+        locale: delivery.recipient.locale.clone(),
+        country: delivery.recipient.country,
+        tags: Vec::new(),
+        attributes: delivery.recipient.attributes.clone(),
+    }
+}
+
+/// The longest provider back-pressure pause obeyed.
+const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 
 /// Retry delay after `attempts` requests: 2, 4, 8 … seconds, at most five minutes.
 fn backoff(attempts: u32) -> Duration {

@@ -269,3 +269,47 @@ impl NowExt for ManualClock {
         herald_core::clock::Clock::now(self)
     }
 }
+
+#[tokio::test]
+async fn a_duplicate_recipient_id_is_counted_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "id,phone,timezone\nsame,+79163000001,Europe/Moscow\nsame,+79163000002,Europe/Moscow\n",
+    )
+    .unwrap();
+    let yaml = "id: dup\npurpose: transactional\naudience: { source: people.csv }\ntemplate: { name: t, language: en }\n\
+                schedule: { at: 2026-11-30T10:00, in: recipient }\n";
+    std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+    let campaign = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
+    let (run, expansion) = expand(&stores, &campaign, "c.yaml", at("2026-11-30T08:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(expansion.total, 2, "both rows are deliveries of the run");
+    let counts = stores.deliveries().counts(&run).await.unwrap();
+    assert_eq!(counts.skipped.get("duplicate"), Some(&1), "{counts:?}");
+    assert_eq!(counts.queued, 1);
+}
+
+#[tokio::test]
+async fn a_worker_never_sends_another_runs_deliveries() {
+    let s = setup(3, "", at("2026-11-30T07:30:00Z")).await;
+    // A second worker on the same store that registered nothing: it must not touch `promo`.
+    let other = Arc::new(Recording {
+        clock: Arc::clone(&s.clock),
+        sent: Mutex::new(Vec::new()),
+    });
+    let stranger = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        Arc::clone(&other),
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    s.clock.set(at("2026-11-30T08:00:00Z"));
+    assert_eq!(stranger.step().await.unwrap(), Step::Idle(None));
+    assert!(other.sent.lock().unwrap().is_empty());
+    drain(&s).await;
+    assert_eq!(s.channel.sent.lock().unwrap().len(), 3);
+}

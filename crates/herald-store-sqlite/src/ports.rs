@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use herald_core::{ConsentEvent, PastSend, PhoneNumber, RunId};
 use herald_store::{
-    Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, RunRecord,
+    Change, Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, RunRecord,
     RunState, Runs, StoreResult, StoredConsent, Terminal,
 };
 
@@ -158,6 +158,54 @@ impl Deliveries for SqliteDeliveries {
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.db.call(queries::next_due::next_due).await
     }
+
+    async fn due_in(
+        &self,
+        runs: &[RunId],
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        if limit == 0 || runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let runs = runs.to_vec();
+        self.db
+            .call(move |conn| queries::due::due_in(conn, &runs, now, limit))
+            .await
+    }
+
+    async fn next_due_in(&self, runs: &[RunId]) -> StoreResult<Option<DateTime<Utc>>> {
+        let runs = runs.to_vec();
+        self.db
+            .call(move |conn| queries::due::next_due_in(conn, &runs))
+            .await
+    }
+
+    async fn apply(&self, changes: &[Change], _now: DateTime<Utc>) -> StoreResult<Vec<bool>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changes = changes.to_vec();
+        self.db
+            .call(move |conn| queries::apply::apply(conn, &changes))
+            .await
+    }
+
+    async fn history_for(
+        &self,
+        phones: &[PhoneNumber],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<Vec<PastSend>>> {
+        let phones = phones.to_vec();
+        self.db
+            .call(move |conn| {
+                phones
+                    .iter()
+                    .map(|phone| queries::history::history(conn, phone, since))
+                    .collect()
+            })
+            .await
+    }
 }
 
 /// [`Consents`] on SQLite: the append-only consent log.
@@ -197,6 +245,22 @@ impl Consents for SqliteConsents {
         let (channel, phone) = (channel.to_owned(), phone.clone());
         self.db
             .call(move |conn| queries::consent_events::consent_events(conn, &channel, &phone))
+            .await
+    }
+
+    async fn events_for(
+        &self,
+        channel: &str,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<Vec<Vec<ConsentEvent>>> {
+        let (channel, phones) = (channel.to_owned(), phones.to_vec());
+        self.db
+            .call(move |conn| {
+                phones
+                    .iter()
+                    .map(|phone| queries::consent_events::consent_events(conn, &channel, phone))
+                    .collect()
+            })
             .await
     }
 }

@@ -20,8 +20,8 @@ use herald_core::{
 };
 
 use crate::{
-    Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun, RecipientSnapshot, RunCounts,
-    RunRecord, RunState, Runs, StoreError, StoreResult, StoredConsent, Stores, Terminal,
+    Change, Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun, RecipientSnapshot,
+    RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult, StoredConsent, Stores, Terminal,
 };
 
 /// Expands into one `#[tokio::test]` per behaviour of the ports. `$make` evaluates to an async
@@ -44,6 +44,9 @@ macro_rules! conformance_tests {
             conformance_consent_append_is_idempotent_and_ordered => consent_append_is_idempotent_and_ordered,
             conformance_finish_from_queued_and_sending => finish_from_queued_and_sending,
             conformance_defer_moves_due => defer_moves_due,
+            conformance_apply_is_per_change_and_at_most_once => apply_is_per_change_and_at_most_once,
+            conformance_due_in_only_the_given_runs => due_in_only_the_given_runs,
+            conformance_batch_reads_match_single_reads => batch_reads_match_single_reads,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -676,4 +679,173 @@ pub async fn defer_moves_due<S: Stores>(stores: &S) {
     assert!(f.claim("b", 1).await);
     assert_err(d.defer(&f.key("b"), t(200)).await, "Conflict");
     assert_err(d.defer(&f.key("ghost"), t(200)).await, "NotFound");
+}
+
+/// `apply` does what the single methods do, change by change, in one step: a lost claim or a
+/// change in the wrong state is `false` and leaves the others applied.
+#[doc(hidden)]
+pub async fn apply_is_per_change_and_at_most_once<S: Stores>(stores: &S) {
+    let f = Fixture::new(stores, "apply").await;
+    f.insert(&[("a", 1, 0), ("b", 2, 0), ("c", 3, 0)]).await;
+    let d = stores.deliveries();
+    let claim = |r: &str| Change::BeginSend {
+        key: f.key(r),
+        send: f.send(5),
+    };
+    let first = d
+        .apply(&[claim("a"), claim("b")], t(5))
+        .await
+        .expect("apply");
+    assert_eq!(first, [true, true]);
+    // Claiming again loses; deferring a claimed delivery is in the wrong state; c defers.
+    let again = d
+        .apply(
+            &[
+                claim("a"),
+                Change::Defer {
+                    key: f.key("b"),
+                    until: t(50),
+                },
+                Change::Defer {
+                    key: f.key("c"),
+                    until: t(50),
+                },
+            ],
+            t(6),
+        )
+        .await
+        .expect("apply");
+    assert_eq!(again, [false, false, true]);
+    assert_eq!(
+        history(stores, 1, 0).await.len(),
+        1,
+        "one claim, one history entry"
+    );
+    let ends = d
+        .apply(
+            &[
+                Change::Finish {
+                    key: f.key("a"),
+                    terminal: Terminal {
+                        outcome: Outcome::Sent,
+                        detail: None,
+                    },
+                },
+                Change::Requeue {
+                    key: f.key("b"),
+                    until: t(60),
+                },
+            ],
+            t(7),
+        )
+        .await
+        .expect("apply");
+    assert_eq!(ends, [true, true]);
+    assert_eq!(
+        history(stores, 2, 0).await,
+        [],
+        "requeue removed b's history"
+    );
+    let counts = f.counts().await;
+    assert_eq!((counts.sent, counts.queued, counts.sending), (1, 2, 0));
+    assert_eq!(due(stores, 55, 10).await, f.keys(&["c"]));
+    assert_eq!(d.apply(&[], t(8)).await.expect("apply"), Vec::<bool>::new());
+}
+
+/// `due_in` and `next_due_in` see only the runs they are given.
+#[doc(hidden)]
+pub async fn due_in_only_the_given_runs<S: Stores>(stores: &S) {
+    let p = Fixture::new(stores, "mine").await;
+    let q = Fixture::new(stores, "theirs").await;
+    p.insert(&[("a", 1, 20)]).await;
+    q.insert(&[("b", 2, 10)]).await;
+    let d = stores.deliveries();
+    let mine = d
+        .due_in(std::slice::from_ref(&p.run), t(100), 10)
+        .await
+        .expect("due_in");
+    assert_eq!(
+        mine.into_iter().map(|x| x.key).collect::<Vec<_>>(),
+        p.keys(&["a"])
+    );
+    assert_eq!(
+        d.next_due_in(std::slice::from_ref(&p.run))
+            .await
+            .expect("next"),
+        Some(t(20))
+    );
+    assert_eq!(
+        d.next_due_in(&[p.run.clone(), q.run.clone()])
+            .await
+            .expect("next"),
+        Some(t(10))
+    );
+    let both = d
+        .due_in(&[p.run.clone(), q.run.clone()], t(100), 1)
+        .await
+        .expect("due_in");
+    assert_eq!(
+        both.into_iter().map(|x| x.key).collect::<Vec<_>>(),
+        q.keys(&["b"]),
+        "earliest first, limited"
+    );
+    assert!(d.due_in(&[], t(100), 10).await.expect("due_in").is_empty());
+}
+
+/// The batch reads return what the single reads return, phone by phone, in order.
+#[doc(hidden)]
+pub async fn batch_reads_match_single_reads<S: Stores>(stores: &S) {
+    let f = Fixture::new(stores, "reads").await;
+    f.insert(&[("a", 1, 0), ("b", 2, 0)]).await;
+    assert!(f.claim("a", 5).await);
+    let event = |n: u32, kind, at: i64| StoredConsent {
+        channel: "whatsapp".into(),
+        phone: phone(n),
+        event: ConsentEvent {
+            kind,
+            scope: Scope::All,
+            occurred_at: t(at),
+            source: "test".into(),
+            proof: None,
+        },
+    };
+    stores
+        .consents()
+        .append(
+            &[
+                event(1, ConsentKind::OptIn, 1),
+                event(1, ConsentKind::OptOut, 2),
+                event(3, ConsentKind::OptIn, 3),
+            ],
+            t(4),
+        )
+        .await
+        .expect("append");
+    let phones = [phone(1), phone(2), phone(3)];
+    let batch = stores
+        .consents()
+        .events_for("whatsapp", &phones)
+        .await
+        .expect("events_for");
+    for (p, events) in phones.iter().zip(&batch) {
+        assert_eq!(
+            events,
+            &stores
+                .consents()
+                .events("whatsapp", p)
+                .await
+                .expect("events")
+        );
+    }
+    assert_eq!(batch.iter().map(Vec::len).collect::<Vec<_>>(), [2, 0, 1]);
+    let histories = stores
+        .deliveries()
+        .history_for(&phones, t(0))
+        .await
+        .expect("history_for");
+    assert_eq!(
+        histories.iter().map(Vec::len).collect::<Vec<_>>(),
+        [1, 0, 0]
+    );
+    assert_eq!(histories[0], history(stores, 1, 0).await);
 }

@@ -129,6 +129,67 @@ pub trait Deliveries: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<PastSend>>> + Send;
     /// The earliest due instant of any queued delivery of an active run.
     fn next_due(&self) -> impl Future<Output = StoreResult<Option<DateTime<Utc>>>> + Send;
+    /// [`Deliveries::due`] restricted to `runs`: a worker works the runs it was started for.
+    fn due_in(
+        &self,
+        runs: &[RunId],
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
+    /// [`Deliveries::next_due`] restricted to `runs`.
+    fn next_due_in(
+        &self,
+        runs: &[RunId],
+    ) -> impl Future<Output = StoreResult<Option<DateTime<Utc>>>> + Send;
+    /// Several changes in one atomic step (one transaction, one script): the worker's batch of
+    /// defers, claims and outcomes, so a step costs one commit instead of one per delivery. Each
+    /// change succeeds or not on its own, exactly as the single-change method would: the result
+    /// says which did (`false` where the single method returns `Ok(false)` or `Conflict`);
+    /// any other error leaves nothing applied.
+    fn apply(
+        &self,
+        changes: &[Change],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+    /// [`Deliveries::history`] for several phones at once, in the same order.
+    fn history_for(
+        &self,
+        phones: &[PhoneNumber],
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<Vec<PastSend>>>> + Send;
+}
+
+/// One change for [`Deliveries::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// As [`Deliveries::defer`].
+    Defer {
+        /// The delivery.
+        key: DeliveryKey,
+        /// The new due instant.
+        until: DateTime<Utc>,
+    },
+    /// As [`Deliveries::begin_send`].
+    BeginSend {
+        /// The delivery.
+        key: DeliveryKey,
+        /// The send to record in the phone's history.
+        send: PastSend,
+    },
+    /// As [`Deliveries::finish`].
+    Finish {
+        /// The delivery.
+        key: DeliveryKey,
+        /// Its outcome.
+        terminal: Terminal,
+    },
+    /// As [`Deliveries::requeue`].
+    Requeue {
+        /// The delivery.
+        key: DeliveryKey,
+        /// The new due instant.
+        until: DateTime<Utc>,
+    },
 }
 
 /// The consent log: append-only events per (channel, phone).
@@ -146,6 +207,12 @@ pub trait Consents: Send + Sync {
         channel: &str,
         phone: &PhoneNumber,
     ) -> impl Future<Output = StoreResult<Vec<ConsentEvent>>> + Send;
+    /// [`Consents::events`] for several phones at once, in the same order.
+    fn events_for(
+        &self,
+        channel: &str,
+        phones: &[PhoneNumber],
+    ) -> impl Future<Output = StoreResult<Vec<Vec<ConsentEvent>>>> + Send;
 }
 
 /// The three stores a backend provides, bundled so the engine has one type parameter.

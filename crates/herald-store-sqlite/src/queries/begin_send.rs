@@ -22,6 +22,17 @@ pub(crate) fn begin_send(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    let claimed = begin_send_in(&tx, key, send)?;
+    tx.commit().map_err(backend)?;
+    Ok(claimed)
+}
+
+/// The claim inside the caller's transaction (for `apply`, which batches many changes).
+pub(crate) fn begin_send_in(
+    tx: &Connection,
+    key: &DeliveryKey,
+    send: &PastSend,
+) -> StoreResult<bool> {
     let claimed: Option<(i64, String)> = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1
@@ -54,6 +65,5 @@ pub(crate) fn begin_send(
         ))
     })
     .map_err(backend)?;
-    tx.commit().map_err(backend)?;
     Ok(true)
 }

@@ -7,7 +7,7 @@ use super::unchanged;
 use crate::db::backend;
 
 /// Sets the due instant (unix seconds) of the queued delivery `key`.
-pub(crate) fn defer(conn: &mut Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
+pub(crate) fn defer(conn: &Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE deliveries SET due_at = ?3

@@ -69,6 +69,70 @@ pub(crate) fn due(
     stored.into_iter().map(decode).collect()
 }
 
+/// The same query restricted to one run (`due_in` merges the runs it is given).
+const SQL_IN_RUN: &str =
+    "SELECT r.run_id, d.recipient, d.due_at, d.attempts, d.scheduled_at, d.expires_at,
+        d.phone, d.zone, d.locale, d.country, d.attributes, d.line
+ FROM deliveries AS d INDEXED BY deliveries_due
+ CROSS JOIN runs AS r ON r.id = d.run
+ WHERE d.state = 'queued' AND d.due_at <= ?1 AND r.state = 'active' AND r.run_id = ?3
+ ORDER BY d.due_at
+ LIMIT ?2";
+
+/// Due deliveries of the given runs only, earliest first: a process works the runs it was
+/// started for and never another run's deliveries through its own sender.
+pub(crate) fn due_in(
+    conn: &mut Connection,
+    runs: &[herald_core::RunId],
+    now: DateTime<Utc>,
+    limit: usize,
+) -> StoreResult<Vec<Delivery>> {
+    let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stored = Vec::new();
+    for run in runs {
+        let rows = conn
+            .prepare_cached(SQL_IN_RUN)
+            .and_then(|mut stmt| {
+                stmt.query_map((secs(now), limit_sql, run.as_str()), read)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(backend)?;
+        stored.extend(rows);
+    }
+    stored.sort_by_key(|s| s.due_at);
+    stored.truncate(limit);
+    stored.into_iter().map(decode).collect()
+}
+
+/// The earliest due instant among the given runs' queued deliveries.
+pub(crate) fn next_due_in(
+    conn: &mut Connection,
+    runs: &[herald_core::RunId],
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let mut first: Option<i64> = None;
+    for run in runs {
+        let at: Option<i64> = conn
+            .prepare_cached(
+                "SELECT d.due_at FROM deliveries AS d INDEXED BY deliveries_due
+                 CROSS JOIN runs AS r ON r.id = d.run
+                 WHERE d.state = 'queued' AND r.state = 'active' AND r.run_id = ?1
+                 ORDER BY d.due_at LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                use rusqlite::OptionalExtension;
+                stmt.query_row([run.as_str()], |row| row.get(0)).optional()
+            })
+            .map_err(backend)?;
+        first = match (first, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    first
+        .map(|at| instant(at, &|| String::from("deliveries/next_due")))
+        .transpose()
+}
+
 fn decode(stored: Stored) -> StoreResult<Delivery> {
     let key = || delivery_key(&stored.run, &stored.recipient);
     let parsed = parse_key(&stored.run, &stored.recipient)?;

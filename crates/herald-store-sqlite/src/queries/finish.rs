@@ -17,10 +17,20 @@ pub(crate) fn finish(
     key: &DeliveryKey,
     terminal: &Terminal,
 ) -> StoreResult<()> {
-    let (state, reason, code) = terminal_columns(terminal);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    finish_in(&tx, key, terminal)?;
+    tx.commit().map_err(backend)
+}
+
+/// Ends a delivery inside the caller's transaction.
+pub(crate) fn finish_in(
+    tx: &Connection,
+    key: &DeliveryKey,
+    terminal: &Terminal,
+) -> StoreResult<()> {
+    let (state, reason, code) = terminal_columns(terminal);
     let ended: Option<i64> = tx
         .prepare_cached(
             "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
@@ -44,12 +54,12 @@ pub(crate) fn finish(
         })
         .map_err(backend)?;
     let Some(delivery) = ended else {
-        return Err(unchanged(&tx, key, "queued or sending"));
+        return Err(unchanged(tx, key, "queued or sending"));
     };
     if proves_no_send(&terminal.outcome) {
         tx.prepare_cached("DELETE FROM sends WHERE delivery = ?1")
             .and_then(|mut stmt| stmt.execute([delivery]))
             .map_err(backend)?;
     }
-    tx.commit().map_err(backend)
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! SQLite answers with two index seeks.
 
 pub(crate) mod append_consent;
+pub(crate) mod apply;
 pub(crate) mod begin_send;
 pub(crate) mod consent_events;
 pub(crate) mod counts;

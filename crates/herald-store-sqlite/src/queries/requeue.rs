@@ -13,6 +13,12 @@ pub(crate) fn requeue(conn: &mut Connection, key: &DeliveryKey, until: i64) -> S
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    requeue_in(&tx, key, until)?;
+    tx.commit().map_err(backend)
+}
+
+/// Requeues inside the caller's transaction.
+pub(crate) fn requeue_in(tx: &Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
     let requeued: Option<i64> = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'queued', due_at = ?3
@@ -25,10 +31,10 @@ pub(crate) fn requeue(conn: &mut Connection, key: &DeliveryKey, until: i64) -> S
         })
         .map_err(backend)?;
     let Some(delivery) = requeued else {
-        return Err(unchanged(&tx, key, "sending"));
+        return Err(unchanged(tx, key, "sending"));
     };
     tx.prepare_cached("DELETE FROM sends WHERE delivery = ?1")
         .and_then(|mut stmt| stmt.execute([delivery]))
         .map_err(backend)?;
-    tx.commit().map_err(backend)
+    Ok(())
 }

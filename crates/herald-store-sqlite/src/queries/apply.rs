@@ -1,0 +1,41 @@
+//! `Deliveries::apply`: a worker step's changes in one transaction.
+//!
+//! Each change runs the same statement as its single-change method, inside one IMMEDIATE
+//! transaction, so a step of a hundred deliveries costs one commit instead of a hundred. A change
+//! that does not apply (a claim lost to another worker, a delivery no longer in the expected
+//! state) is reported as `false` and does not undo the others; any other error rolls back all.
+
+use herald_store::{Change, StoreError, StoreResult};
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{begin_send, defer, finish, requeue};
+use crate::codec::secs_ceil;
+use crate::db::backend;
+
+pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<bool>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let mut applied = Vec::with_capacity(changes.len());
+    for change in changes {
+        let result = match change {
+            Change::Defer { key, until } => {
+                defer::defer(&tx, key, secs_ceil(*until)).map(|()| true)
+            }
+            Change::BeginSend { key, send } => begin_send::begin_send_in(&tx, key, send),
+            Change::Finish { key, terminal } => {
+                finish::finish_in(&tx, key, terminal).map(|()| true)
+            }
+            Change::Requeue { key, until } => {
+                requeue::requeue_in(&tx, key, secs_ceil(*until)).map(|()| true)
+            }
+        };
+        match result {
+            Ok(done) => applied.push(done),
+            Err(StoreError::Conflict(_)) => applied.push(false),
+            Err(other) => return Err(other),
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(applied)
+}
