@@ -133,6 +133,35 @@ impl PhoneNumber {
         })
     }
 
+    /// Rebuilds a number that was parsed and validated before, from its E.164 form and region
+    /// (a store's own columns), without running libphonenumber's validation again: that costs
+    /// tens of microseconds, more than a whole delivery's budget when draining a queue. Only the
+    /// shape is checked, and that the region's country code starts the number.
+    pub fn from_validated(e164: &str, region: Region) -> Result<Self, PhoneNumberError> {
+        let invalid = |reason| PhoneNumberError::Invalid {
+            input: e164.to_owned(),
+            reason,
+        };
+        let digits = e164
+            .strip_prefix('+')
+            .ok_or_else(|| invalid("not in E.164 form"))?;
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("not in E.164 form"));
+        }
+        let code = phonenumber::metadata::DATABASE
+            .by_id(region.as_str())
+            .map(|m| m.country_code().to_string())
+            .ok_or_else(|| invalid("unknown region"))?;
+        if !digits.starts_with(&code) {
+            return Err(invalid("the number does not belong to its region"));
+        }
+        Ok(Self {
+            e164: e164.to_owned(),
+            country_code_len: code.len() as u8,
+            region: Some(region),
+        })
+    }
+
     /// The full number, `+` and digits. Named so that every place that reveals it stands out.
     pub fn expose_e164(&self) -> &str {
         &self.e164
@@ -231,6 +260,30 @@ mod tests {
             PhoneNumber::parse("+1 347+555", None),
             Err(PhoneNumberError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn rebuilding_a_validated_number_matches_parsing_it() {
+        for input in [
+            "+7 916 123-45-89",
+            "+1 416 555 0134",
+            "+977 984 1234567",
+            "+44 20 7946 0958",
+        ] {
+            let parsed = PhoneNumber::parse(input, None).unwrap();
+            let rebuilt =
+                PhoneNumber::from_validated(parsed.expose_e164(), parsed.region().unwrap())
+                    .unwrap();
+            assert_eq!(rebuilt, parsed, "{input}");
+            assert_eq!(rebuilt.to_string(), parsed.to_string());
+        }
+        let ru = Region::parse("RU").unwrap();
+        assert!(
+            PhoneNumber::from_validated("+14165550134", ru).is_err(),
+            "+1 is not Russia's code"
+        );
+        assert!(PhoneNumber::from_validated("79161234589", ru).is_err());
+        assert!(PhoneNumber::from_validated("+7916x234589", ru).is_err());
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub(crate) fn phone(e164: &str, key: &dyn Fn() -> String) -> StoreResult<PhoneNu
 /// The snapshot as columns.
 pub(crate) struct SnapshotColumns {
     pub(crate) phone: String,
+    /// The phone's region, so reading it back needs no validation.
+    pub(crate) phone_region: Option<&'static str>,
     pub(crate) zone: Option<&'static str>,
     pub(crate) locale: Option<String>,
     pub(crate) country: Option<String>,
@@ -96,6 +98,7 @@ impl SnapshotColumns {
     pub(crate) fn new(snapshot: &RecipientSnapshot) -> Self {
         Self {
             phone: snapshot.phone.expose_e164().to_owned(),
+            phone_region: snapshot.phone.region().map(region_name),
             zone: snapshot.zone.as_ref().map(TimeZone::name),
             locale: snapshot.locale.clone(),
             country: snapshot.country.map(|c| c.as_str().to_owned()),
@@ -114,6 +117,7 @@ fn encode_attributes(attributes: &BTreeMap<String, String>) -> String {
 /// The snapshot columns as read from a row, in table order.
 pub(crate) struct StoredSnapshot {
     pub(crate) phone: String,
+    pub(crate) phone_region: Option<String>,
     pub(crate) zone: Option<String>,
     pub(crate) locale: Option<String>,
     pub(crate) country: Option<String>,
@@ -150,7 +154,15 @@ impl StoredSnapshot {
         };
         Ok(RecipientSnapshot {
             id,
-            phone: phone(&self.phone, key)?,
+            phone: match self
+                .phone_region
+                .as_deref()
+                .and_then(|r| Region::parse(r).ok())
+            {
+                Some(region) => PhoneNumber::from_validated(&self.phone, region)
+                    .map_err(|_| corrupt(key(), "stored phone does not match its region"))?,
+                None => phone(&self.phone, key)?,
+            },
             zone,
             locale: self.locale,
             country,
@@ -158,4 +170,19 @@ impl StoredSnapshot {
             line: u64::try_from(self.line).map_err(|_| corrupt(key(), "negative line"))?,
         })
     }
+}
+
+/// A region's code as a `'static` string, for a bound parameter (regions are two ASCII letters,
+/// so the set of distinct values is small and interned once each).
+fn region_name(region: Region) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<Region, &'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names
+        .entry(region)
+        .or_insert_with(|| Box::leak(region.as_str().to_owned().into_boxed_str()))
 }

@@ -16,7 +16,7 @@ use crate::db::backend;
 /// The statement, public to the crate so a test can check its plan.
 pub(crate) const SQL: &str =
     "SELECT r.run_id, d.recipient, d.due_at, d.attempts, d.scheduled_at, d.expires_at,
-        d.phone, d.zone, d.locale, d.country, d.attributes, d.line
+        d.phone, d.zone, d.locale, d.country, d.attributes, d.line, d.phone_region
  FROM deliveries AS d INDEXED BY deliveries_due
  CROSS JOIN runs AS r ON r.id = d.run
  WHERE d.state = 'queued' AND d.due_at <= ?1 AND r.state = 'active'
@@ -48,6 +48,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<Stored> {
             country: row.get(9)?,
             attributes: row.get(10)?,
             line: row.get(11)?,
+            phone_region: row.get(12)?,
         },
     })
 }
@@ -72,7 +73,7 @@ pub(crate) fn due(
 /// The same query restricted to one run (`due_in` merges the runs it is given).
 const SQL_IN_RUN: &str =
     "SELECT r.run_id, d.recipient, d.due_at, d.attempts, d.scheduled_at, d.expires_at,
-        d.phone, d.zone, d.locale, d.country, d.attributes, d.line
+        d.phone, d.zone, d.locale, d.country, d.attributes, d.line, d.phone_region
  FROM deliveries AS d INDEXED BY deliveries_due
  CROSS JOIN runs AS r ON r.id = d.run
  WHERE d.state = 'queued' AND d.due_at <= ?1 AND r.state = 'active' AND r.run_id = ?3

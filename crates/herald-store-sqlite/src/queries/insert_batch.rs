@@ -78,8 +78,8 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO deliveries (run, recipient, state, due_at, scheduled_at, expires_at,
-                     reason, code, detail, phone, zone, locale, country, attributes, line)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     reason, code, detail, phone, zone, locale, country, attributes, line, phone_region)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (run, recipient) DO NOTHING",
             )
             .map_err(backend)?;
@@ -123,6 +123,7 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
                     snapshot.and_then(|s| s.country.as_deref()),
                     snapshot.and_then(|s| s.attributes.as_deref()),
                     snapshot.map(|s| s.line),
+                    snapshot.and_then(|s| s.phone_region),
                 ])
                 .map_err(backend)?;
             if new == 1 {
