@@ -322,6 +322,21 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 let worker = Arc::clone(self);
                 requests.spawn(async move { worker.send_claimed(item, consent, history).await });
             }
+            // Record what has completed so far, a claim group at a time: a crash then leaves
+            // unknown only what was really in flight, not the whole step.
+            while let Some(joined) = requests.try_join_next() {
+                match joined {
+                    Ok(change) => outcomes.push(change),
+                    Err(panic) => tracing::error!(error.message = %panic, "request task panicked"),
+                }
+            }
+            if outcomes.len() >= self.claim_group {
+                if let Err(WorkerError::Store(e)) = self.record_outcomes(&outcomes).await {
+                    failure = Some(e);
+                    break;
+                }
+                outcomes.clear();
+            }
         }
         // Whatever happened above, every request already made is awaited and recorded.
         while let Some(joined) = requests.join_next().await {
