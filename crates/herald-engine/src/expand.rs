@@ -10,10 +10,7 @@
 use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
 use herald_campaign::audience::{AudienceReader, PhoneSet, count_rows};
-use herald_core::{
-    ConsentKind, ConsentState, Decision, Delivery, Facts, Outcome, Policy, RecipientId, RunId,
-    Scope, SkipReason, decide,
-};
+use herald_core::{Decision, Delivery, Facts, Outcome, RecipientId, RunId, SkipReason, decide};
 use herald_store::{
     Deliveries, DeliveryKey, Initial, NewDelivery, NewRun, RecipientSnapshot, Runs, StoreError,
     Stores, Terminal,
@@ -84,15 +81,8 @@ pub async fn expand<S: Stores>(
     // collision, about one in 10^7 campaigns of a million, skips a recipient as a duplicate: it
     // can only withhold a message, never send one twice.
     let mut ids = std::collections::HashSet::<u64>::new();
-    let mut consent = ConsentState::default();
-    consent.apply(ConsentKind::OptIn, Scope::All, DateTime::<Utc>::MIN_UTC);
-    let policy = Policy {
-        campaign: &campaign.id,
-        purpose: campaign.purpose,
-        window: &campaign.window,
-        caps: &[],
-        spread: campaign.spread,
-    };
+    let consent = crate::prepare::assumed_consent();
+    let policy = crate::prepare::timing_policy(campaign);
     let mut batch = Vec::with_capacity(BATCH);
     let mut inserted = 0;
     for row in AudienceReader::open(audience, campaign.audience.default_country)? {

@@ -10,8 +10,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use herald_campaign::Campaign;
 use herald_campaign::audience::{AudienceError, AudienceReader, PhoneSet, count_rows};
 use herald_core::{
-    ConsentKind, ConsentState, Decision, Delivery, Facts, Policy, RunId, Scope, SkipReason,
-    TimeZone, decide,
+    ConsentState, Decision, Delivery, Facts, Policy, RunId, SkipReason, TimeZone, decide,
 };
 
 use crate::prepare::prepare;
@@ -93,17 +92,8 @@ pub fn plan(
     let source = &campaign.audience.source;
     let reader = AudienceReader::open(source, campaign.audience.default_country)?;
     let mut seen = PhoneSet::with_capacity(count_rows(source)?);
-    // The plan cannot know consent; it assumes it is given and says so. The worker checks the
-    // real state at the moment of each send.
-    let mut consent = ConsentState::default();
-    consent.apply(ConsentKind::OptIn, Scope::All, DateTime::<Utc>::MIN_UTC);
-    let policy = Policy {
-        campaign: &campaign.id,
-        purpose: campaign.purpose,
-        window: &campaign.window,
-        caps: &[],
-        spread: campaign.spread,
-    };
+    let consent = crate::prepare::assumed_consent();
+    let policy = crate::prepare::timing_policy(campaign);
     let mut summary = PlanSummary {
         run: Some(run.to_string()),
         next_fires,

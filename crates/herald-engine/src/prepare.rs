@@ -108,3 +108,27 @@ fn not_prepared(param: &str, error: &herald_core::template::RenderError) -> NotP
 pub fn display_zone(place: &Place) -> Option<TimeZone> {
     place.zones().first().copied()
 }
+
+/// Consent as `plan` and expansion assume it: given. Neither can know it ahead of time; the
+/// worker checks the real state at the moment of each send.
+pub fn assumed_consent() -> herald_core::ConsentState {
+    let mut consent = herald_core::ConsentState::default();
+    consent.apply(
+        herald_core::ConsentKind::OptIn,
+        herald_core::Scope::All,
+        DateTime::<Utc>::MIN_UTC,
+    );
+    consent
+}
+
+/// The campaign's policy without caps, for placing deliveries in time (caps depend on sends
+/// made meanwhile and are checked by the worker).
+pub fn timing_policy(campaign: &Campaign) -> herald_core::Policy<'_> {
+    herald_core::Policy {
+        campaign: &campaign.id,
+        purpose: campaign.purpose,
+        window: &campaign.window,
+        caps: &[],
+        spread: campaign.spread,
+    }
+}
