@@ -24,8 +24,8 @@ fn main() -> ExitCode {
     init_telemetry();
     let config = cli.config.as_deref();
     let result = match cli.command {
-        Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => commands::plan::run(&args),
+        Command::Validate(args) => commands::validate::run(config, &args),
+        Command::Plan(args) => commands::plan::run(config, &args),
         Command::Schema => commands::schema::run(),
         Command::Run(args) => commands::run::run(config, &args),
         Command::Status(args) => commands::status::run(config, &args),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::cli::{Format, PlanArgs};
 use crate::commands::Failure;
 
-pub(crate) fn run(args: &PlanArgs) -> Result<(), Failure> {
+pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(), Failure> {
     let now = match &args.now {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.to_utc())
@@ -21,6 +21,10 @@ pub(crate) fn run(args: &PlanArgs) -> Result<(), Failure> {
         None => Utc::now(),
     };
     let campaign = herald_campaign::load(&args.file).map_err(|d| Failure::User(d.to_string()))?;
+    let senders = crate::commands::validate::configured_senders(config)?;
+    if let Some(message) = crate::commands::validate::unknown_sender(&campaign, senders.as_ref()) {
+        return Err(Failure::User(format!("{}: {message}", args.file.display())));
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut write_error: Option<std::io::Error> = None;

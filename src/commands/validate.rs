@@ -1,13 +1,48 @@
 //! `herald validate FILE...`
 
-use crate::cli::ValidateArgs;
-use crate::commands::Failure;
+use std::path::Path;
 
-pub(crate) fn run(args: &ValidateArgs) -> Result<(), Failure> {
+use herald_campaign::Campaign;
+
+use crate::cli::ValidateArgs;
+use crate::commands::{Failure, environment};
+
+/// The senders of the config, when one is given (`--config` or `HERALD_CONFIG`): `validate` and
+/// `plan` need no config file, and check `sender` only against one that is named.
+pub(crate) fn configured_senders(config: Option<&Path>) -> Result<Option<Vec<String>>, Failure> {
+    let env = environment();
+    if config.is_none() && !env.contains_key("HERALD_CONFIG") {
+        return Ok(None);
+    }
+    let settings =
+        herald_app::Settings::load(config, &env).map_err(|e| Failure::User(e.to_string()))?;
+    Ok(Some(settings.senders.keys().cloned().collect()))
+}
+
+/// A message when the campaign names a sender the given config lacks.
+pub(crate) fn unknown_sender(campaign: &Campaign, senders: Option<&Vec<String>>) -> Option<String> {
+    let senders = senders?;
+    let name = campaign.sender.as_ref().map_or("main", |s| s.as_str());
+    (!senders.iter().any(|s| s == name)).then(|| {
+        format!(
+            "sender `{name}` is not configured (configured: {})",
+            senders.join(", ")
+        )
+    })
+}
+
+pub(crate) fn run(config: Option<&Path>, args: &ValidateArgs) -> Result<(), Failure> {
+    let senders = configured_senders(config)?;
     let mut invalid = 0usize;
     for file in &args.files {
         match herald_campaign::load(file) {
-            Ok(campaign) => println!("{}: ok ({})", file.display(), campaign.id),
+            Ok(campaign) => match unknown_sender(&campaign, senders.as_ref()) {
+                None => println!("{}: ok ({})", file.display(), campaign.id),
+                Some(message) => {
+                    invalid += 1;
+                    eprintln!("{}: {message}", file.display());
+                }
+            },
             Err(diagnostics) => {
                 invalid += 1;
                 for diagnostic in &diagnostics.0 {

@@ -127,3 +127,35 @@ fn a_missing_file_is_a_user_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_sender_is_checked_only_against_a_given_config() {
+    let dir = project();
+    fs::write(
+        dir.path().join("ok.yaml"),
+        VALID.replace("name: Spring sale", "name: Spring sale\nsender: crm"),
+    )
+    .unwrap();
+    let without = herald(dir.path(), &["validate", "ok.yaml"]);
+    assert_eq!(
+        without.status.code(),
+        Some(0),
+        "no config, no sender check: {}",
+        stderr(&without)
+    );
+    fs::write(
+        dir.path().join("herald.toml"),
+        "[senders.main]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n",
+    )
+    .unwrap();
+    let with = herald(
+        dir.path(),
+        &["validate", "ok.yaml", "--config", "herald.toml"],
+    );
+    assert_eq!(with.status.code(), Some(1));
+    assert!(
+        stderr(&with).contains("ok.yaml: sender `crm` is not configured (configured: main)"),
+        "{}",
+        stderr(&with)
+    );
+}
