@@ -10,6 +10,9 @@
 //! - the port, here: [`Channel`], [`OutgoingMessage`], [`Accepted`], [`SendError`].
 //! - [`outbox`]: appends one JSON line per message to a file; the dry-run and demo channel.
 //! - [`webhook`]: POSTs one signed JSON document per message to a URL.
+//! - [`whatsapp`]: sends template messages through the WhatsApp Cloud API, classifying Meta's
+//!   error codes (including pause-sender, pause-campaign and opt-out outcomes, see
+//!   [`whatsapp::Classification`]).
 //! - `record` (private): the JSON shape both adapters write, so an outbox line and a webhook
 //!   body describe a message with the same fields.
 //!
@@ -19,9 +22,11 @@
 pub mod outbox;
 mod record;
 pub mod webhook;
+pub mod whatsapp;
 
 pub use outbox::Outbox;
 pub use webhook::{Webhook, WebhookConfig, WebhookError};
+pub use whatsapp::{WhatsApp, WhatsAppConfig, WhatsAppError};
 
 use std::future::Future;
 use std::time::Duration;

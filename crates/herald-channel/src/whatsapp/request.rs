@@ -77,11 +77,11 @@ pub(super) fn body(message: &OutgoingMessage) -> Result<Value, String> {
     }))
 }
 
-/// E.164 without the `+`: 8 to 15 digits, the first not 0. The phone itself is not echoed in
+/// E.164 without the `+`: 7 to 15 digits, the first not 0. The phone itself is not echoed in
 /// the error, which ends up in the ledger.
 fn recipient(e164: &str) -> Result<&str, String> {
     let digits = e164.strip_prefix('+').unwrap_or(e164);
-    let valid = (8..=15).contains(&digits.len())
+    let valid = (7..=15).contains(&digits.len())
         && digits.bytes().all(|byte| byte.is_ascii_digit())
         && !digits.starts_with('0');
     if valid {

@@ -1,0 +1,328 @@
+//! The WhatsApp Cloud API channel: one template message per `POST /messages`.
+//!
+//! # The request
+//! `POST {base_url}/{api_version}/{phone_number_id}/messages` with `Authorization: Bearer
+//! <token>` and a template message as JSON (the shape is in `request`). A 2xx carrying
+//! `{"messages": [{"id": "wamid…"}]}` accepts the message, the id becoming the provider id.
+//!
+//! # The answer
+//! Meta's error code in the body decides, not the HTTP status: see [`classify_code`] and
+//! [`classify_response`] for the table, and [`Classification`] for how the outcomes the
+//! [`SendError`] port lacks (pause the sender, pause the campaign, opt-out) reach the engine.
+//!
+//! No request is repeated inside the adapter: redirects are not followed and reqwest's retry
+//! policy is off, because every request counts against the sender's rate (design §1.4) and only
+//! the engine knows whether a retry is allowed. The token never appears in `Debug` output, in
+//! an error, or in a failure's detail (a provider message echoing it is redacted).
+
+mod classify;
+#[cfg(test)]
+mod classify_test;
+mod request;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Client, Url};
+
+use self::classify::{Answer, Outcome, classify};
+pub use self::classify::{
+    Classification, OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX, classify_code,
+    classify_response,
+};
+use crate::{Accepted, Channel, OutgoingMessage, SendError};
+
+/// Below the shortest common server keep-alive, so a pooled connection is dropped by us before
+/// the server closes it under a request we just wrote, which would read as `Unknown`.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The most of a response body read: enough for an id or an error.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where and as whom to send.
+#[derive(Clone)]
+pub struct WhatsAppConfig {
+    /// The Graph API root, `http` or `https` (a fake API in tests).
+    pub base_url: String,
+    /// The Graph API version, e.g. `v21.0`.
+    pub api_version: String,
+    /// The sending phone number's id (not the phone number).
+    pub phone_number_id: String,
+    /// The access token's value (the caller reads it from the environment). Never logged.
+    pub token: String,
+    /// The whole request, connect to last body byte. Past it the outcome is `Unknown` once the
+    /// connection was open.
+    pub timeout: Duration,
+    /// Establishing the connection. Nothing has been sent when it expires, so expiry is
+    /// `Retryable`. It must not exceed `timeout`.
+    pub connect_timeout: Duration,
+}
+
+impl WhatsAppConfig {
+    /// The default `base_url`.
+    pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+    /// The default `api_version`.
+    pub const DEFAULT_API_VERSION: &str = "v21.0";
+    /// The default `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+    /// The default `connect_timeout`.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// A configuration for `phone_number_id` with the default URL, version and timeouts.
+    pub fn new(phone_number_id: impl Into<String>, token: impl Into<String>) -> WhatsAppConfig {
+        WhatsAppConfig {
+            base_url: Self::DEFAULT_BASE_URL.to_owned(),
+            api_version: Self::DEFAULT_API_VERSION.to_owned(),
+            phone_number_id: phone_number_id.into(),
+            token: token.into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// Hides the token.
+impl fmt::Debug for WhatsAppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhatsAppConfig")
+            .field("base_url", &self.base_url)
+            .field("api_version", &self.api_version)
+            .field("phone_number_id", &self.phone_number_id)
+            .field("token", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// A WhatsApp configuration that cannot work. Never carries the token.
+#[derive(Debug, thiserror::Error)]
+pub enum WhatsAppError {
+    /// The base URL does not parse, or cannot take a path.
+    #[error("the WhatsApp base url is not a valid URL: {0}")]
+    InvalidUrl(String),
+    /// The base URL is not `http` or `https`.
+    #[error("the WhatsApp base url must be http or https, not {0:?}")]
+    UnsupportedScheme(String),
+    /// The API version or phone number id is empty or not a single path segment.
+    #[error("WhatsApp {0} must be a non-empty path segment")]
+    InvalidSegment(&'static str),
+    /// The token is empty or not a valid header value.
+    #[error("the WhatsApp token is empty or contains characters a header cannot carry")]
+    InvalidToken,
+    /// A timeout is zero, or the connect timeout exceeds the whole-request one.
+    #[error("WhatsApp timeouts: {0}")]
+    InvalidTimeouts(String),
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the WhatsApp HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Sends template messages through the Cloud API; see the module docs.
+pub struct WhatsApp {
+    client: Client,
+    /// `{base_url}/{api_version}/{phone_number_id}/messages`.
+    url: Url,
+    /// `Bearer <token>`, marked sensitive.
+    authorization: HeaderValue,
+    /// Only to redact it from failure details.
+    token: String,
+}
+
+impl fmt::Debug for WhatsApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhatsApp")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WhatsApp {
+    /// Checks `config` and builds the HTTP client.
+    ///
+    /// # Errors
+    /// An invalid URL, scheme, version, phone number id or token, inconsistent timeouts, or a
+    /// client that cannot be built.
+    pub fn new(config: WhatsAppConfig) -> Result<WhatsApp, WhatsAppError> {
+        let mut url = Url::parse(&config.base_url)
+            .map_err(|error| WhatsAppError::InvalidUrl(error.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(WhatsAppError::UnsupportedScheme(url.scheme().to_owned()));
+        }
+        let segment = |value: &str| !value.is_empty() && !value.contains(['/', '?', '#']);
+        if !segment(&config.api_version) {
+            return Err(WhatsAppError::InvalidSegment("api_version"));
+        }
+        if !segment(&config.phone_number_id) {
+            return Err(WhatsAppError::InvalidSegment("phone_number_id"));
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        url.path_segments_mut()
+            .map_err(|()| WhatsAppError::InvalidUrl("the url cannot take a path".into()))?
+            .pop_if_empty()
+            .extend([
+                config.api_version.as_str(),
+                config.phone_number_id.as_str(),
+                "messages",
+            ]);
+        if config.token.trim().is_empty() {
+            return Err(WhatsAppError::InvalidToken);
+        }
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token))
+            .map_err(|_| WhatsAppError::InvalidToken)?;
+        authorization.set_sensitive(true);
+        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(WhatsAppError::InvalidTimeouts(
+                "timeouts must be greater than zero".into(),
+            ));
+        }
+        if config.connect_timeout > config.timeout {
+            let detail = format!(
+                "connect_timeout {:?} exceeds timeout {:?}",
+                config.connect_timeout, config.timeout
+            );
+            return Err(WhatsAppError::InvalidTimeouts(detail));
+        }
+        let client = Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(WhatsAppError::Client)?;
+        Ok(WhatsApp {
+            client,
+            url,
+            authorization,
+            token: config.token,
+        })
+    }
+
+    /// Sends one message and classifies the outcome in full; [`Channel::send`] is this, mapped
+    /// to [`SendError`]. One request at most, never repeated.
+    ///
+    /// # Errors
+    /// Every outcome but an acceptance, classified.
+    pub async fn deliver(&self, message: &OutgoingMessage) -> Result<Accepted, Classification> {
+        classify(self.post(message).await).map_err(|classification| self.redact(classification))
+    }
+
+    /// Sends one request and reports what happened, without judging it.
+    async fn post(&self, message: &OutgoingMessage) -> Outcome {
+        let body = match request::body(message).and_then(|body| {
+            serde_json::to_vec(&body).map_err(|error| format!("cannot serialise: {error}"))
+        }) {
+            Ok(body) => body,
+            Err(reason) => return Outcome::Unsendable(reason),
+        };
+        let response = match self
+            .client
+            .post(self.url.clone())
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => return outcome_of(&error.without_url()),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_body(response).await;
+        Outcome::Answered(Answer {
+            status,
+            headers,
+            body,
+            received_at: SystemTime::now(),
+        })
+    }
+
+    /// Removes the token from a failure's text, should the provider or a library echo it.
+    fn redact(&self, classification: Classification) -> Classification {
+        let clean = |text: String| text.replace(&self.token, "<redacted>");
+        match classification {
+            Classification::PauseSender { code, reason } => Classification::PauseSender {
+                code,
+                reason: clean(reason),
+            },
+            Classification::PauseCampaign { code, reason } => Classification::PauseCampaign {
+                code,
+                reason: clean(reason),
+            },
+            Classification::OptOut { code, reason } => Classification::OptOut {
+                code,
+                reason: clean(reason),
+            },
+            Classification::Rejected { code, reason } => Classification::Rejected {
+                code,
+                reason: clean(reason),
+            },
+            Classification::Retryable {
+                retry_after,
+                reason,
+            } => Classification::Retryable {
+                retry_after,
+                reason: clean(reason),
+            },
+            Classification::Unknown { reason } => Classification::Unknown {
+                reason: clean(reason),
+            },
+            throttled @ Classification::Throttled { .. } => throttled,
+        }
+    }
+}
+
+impl Channel for WhatsApp {
+    fn name(&self) -> &'static str {
+        "whatsapp"
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
+        self.deliver(message).await.map_err(SendError::from)
+    }
+}
+
+/// What a failed `send` tells about the request. A connect error, timeouts included, means no
+/// connection and so no request; any timeout after that means it may have been written.
+fn outcome_of(error: &reqwest::Error) -> Outcome {
+    let reason = chain(error);
+    if error.is_connect() {
+        Outcome::NotConnected(reason)
+    } else if error.is_builder() {
+        Outcome::Unsendable(reason)
+    } else if error.is_timeout() {
+        Outcome::TimedOut(reason)
+    } else {
+        Outcome::Dropped(reason)
+    }
+}
+
+/// The error and its causes, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads up to [`MAX_BODY_BYTES`]; stops quietly at an error.
+async fn read_body(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_BODY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_BODY_BYTES {
+            break;
+        }
+    }
+    body
+}
