@@ -38,6 +38,8 @@ impl Receiver {
         let log = Arc::new(Mutex::new(Log::default()));
         let app = Router::new()
             .route("/hook", post(receive))
+            // The Cloud API's message path, for WhatsApp senders.
+            .route("/{version}/{phone_number_id}/messages", post(receive))
             .with_state(Arc::clone(&log));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -107,10 +109,16 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> StatusCode {
+async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> (StatusCode, &'static str) {
+    // A webhook body names the recipient; a Cloud API body only has the number (`to`).
     let recipient = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v["recipient"].as_str().map(str::to_owned))
+        .and_then(|v| {
+            v["recipient"]
+                .as_str()
+                .or(v["to"].as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     let (held, delay) = {
         let mut log = log.lock().unwrap();
@@ -123,5 +131,5 @@ async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> StatusCode
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     tokio::time::sleep(delay).await;
-    StatusCode::OK
+    (StatusCode::OK, r#"{"messages":[{"id":"wamid.test"}]}"#)
 }

@@ -307,3 +307,38 @@ closed,+7 916 100 00 02,Etc/GMT+6
         "next wave {wave}, opening {opening}"
     );
 }
+
+#[test]
+fn a_whatsapp_sender_posts_template_messages_to_the_cloud_api() {
+    let receiver = Receiver::start();
+    let dir = project(4, "http://unused.invalid/hook", 50, "at_most_once");
+    let config = format!(
+        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
+         token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\napi_version = \"v21.0\"\n",
+        dir.path().join("herald.db").display(),
+        receiver.addr
+    );
+    fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let missing = herald_cmd(dir.path(), &["run", "c.yaml"])
+        .env_remove("HERALD_TEST_WA_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("HERALD_TEST_WA_TOKEN, which is not set"),
+        "{}",
+        stderr(&missing)
+    );
+    let out = herald_cmd(dir.path(), &["run", "c.yaml"])
+        .env("HERALD_TEST_WA_TOKEN", "test-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut to = receiver.recipients();
+    to.sort();
+    assert_eq!(
+        to,
+        ["79161000000", "79161000001", "79161000002", "79161000003"]
+    );
+    assert_eq!(status(dir.path())["sent"], 4);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use herald_channel::outbox::Outbox;
 use herald_channel::webhook::{Webhook, WebhookConfig};
 use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
+use herald_channel::{WhatsApp, WhatsAppConfig};
 
 use crate::AppError;
 use crate::config::{ChannelKind, SenderSettings};
@@ -16,6 +17,8 @@ pub enum AnyChannel {
     Outbox(Outbox),
     /// Signed POST.
     Webhook(Webhook),
+    /// WhatsApp Cloud API.
+    WhatsApp(WhatsApp),
 }
 
 impl AnyChannel {
@@ -58,6 +61,35 @@ impl AnyChannel {
                     .map(AnyChannel::Webhook)
                     .map_err(|e| AppError::User(format!("senders.{name}: {e}")))
             }
+            ChannelKind::Whatsapp => {
+                let missing = |key: &str| {
+                    AppError::User(format!("senders.{name}.{key} is required for whatsapp"))
+                };
+                let id = sender
+                    .phone_number_id
+                    .clone()
+                    .ok_or_else(|| missing("phone_number_id"))?;
+                let var = sender
+                    .token_env
+                    .clone()
+                    .ok_or_else(|| missing("token_env"))?;
+                let token = env.get(&var).cloned().ok_or_else(|| {
+                    AppError::User(format!(
+                        "senders.{name}.token_env names {var}, which is not set"
+                    ))
+                })?;
+                let mut config = WhatsAppConfig::new(id, token);
+                if let Some(url) = &sender.base_url {
+                    config.base_url = url.clone();
+                }
+                if let Some(version) = &sender.api_version {
+                    config.api_version = version.clone();
+                }
+                config.timeout = Duration::from_secs(sender.timeout_seconds);
+                WhatsApp::new(config)
+                    .map(AnyChannel::WhatsApp)
+                    .map_err(|e| AppError::User(format!("senders.{name}: {e}")))
+            }
         }
     }
 }
@@ -67,6 +99,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Outbox(c) => c.name(),
             AnyChannel::Webhook(c) => c.name(),
+            AnyChannel::WhatsApp(c) => c.name(),
         }
     }
 
@@ -74,6 +107,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Outbox(c) => c.send(message).await,
             AnyChannel::Webhook(c) => c.send(message).await,
+            AnyChannel::WhatsApp(c) => c.send(message).await,
         }
     }
 }

@@ -64,6 +64,8 @@ pub enum ChannelKind {
     Outbox,
     /// POST JSON to a URL.
     Webhook,
+    /// WhatsApp Cloud API template messages.
+    Whatsapp,
 }
 
 /// `[senders.<name>]`.
@@ -78,6 +80,14 @@ pub struct SenderSettings {
     pub url: Option<String>,
     /// Name of the environment variable holding the webhook's HMAC secret.
     pub secret_env: Option<String>,
+    /// WhatsApp: the sending number's id (not the number).
+    pub phone_number_id: Option<String>,
+    /// WhatsApp: name of the environment variable holding the access token.
+    pub token_env: Option<String>,
+    /// WhatsApp: the Graph API root (default https://graph.facebook.com).
+    pub base_url: Option<String>,
+    /// WhatsApp: the Graph API version (default v21.0).
+    pub api_version: Option<String>,
     /// Requests per second (every request counts, retries included).
     #[serde(default = "default_rate")]
     pub per_second: u32,
@@ -169,6 +179,10 @@ impl Settings {
                 path: Some(PathBuf::from("herald-outbox.jsonl")),
                 url: None,
                 secret_env: None,
+                phone_number_id: None,
+                token_env: None,
+                base_url: None,
+                api_version: None,
                 per_second: default_rate(),
                 timeout_seconds: default_timeout(),
             });
@@ -193,6 +207,13 @@ impl Settings {
                 }
                 ChannelKind::Webhook if sender.url.is_none() => {
                     return invalid(format!("senders.{name}.url: required for a webhook"));
+                }
+                ChannelKind::Whatsapp
+                    if sender.phone_number_id.is_none() || sender.token_env.is_none() =>
+                {
+                    return invalid(format!(
+                        "senders.{name}: phone_number_id and token_env are required for whatsapp"
+                    ));
                 }
                 _ => {}
             }
