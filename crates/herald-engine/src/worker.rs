@@ -21,11 +21,12 @@ use herald_channel::{Channel, OutgoingMessage, SendError};
 use herald_core::cap::CapPeriod;
 use herald_core::clock::Clock;
 use herald_core::{
-    ConsentState, Decision, Delivery as CoreDelivery, Facts, Outcome, PastSend, PhoneNumber,
-    Policy, RunId, decide,
+    ConsentEvent, ConsentKind, ConsentState, Decision, Delivery as CoreDelivery, Facts, Outcome,
+    PastSend, PhoneNumber, Policy, RunId, Scope, decide,
 };
 use herald_store::{
-    Change, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError, Stores, Terminal,
+    Change, Consents, Deliveries, Delivery, DeliveryKey, RunState, Runs, StoreError, StoredConsent,
+    Stores, Terminal,
 };
 
 use crate::prepare::{Prepared, prepare};
@@ -74,6 +75,11 @@ pub struct Worker<S: Stores, C: Channel> {
     claim_group: usize,
     stopping: AtomicBool,
     stop_signal: tokio::sync::watch::Sender<bool>,
+    /// What the provider's answers ask of the sender or the run, applied after the step's
+    /// outcomes are recorded.
+    effects: Mutex<Vec<Effect>>,
+    /// Template errors per run; a few pause the run (one bad template must not burn the audience).
+    template_errors: Mutex<HashMap<RunId, u32>>,
     progress: Progress,
     consent_channel: String,
 }
@@ -111,6 +117,8 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             claim_group: (per_second.get() as usize / 50).clamp(1, batch.max(1)),
             stopping: AtomicBool::new(false),
             stop_signal: tokio::sync::watch::Sender::new(false),
+            effects: Mutex::new(Vec::new()),
+            template_errors: Mutex::new(HashMap::new()),
             progress: Progress::default(),
             consent_channel: DEFAULT_CONSENT_CHANNEL.to_owned(),
         }
@@ -346,6 +354,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             }
         }
         self.record_outcomes(&outcomes).await?;
+        self.apply_effects().await?;
         if let Some(error) = failure {
             return Err(error.into());
         }
@@ -420,6 +429,119 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let message = message(&item.delivery, &item.context.campaign, &item.prepared);
         let result = self.channel.send(&message).await;
         self.record(&item.delivery, &item.context, result)
+    }
+
+    /// A rejection, read for what it asks beyond ending the delivery. The WhatsApp adapter marks
+    /// the codes that must change the sender's or the run's course with a prefix on the code.
+    fn rejected(&self, delivery: &Delivery, code: String, detail: String) -> Change {
+        use herald_channel::whatsapp::{
+            OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX,
+        };
+        let key = &delivery.key;
+        let mut effects = self
+            .effects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(provider_code) = code.strip_prefix(OPT_OUT_PREFIX) {
+            // The recipient stopped promotions: never again for marketing, whatever campaign.
+            effects.push(Effect::OptOut {
+                phone: delivery.recipient.phone.clone(),
+                code: provider_code.to_owned(),
+            });
+            return self.end(
+                key,
+                Outcome::Failed {
+                    code: provider_code.to_owned(),
+                },
+                Some(detail),
+            );
+        }
+        if let Some(provider_code) = code.strip_prefix(PAUSE_SENDER_PREFIX) {
+            // Not accepted; the delivery waits for the sender to be resumed, not failed.
+            effects.push(Effect::PauseSender {
+                code: provider_code.to_owned(),
+                reason: detail,
+            });
+            return Change::Requeue {
+                key: key.clone(),
+                until: self.clock.now(),
+            };
+        }
+        if let Some(provider_code) = code.strip_prefix(PAUSE_CAMPAIGN_PREFIX) {
+            effects.push(Effect::TemplateError {
+                run: key.run.clone(),
+                code: provider_code.to_owned(),
+                reason: detail,
+            });
+            return Change::Requeue {
+                key: key.clone(),
+                until: self.clock.now(),
+            };
+        }
+        drop(effects);
+        self.end(key, Outcome::Failed { code }, Some(detail))
+    }
+
+    /// Applies what the step's answers asked: opt-outs become consent events; a sender-level
+    /// block pauses every run of this worker; repeated template errors pause their run. A paused
+    /// run keeps its deliveries queued until `herald run` is started again after the fix.
+    async fn apply_effects(&self) -> Result<(), WorkerError> {
+        let effects = std::mem::take(
+            &mut *self
+                .effects
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let now = self.clock.now();
+        for effect in effects {
+            match effect {
+                Effect::OptOut { phone, code } => {
+                    tracing::warn!(phone = %phone, code = %code, "provider reports the recipient opted out of marketing; recorded");
+                    let event = ConsentEvent {
+                        kind: ConsentKind::OptOut,
+                        scope: Scope::Marketing,
+                        occurred_at: now,
+                        source: format!("webhook:{code}"),
+                        proof: None,
+                    };
+                    let stored = StoredConsent {
+                        channel: self.consent_channel.clone(),
+                        phone,
+                        event,
+                    };
+                    self.stores.consents().append(&[stored], now).await?;
+                }
+                Effect::PauseSender { code, reason } => {
+                    tracing::error!(code = %code, reason = %reason, "the provider blocked the sender; pausing its runs (run again to resume after fixing)");
+                    for run in self.registered() {
+                        self.stores
+                            .runs()
+                            .set_run_state(&run, RunState::Paused)
+                            .await?;
+                    }
+                    self.stop();
+                }
+                Effect::TemplateError { run, code, reason } => {
+                    let errors = {
+                        let mut counts = self
+                            .template_errors
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let n = counts.entry(run.clone()).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
+                        tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
+                        self.stores
+                            .runs()
+                            .set_run_state(&run, RunState::Paused)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Waits for provider back-pressure to pass and for a rate permit; `false` if asked to stop
@@ -517,9 +639,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                     until: retry_at(retry_after),
                 }
             }
-            Err(SendError::Rejected { code, detail }) => {
-                self.end(key, Outcome::Failed { code }, Some(detail))
-            }
+            Err(SendError::Rejected { code, detail }) => self.rejected(delivery, code, detail),
             Err(SendError::Unknown(detail)) if context.at_least_once && delivery.attempts < 10 => {
                 tracing::warn!(run = %key.run, phone = %delivery.recipient.phone, %detail, "outcome unknown; retried (at_least_once)");
                 self.progress.retried.fetch_add(1, Ordering::Relaxed);
@@ -534,6 +654,24 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             }
         }
     }
+}
+
+/// Template errors tolerated per run before it is paused: one can be a race with a template
+/// edit, three in a row are a broken campaign.
+const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
+
+/// What a provider's answer asks beyond the delivery's own outcome.
+enum Effect {
+    /// Record an opt-out of marketing for this phone.
+    OptOut { phone: PhoneNumber, code: String },
+    /// Stop the sender (spam limits, policy block, payment, token).
+    PauseSender { code: String, reason: String },
+    /// Count a template problem of this run.
+    TemplateError {
+        run: RunId,
+        code: String,
+        reason: String,
+    },
 }
 
 /// A due delivery with its campaign and rendered template.

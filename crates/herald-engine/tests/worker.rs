@@ -313,3 +313,119 @@ async fn a_worker_never_sends_another_runs_deliveries() {
     drain(&s).await;
     assert_eq!(s.channel.sent.lock().unwrap().len(), 3);
 }
+
+/// Answers like a provider that refuses some recipients with a given code.
+struct Refusing {
+    refuse: BTreeMap<String, String>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Channel for Refusing {
+    fn name(&self) -> &'static str {
+        "refusing"
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
+        if let Some(code) = self.refuse.get(&message.recipient) {
+            return Err(SendError::Rejected {
+                code: code.clone(),
+                detail: "refused by the test".into(),
+            });
+        }
+        self.sent.lock().unwrap().push(message.recipient.clone());
+        Ok(Accepted::default())
+    }
+}
+
+fn refusing(refuse: &[(&str, &str)]) -> Arc<Refusing> {
+    let refuse = refuse
+        .iter()
+        .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
+        .collect();
+    Arc::new(Refusing {
+        refuse,
+        sent: Mutex::new(Vec::new()),
+    })
+}
+
+#[tokio::test]
+async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
+    let s = setup(3, "", at("2026-11-30T07:30:00Z")).await;
+    let channel = refusing(&[("r1", "opt_out:131050")]);
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        Arc::clone(&channel),
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    worker.register(&s.run, campaign);
+    while let Step::Worked(_) = worker.step().await.unwrap() {}
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(counts.failed.get("131050"), Some(&1), "{counts:?}");
+    let phone = PhoneNumber::parse("+79162000001", None).unwrap();
+    let events = s
+        .stores
+        .consents()
+        .events("whatsapp", &phone)
+        .await
+        .unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.scope, last.source.as_str()),
+        (ConsentKind::OptOut, Scope::Marketing, "webhook:131050")
+    );
+    // A later marketing campaign to the same people skips that phone.
+    let yaml = std::fs::read_to_string(s._dir.path().join("c.yaml"))
+        .unwrap()
+        .replace("id: promo", "id: promo-later");
+    std::fs::write(s._dir.path().join("later.yaml"), yaml).unwrap();
+    let later = herald_campaign::load(&s._dir.path().join("later.yaml")).unwrap();
+    let (run2, _) = expand(&*s.stores, &later, "later.yaml", s.clock.now_())
+        .await
+        .unwrap();
+    s.worker.register(&run2, later);
+    drain(&s).await;
+    let counts = s.stores.deliveries().counts(&run2).await.unwrap();
+    assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");
+    assert_eq!(counts.sent, 2);
+}
+
+#[tokio::test]
+async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
+    let s = setup(5, "", at("2026-11-30T07:30:00Z")).await;
+    let channel = refusing(&[
+        ("r0", "pause_sender:131048"),
+        ("r1", "pause_sender:131048"),
+        ("r2", "pause_sender:131048"),
+        ("r3", "pause_sender:131048"),
+        ("r4", "pause_sender:131048"),
+    ]);
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        Arc::clone(&channel),
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    worker.register(&s.run, campaign);
+    let _ = worker.step().await.unwrap();
+    assert_eq!(
+        worker.step().await.unwrap(),
+        Step::Idle(None),
+        "a stopped worker takes nothing more"
+    );
+    let record = herald_store::Runs::run(s.stores.runs(), &s.run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, herald_store::RunState::Paused);
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.sent),
+        (5, 0, 0),
+        "{counts:?}"
+    );
+}
