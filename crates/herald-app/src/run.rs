@@ -119,6 +119,20 @@ pub async fn run_campaign(
             herald_engine::expand::ExpandError::Store(s) => AppError::from(s),
             other => AppError::User(format!("{source}: {other}")),
         })?;
+    // Running a campaign again is how an operator resumes it after a pause (a provider block,
+    // template errors): the pause was logged with its reason when it happened.
+    {
+        use herald_store::Runs;
+        if let Some(record) = stores.runs().run(&run).await?
+            && record.state == herald_store::RunState::Paused
+        {
+            tracing::warn!(run = %run, "resuming a paused run");
+            stores
+                .runs()
+                .set_run_state(&run, herald_store::RunState::Active)
+                .await?;
+        }
+    }
     worker.register(&run, campaign);
 
     let stop = Arc::new(tokio::sync::Notify::new());
