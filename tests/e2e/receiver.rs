@@ -20,6 +20,20 @@ pub(crate) struct Log {
     pub(crate) hold: BTreeSet<usize>,
     /// How long every answer takes.
     pub(crate) delay: Duration,
+    /// How to answer.
+    pub(crate) answer: Answer,
+}
+
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 200 to everything.
+    #[default]
+    Ok,
+    /// Cloud API throughput error 130429 (HTTP 429, `Retry-After: 1`) to every third request.
+    ThrottleEveryThird,
+    /// HTTP 500 without an error code to each recipient's first request, 200 after.
+    FailFirstWith500,
 }
 
 pub(crate) struct Receiver {
@@ -55,6 +69,10 @@ impl Receiver {
 
     pub(crate) fn hold(&self, ordinals: impl IntoIterator<Item = usize>) {
         self.log.lock().unwrap().hold.extend(ordinals);
+    }
+
+    pub(crate) fn set_answer(&self, answer: Answer) {
+        self.log.lock().unwrap().answer = answer;
     }
 
     pub(crate) fn set_delay(&self, delay: Duration) {
@@ -109,7 +127,10 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> (StatusCode, &'static str) {
+async fn receive(
+    State(log): State<Arc<Mutex<Log>>>,
+    body: String,
+) -> (StatusCode, [(&'static str, &'static str); 1], &'static str) {
     // A webhook body names the recipient; a Cloud API body only has the number (`to`).
     let recipient = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
@@ -120,16 +141,30 @@ async fn receive(State(log): State<Arc<Mutex<Log>>>, body: String) -> (StatusCod
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let (held, delay) = {
+    let (held, delay, answer, ordinal, seen_before) = {
         let mut log = log.lock().unwrap();
         let ordinal = log.requests.len();
         let held = log.hold.contains(&ordinal);
+        let seen_before = log.requests.iter().any(|r| r.0 == recipient);
         log.requests.push((recipient, Instant::now(), held));
-        (held, log.delay)
+        (held, log.delay, log.answer, ordinal, seen_before)
     };
     if held {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     tokio::time::sleep(delay).await;
-    (StatusCode::OK, r#"{"messages":[{"id":"wamid.test"}]}"#)
+    const OK: &str = r#"{"messages":[{"id":"wamid.test"}]}"#;
+    match answer {
+        Answer::ThrottleEveryThird if ordinal % 3 == 2 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            r#"{"error":{"code":130429,"message":"Rate limit hit"}}"#,
+        ),
+        Answer::FailFirstWith500 if !seen_before => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("x-test", "500")],
+            "internal error",
+        ),
+        _ => (StatusCode::OK, [("content-type", "application/json")], OK),
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::receiver::Receiver;
+use crate::receiver::{Answer, Receiver};
 use crate::support::{stderr, stdout};
 
 /// A temp project: a transactional campaign (always open), an audience of `n`, a config whose
@@ -341,4 +341,74 @@ fn a_whatsapp_sender_posts_template_messages_to_the_cloud_api() {
         ["79161000000", "79161000001", "79161000002", "79161000003"]
     );
     assert_eq!(status(dir.path())["sent"], 4);
+}
+
+/// A project whose `main` sender is WhatsApp, pointed at the receiver as a fake Cloud API.
+fn whatsapp_project(n: usize, receiver: &Receiver, delivery: &str) -> tempfile::TempDir {
+    let dir = project(n, "http://unused.invalid/hook", 100, delivery);
+    let config = format!(
+        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
+         token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\nper_second = 100\n[worker]\nbatch = 8\n",
+        dir.path().join("herald.db").display(),
+        receiver.addr
+    );
+    fs::write(dir.path().join("herald.toml"), config).unwrap();
+    dir
+}
+
+fn run_whatsapp(dir: &Path) -> std::process::Output {
+    herald_cmd(dir, &["run", "c.yaml"])
+        .env("HERALD_TEST_WA_TOKEN", "test-token")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn throttling_a_third_of_requests_still_sends_everyone_exactly_once() {
+    let receiver = Receiver::start();
+    receiver.set_answer(Answer::ThrottleEveryThird);
+    let dir = whatsapp_project(12, &receiver, "at_most_once");
+    let out = run_whatsapp(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = status(dir.path());
+    assert_eq!(
+        (s["sent"].as_u64(), s["queued"].as_u64()),
+        (Some(12), Some(0)),
+        "the run ended only when all were sent: {s}"
+    );
+    // Throttled requests were not accepted, so each recipient has exactly one accepted request:
+    // its requests minus the throttled ones.
+    let log = receiver.log.lock().unwrap();
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    for (ordinal, (recipient, _, _)) in log.requests.iter().enumerate() {
+        if ordinal % 3 != 2 {
+            *accepted.entry(recipient.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(accepted.len(), 12);
+    assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
+    assert!(
+        log.requests.len() > 12,
+        "some requests were throttled and retried"
+    );
+}
+
+#[test]
+fn a_500_is_unknown_under_at_most_once_and_retried_under_at_least_once() {
+    for (delivery, sent, unknown, requests) in
+        [("at_most_once", 0, 3, 3), ("at_least_once", 3, 0, 6)]
+    {
+        let receiver = Receiver::start();
+        receiver.set_answer(Answer::FailFirstWith500);
+        let dir = whatsapp_project(3, &receiver, delivery);
+        let out = run_whatsapp(dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let s = status(dir.path());
+        assert_eq!(
+            (s["sent"].as_u64(), s["unknown"].as_u64()),
+            (Some(sent), Some(unknown)),
+            "{delivery}: {s}"
+        );
+        assert_eq!(receiver.count(), requests, "{delivery}");
+    }
 }
