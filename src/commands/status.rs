@@ -26,6 +26,7 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                         "run": record.run.run.as_str(),
                         "campaign": record.run.campaign.as_str(),
                         "state": record.state.as_str(),
+                        "state_reason": record.state_reason,
                         "total": counts.total(),
                         "queued": counts.queued,
                         "sending": counts.sending,
@@ -45,7 +46,12 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                 println!("no runs yet");
             }
             for (record, counts) in &runs {
-                println!("run {} ({})", record.run.run, record.state.as_str());
+                let why = record
+                    .state_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                println!("run {} ({}{why})", record.run.run, record.state.as_str());
                 print_counts(counts);
                 println!();
             }

@@ -25,8 +25,8 @@ use herald_core::{
     PastSend, PhoneNumber, Policy, RunId, Scope, decide,
 };
 use herald_store::{
-    Change, Consents, Deliveries, Delivery, DeliveryKey, RunState, Runs, StoreError, StoredConsent,
-    Stores, Terminal,
+    Change, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError, StoredConsent, Stores,
+    Terminal,
 };
 
 use crate::prepare::{Prepared, prepare};
@@ -513,11 +513,9 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 }
                 Effect::PauseSender { code, reason } => {
                     tracing::error!(code = %code, reason = %reason, "the provider blocked the sender; pausing its runs (run again to resume after fixing)");
+                    let why = format!("the provider blocked the sender (code {code}): {reason}");
                     for run in self.registered() {
-                        self.stores
-                            .runs()
-                            .set_run_state(&run, RunState::Paused)
-                            .await?;
+                        self.stores.runs().pause(&run, &why).await?;
                     }
                     self.stop();
                 }
@@ -533,10 +531,9 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                     };
                     if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
                         tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
-                        self.stores
-                            .runs()
-                            .set_run_state(&run, RunState::Paused)
-                            .await?;
+                        let why =
+                            format!("template rejected {errors} times (code {code}): {reason}");
+                        self.stores.runs().pause(&run, &why).await?;
                     }
                 }
             }

@@ -422,6 +422,8 @@ async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
         .unwrap()
         .unwrap();
     assert_eq!(record.state, herald_store::RunState::Paused);
+    let why = record.state_reason.unwrap_or_default();
+    assert!(why.contains("blocked the sender (code 131048)"), "{why}");
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!(
         (counts.queued, counts.sending, counts.sent),

@@ -14,6 +14,7 @@ use crate::db::backend;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_phone_region.sql"),
+    include_str!("../migrations/0003_run_state_reason.sql"),
 ];
 
 /// The schema version this build writes.

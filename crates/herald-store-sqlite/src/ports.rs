@@ -53,6 +53,13 @@ impl Runs for SqliteRuns {
             .await
     }
 
+    async fn pause(&self, run: &RunId, reason: &str) -> StoreResult<()> {
+        let (run, reason) = (run.clone(), reason.to_owned());
+        self.db
+            .call(move |conn| queries::set_run_state::pause(conn, &run, &reason))
+            .await
+    }
+
     async fn set_run_state(&self, run: &RunId, state: RunState) -> StoreResult<()> {
         let run = run.clone();
         self.db

@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             conformance_apply_is_per_change_and_at_most_once => apply_is_per_change_and_at_most_once,
             conformance_due_in_only_the_given_runs => due_in_only_the_given_runs,
             conformance_batch_reads_match_single_reads => batch_reads_match_single_reads,
+            conformance_pause_records_its_reason => pause_records_its_reason,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -296,6 +297,7 @@ pub async fn create_run_once<S: Stores>(stores: &S) {
         created_at: t(0),
         total: None,
         state,
+        state_reason: None,
     };
     assert_eq!(runs.run(&promo.run).await.unwrap(), Some(record));
     assert!(runs.create_run(&new_run("later"), t(10)).await.unwrap());
@@ -848,4 +850,36 @@ pub async fn batch_reads_match_single_reads<S: Stores>(stores: &S) {
         [1, 0, 0]
     );
     assert_eq!(histories[0], history(stores, 1, 0).await);
+}
+
+/// A pause keeps its reason until the run is resumed; a cancelled run cannot be paused.
+#[doc(hidden)]
+pub async fn pause_records_its_reason<S: Stores>(stores: &S) {
+    let f = Fixture::new(stores, "paused").await;
+    let runs = stores.runs();
+    runs.pause(&f.run, "provider code 131048: spam rate limit")
+        .await
+        .expect("pause");
+    let record = runs.run(&f.run).await.expect("run").expect("exists");
+    assert_eq!(record.state, RunState::Paused);
+    assert_eq!(
+        record.state_reason.as_deref(),
+        Some("provider code 131048: spam rate limit")
+    );
+    runs.set_run_state(&f.run, RunState::Active)
+        .await
+        .expect("resume");
+    let record = runs.run(&f.run).await.expect("run").expect("exists");
+    assert_eq!(
+        (record.state, record.state_reason),
+        (RunState::Active, None)
+    );
+    runs.set_run_state(&f.run, RunState::Cancelled)
+        .await
+        .expect("cancel");
+    assert_err(runs.pause(&f.run, "too late").await, "Conflict");
+    assert_err(
+        runs.pause(&new_run("ghost").run, "no such run").await,
+        "NotFound",
+    );
 }

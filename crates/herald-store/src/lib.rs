@@ -67,6 +67,9 @@ pub trait Runs: Send + Sync {
         run: &RunId,
         total: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Pauses the run and records why, for `status` and the admin API. Resuming with
+    /// [`Runs::set_run_state`] clears the reason. A cancelled run stays cancelled (`Conflict`).
+    fn pause(&self, run: &RunId, reason: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Pauses, resumes or cancels.
     fn set_run_state(
         &self,

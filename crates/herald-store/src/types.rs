@@ -62,6 +62,9 @@ pub struct RunRecord {
     pub total: Option<u64>,
     /// Active, paused or cancelled.
     pub state: RunState,
+    /// Why the run was paused, when the pause came with a reason (a provider block, template
+    /// errors); cleared when the run is resumed.
+    pub state_reason: Option<String>,
 }
 
 /// What a delivery needs to be decided and sent later: a snapshot of the audience row, so a

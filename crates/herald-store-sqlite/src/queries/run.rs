@@ -9,7 +9,7 @@ use crate::db::backend;
 
 /// The columns [`StoredRun::read`] expects, in order.
 pub(crate) const COLUMNS: &str =
-    "run_id, campaign, purpose, source, at_least_once, created_at, total, state";
+    "run_id, campaign, purpose, source, at_least_once, created_at, total, state, state_reason";
 
 /// A runs row as stored.
 pub(crate) struct StoredRun {
@@ -21,6 +21,7 @@ pub(crate) struct StoredRun {
     created_at: i64,
     total: Option<i64>,
     state: String,
+    state_reason: Option<String>,
 }
 
 impl StoredRun {
@@ -35,6 +36,7 @@ impl StoredRun {
             created_at: row.get(5)?,
             total: row.get(6)?,
             state: row.get(7)?,
+            state_reason: row.get(8)?,
         })
     }
 
@@ -57,6 +59,7 @@ impl StoredRun {
                 .transpose()
                 .map_err(|_| bad("total"))?,
             state: RunState::parse(&self.state).ok_or_else(|| bad("state"))?,
+            state_reason: self.state_reason.clone(),
         })
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn set_run_state(
     if current == RunState::Cancelled.as_str() && state != RunState::Cancelled {
         return Err(StoreError::Conflict(format!("run {run} is cancelled")));
     }
-    tx.prepare_cached("UPDATE runs SET state = ?2 WHERE id = ?1")
+    tx.prepare_cached("UPDATE runs SET state = ?2, state_reason = NULL WHERE id = ?1")
         .and_then(|mut stmt| stmt.execute((id, state.as_str())))
         .map_err(backend)?;
     if state == RunState::Cancelled {
@@ -44,4 +44,25 @@ pub(crate) fn set_run_state(
         .map_err(backend)?;
     }
     tx.commit().map_err(backend)
+}
+
+/// Pauses with a reason; a cancelled run stays cancelled.
+pub(crate) fn pause(conn: &mut Connection, run: &RunId, reason: &str) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET state = 'paused', state_reason = ?2 WHERE run_id = ?1 AND state != 'cancelled'",
+        )
+        .and_then(|mut stmt| stmt.execute((run.as_str(), reason)))
+        .map_err(backend)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let exists: Option<i64> = conn
+        .prepare_cached("SELECT id FROM runs WHERE run_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([run.as_str()], |row| row.get(0)).optional())
+        .map_err(backend)?;
+    match exists {
+        Some(_) => Err(StoreError::Conflict(format!("run {run} is cancelled"))),
+        None => Err(no_run(run.as_str())),
+    }
 }
