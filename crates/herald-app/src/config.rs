@@ -88,6 +88,9 @@ pub struct SenderSettings {
     pub base_url: Option<String>,
     /// WhatsApp: the Graph API version (default v21.0).
     pub api_version: Option<String>,
+    /// Unique recipients per moving 24 hours (WhatsApp's messaging tier for the business
+    /// portfolio: 250, 2000, 10000, 100000); none for unlimited.
+    pub tier_limit: Option<u64>,
     /// Requests per second (every request counts, retries included).
     #[serde(default = "default_rate")]
     pub per_second: u32,
@@ -183,6 +186,7 @@ impl Settings {
                 token_env: None,
                 base_url: None,
                 api_version: None,
+                tier_limit: None,
                 per_second: default_rate(),
                 timeout_seconds: default_timeout(),
             });

@@ -95,13 +95,17 @@ pub async fn run_campaign(
         .rate_per_second
         .map_or(sender.per_second, |r| r.min(sender.per_second));
     let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
-    let worker = Arc::new(Worker::new(
+    let mut worker = Worker::new(
         Arc::clone(&stores),
         channel,
         Arc::clone(&clock),
         rate,
         settings.worker.batch,
-    ));
+    );
+    if let Some(tier) = sender.tier_limit {
+        worker = worker.with_tier(tier);
+    }
+    let worker = Arc::new(worker);
     let recovered = worker
         .recover()
         .await

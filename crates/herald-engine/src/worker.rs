@@ -75,6 +75,8 @@ pub struct Worker<S: Stores, C: Channel> {
     claim_group: usize,
     stopping: AtomicBool,
     stop_signal: tokio::sync::watch::Sender<bool>,
+    /// The messaging tier, when one is configured.
+    tier: Option<Mutex<Tier>>,
     /// What the provider's answers ask of the sender or the run, applied after the step's
     /// outcomes are recorded.
     effects: Mutex<Vec<Effect>>,
@@ -117,6 +119,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             claim_group: (per_second.get() as usize / 50).clamp(1, batch.max(1)),
             stopping: AtomicBool::new(false),
             stop_signal: tokio::sync::watch::Sender::new(false),
+            tier: None,
             effects: Mutex::new(Vec::new()),
             template_errors: Mutex::new(HashMap::new()),
             progress: Progress::default(),
@@ -128,6 +131,18 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
     /// messaging channel a recipient actually consented on, so by default that is `whatsapp`.
     pub fn with_consent_channel(mut self, channel: &str) -> Self {
         self.consent_channel = channel.to_owned();
+        self
+    }
+
+    /// Limits the unique recipients messaged in any moving 24 hours (WhatsApp's messaging tier:
+    /// 250, 2,000, 10,000, 100,000). Hitting it has no error code, so it is enforced here;
+    /// recipients over it are deferred until a slot frees, never failed.
+    pub fn with_tier(mut self, unique_per_24h: u64) -> Self {
+        self.tier = Some(Mutex::new(Tier {
+            limit: unique_per_24h,
+            loaded: false,
+            latest: HashMap::new(),
+        }));
         self
     }
 
@@ -206,6 +221,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Ok(Step::Idle(None));
         }
         let now = self.clock.now();
+        self.load_tier(now).await?;
         let runs = self.registered();
         let due = self
             .stores
@@ -287,7 +303,11 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             let now = self.clock.now();
             let (mut claims, mut claimed_items, mut ends) = (Vec::new(), Vec::new(), Vec::new());
             for (item, consent, history) in pending.by_ref().take(self.claim_group) {
-                match item.decide(now, &consent, &history) {
+                let decision = match item.decide(now, &consent, &history) {
+                    Decision::Send => self.tier_admits(&item.delivery.recipient.phone, now),
+                    other => other,
+                };
+                match decision {
                     Decision::Send => {
                         let campaign = &item.context.campaign;
                         let send = PastSend {
@@ -429,6 +449,60 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let message = message(&item.delivery, &item.context.campaign, &item.prepared);
         let result = self.channel.send(&message).await;
         self.record(&item.delivery, &item.context, result)
+    }
+
+    /// Reads the tier's window from the store once, so a restart keeps counting the day's sends.
+    async fn load_tier(&self, now: DateTime<Utc>) -> Result<(), WorkerError> {
+        let Some(tier) = &self.tier else {
+            return Ok(());
+        };
+        if tier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .loaded
+        {
+            return Ok(());
+        }
+        let recent = self
+            .stores
+            .deliveries()
+            .recent_recipients(now - TIER_WINDOW)
+            .await?;
+        let mut tier = tier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tier.latest.extend(
+            recent
+                .into_iter()
+                .map(|(phone, at)| (phone.expose_e164().to_owned(), at)),
+        );
+        tier.loaded = true;
+        Ok(())
+    }
+
+    /// `Send` if messaging `phone` now stays within the tier (and counts it), else a deferral to
+    /// when the oldest recipient of the window drops out of it.
+    fn tier_admits(&self, phone: &PhoneNumber, now: DateTime<Utc>) -> Decision {
+        let Some(tier) = &self.tier else {
+            return Decision::Send;
+        };
+        let mut tier = tier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tier.latest.retain(|_, at| *at + TIER_WINDOW > now);
+        let key = phone.expose_e164();
+        if !tier.latest.contains_key(key) && tier.latest.len() as u64 >= tier.limit {
+            let frees = tier
+                .latest
+                .values()
+                .min()
+                .map_or(now, |oldest| *oldest + TIER_WINDOW);
+            return Decision::Defer {
+                until: frees.max(now + TimeDelta::seconds(1)),
+            };
+        }
+        tier.latest.insert(key.to_owned(), now);
+        Decision::Send
     }
 
     /// A rejection, read for what it asks beyond ending the delivery. The WhatsApp adapter marks
@@ -656,6 +730,16 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
 /// Template errors tolerated per run before it is paused: one can be a race with a template
 /// edit, three in a row are a broken campaign.
 const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
+
+/// The moving window of a messaging tier.
+const TIER_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// Unique recipients messaged in the moving window, each with their latest send.
+struct Tier {
+    limit: u64,
+    loaded: bool,
+    latest: HashMap<String, DateTime<Utc>>,
+}
 
 /// What a provider's answer asks beyond the delivery's own outcome.
 enum Effect {

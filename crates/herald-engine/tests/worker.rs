@@ -431,3 +431,37 @@ async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
         "{counts:?}"
     );
 }
+
+#[tokio::test]
+async fn recipients_over_the_messaging_tier_are_deferred_not_failed() {
+    let s = setup(251, "", at("2026-11-30T07:30:00Z")).await;
+    let channel = Arc::new(Recording {
+        clock: Arc::clone(&s.clock),
+        sent: Mutex::new(Vec::new()),
+    });
+    let worker = Arc::new(
+        Worker::new(
+            Arc::clone(&s.stores),
+            Arc::clone(&channel),
+            s.clock.clone(),
+            NonZeroU32::new(10_000).unwrap(),
+            500,
+        )
+        .with_tier(250),
+    );
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    worker.register(&s.run, campaign);
+    while let Step::Worked(_) = worker.step().await.unwrap() {}
+    assert_eq!(
+        channel.sent.lock().unwrap().len(),
+        250,
+        "the 251st unique recipient within 24 h waits"
+    );
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!((counts.sent, counts.queued), (250, 1), "{counts:?}");
+    let (wave, _) = counts.next_wave.unwrap();
+    assert!(
+        wave >= at("2026-12-01T07:30:00Z"),
+        "deferred until the first send leaves the window: {wave}"
+    );
+}

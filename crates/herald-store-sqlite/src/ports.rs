@@ -198,6 +198,15 @@ impl Deliveries for SqliteDeliveries {
             .await
     }
 
+    async fn recent_recipients(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(PhoneNumber, DateTime<Utc>)>> {
+        self.db
+            .call(move |conn| queries::history::recent_recipients(conn, since))
+            .await
+    }
+
     async fn history_for(
         &self,
         phones: &[PhoneNumber],

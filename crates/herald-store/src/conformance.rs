@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             conformance_due_in_only_the_given_runs => due_in_only_the_given_runs,
             conformance_batch_reads_match_single_reads => batch_reads_match_single_reads,
             conformance_pause_records_its_reason => pause_records_its_reason,
+            conformance_recent_recipients_are_unique_with_their_latest_send => recent_recipients_are_unique_with_their_latest_send,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -882,4 +883,24 @@ pub async fn pause_records_its_reason<S: Stores>(stores: &S) {
         runs.pause(&new_run("ghost").run, "no such run").await,
         "NotFound",
     );
+}
+
+/// Each phone once, with its latest claim at or after `since`.
+#[doc(hidden)]
+pub async fn recent_recipients_are_unique_with_their_latest_send<S: Stores>(stores: &S) {
+    let f = Fixture::new(stores, "tier").await;
+    let g = Fixture::new(stores, "tier-two").await;
+    f.insert(&[("a", 1, 0), ("b", 2, 0)]).await;
+    g.insert(&[("a", 1, 0), ("c", 3, 0)]).await;
+    assert!(f.claim("a", 10).await);
+    assert!(f.claim("b", 20).await);
+    assert!(g.claim("a", 30).await);
+    assert!(g.claim("c", 5).await);
+    let mut recent = stores
+        .deliveries()
+        .recent_recipients(t(8))
+        .await
+        .expect("recent_recipients");
+    recent.sort_by(|x, y| x.0.expose_e164().cmp(y.0.expose_e164()));
+    assert_eq!(recent, [(phone(1), t(30)), (phone(2), t(20))]);
 }

@@ -160,6 +160,12 @@ pub trait Deliveries: Send + Sync {
         phones: &[PhoneNumber],
         since: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<Vec<Vec<PastSend>>>> + Send;
+    /// Every phone sent to (claimed) at or after `since`, with its latest send: the unique
+    /// recipients a messaging tier counts over a moving window.
+    fn recent_recipients(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<(PhoneNumber, DateTime<Utc>)>>> + Send;
 }
 
 /// One change for [`Deliveries::apply`].

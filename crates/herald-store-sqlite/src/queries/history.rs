@@ -43,3 +43,28 @@ pub(crate) fn history(
         })
         .collect()
 }
+
+/// Phones with a send at or after `since`, each with its latest send. A range over the sends of
+/// the window (the tier's 24 hours), read once when a worker starts.
+pub(crate) fn recent_recipients(
+    conn: &mut Connection,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<(PhoneNumber, DateTime<Utc>)>> {
+    let rows = conn
+        .prepare_cached("SELECT phone, MAX(at) FROM sends WHERE at >= ?1 GROUP BY phone")
+        .and_then(|mut stmt| {
+            stmt.query_map([secs(since)], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|(e164, at)| {
+            let key = || String::from("sends/recent");
+            let phone = PhoneNumber::parse(&e164, None)
+                .map_err(|_| corrupt(key(), "stored phone is not valid"))?;
+            Ok((phone, instant(at, &key)?))
+        })
+        .collect()
+}
