@@ -91,16 +91,23 @@ pub struct SenderSettings {
     /// Unique recipients per moving 24 hours (WhatsApp's messaging tier for the business
     /// portfolio: 250, 2000, 10000, 100000); none for unlimited.
     pub tier_limit: Option<u64>,
-    /// Requests per second (every request counts, retries included).
-    #[serde(default = "default_rate")]
-    pub per_second: u32,
+    /// Requests per second (every request counts, retries included). Default: 80 for WhatsApp
+    /// (the Cloud API's default throughput per number; 20 for a number also used in the
+    /// WhatsApp Business app), 20 otherwise. WhatsApp allows at most 1,000.
+    pub per_second: Option<u32>,
     /// Webhook request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
 }
 
-fn default_rate() -> u32 {
-    20
+impl SenderSettings {
+    /// The configured rate, or the channel's default.
+    pub fn rate(&self) -> u32 {
+        self.per_second.unwrap_or(match self.channel {
+            ChannelKind::Whatsapp => 80,
+            ChannelKind::Outbox | ChannelKind::Webhook => 20,
+        })
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -187,7 +194,7 @@ impl Settings {
                 base_url: None,
                 api_version: None,
                 tier_limit: None,
-                per_second: default_rate(),
+                per_second: None,
                 timeout_seconds: default_timeout(),
             });
         settings.validate()?;
@@ -202,8 +209,13 @@ impl Settings {
             })
         };
         for (name, sender) in &self.senders {
-            if sender.per_second == 0 {
+            if sender.per_second == Some(0) {
                 return invalid(format!("senders.{name}.per_second: must be > 0"));
+            }
+            if sender.channel == ChannelKind::Whatsapp && sender.rate() > 1000 {
+                return invalid(format!(
+                    "senders.{name}.per_second: the Cloud API allows at most 1000"
+                ));
             }
             match sender.channel {
                 ChannelKind::Outbox if sender.path.is_none() => {
@@ -317,7 +329,7 @@ mod tests {
             ("HERALD_LOG", "debug"),
         ]);
         let settings = Settings::load(Some(&file), &vars).unwrap();
-        assert_eq!(settings.senders["hook"].per_second, 7);
+        assert_eq!(settings.senders["hook"].rate(), 7);
     }
 
     #[test]
@@ -347,5 +359,30 @@ mod tests {
         );
         let missing = Settings::load(Some(&dir.path().join("nope.toml")), &env(&[])).unwrap_err();
         assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_defaults_to_80_per_second_and_allows_at_most_1000() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        let wa =
+            "[senders.wa]\nchannel = \"whatsapp\"\nphone_number_id = \"1\"\ntoken_env = \"T\"\n";
+        std::fs::write(&file, wa).unwrap();
+        let settings = Settings::load(Some(&file), &BTreeMap::new()).unwrap();
+        assert_eq!(settings.senders["wa"].rate(), 80);
+        assert_eq!(settings.senders["main"].rate(), 20);
+        std::fs::write(&file, format!("{wa}per_second = 1001\n")).unwrap();
+        let err = Settings::load(Some(&file), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("senders.wa.per_second: the Cloud API allows at most 1000"),
+            "{err}"
+        );
     }
 }

@@ -93,7 +93,7 @@ pub async fn run_campaign(
     let channel = Arc::new(AnyChannel::build(&sender_name, sender, env)?);
     let rate = campaign
         .rate_per_second
-        .map_or(sender.per_second, |r| r.min(sender.per_second));
+        .map_or(sender.rate(), |r| r.min(sender.rate()));
     let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
     let mut worker = Worker::new(
         Arc::clone(&stores),

@@ -465,3 +465,53 @@ async fn recipients_over_the_messaging_tier_are_deferred_not_failed() {
         "deferred until the first send leaves the window: {wave}"
     );
 }
+
+/// Refuses one recipient with the pair-rate limit (WhatsApp 131056), accepts the others.
+struct PairRate {
+    limited: String,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Channel for PairRate {
+    fn name(&self) -> &'static str {
+        "pair-rate"
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
+        if message.recipient == self.limited {
+            return Err(SendError::Throttled {
+                retry_after: Some(std::time::Duration::from_secs(60)),
+                scope: herald_channel::ThrottleScope::Recipient,
+            });
+        }
+        self.sent.lock().unwrap().push(message.recipient.clone());
+        Ok(Accepted::default())
+    }
+}
+
+#[tokio::test]
+async fn a_pair_rate_limit_slows_only_that_recipient() {
+    let s = setup(4, "", at("2026-11-30T07:30:00Z")).await;
+    let channel = Arc::new(PairRate {
+        limited: "r1".into(),
+        sent: Mutex::new(Vec::new()),
+    });
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        Arc::clone(&channel),
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    worker.register(&s.run, campaign);
+    while let Step::Worked(_) = worker.step().await.unwrap() {}
+    assert_eq!(channel.sent.lock().unwrap().len(), 3);
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!((counts.sent, counts.queued), (3, 1), "{counts:?}");
+    let (retry, _) = counts.next_wave.unwrap();
+    assert!(
+        retry >= at("2026-11-30T07:31:00Z"),
+        "r1 waits its Retry-After: {retry}"
+    );
+}
