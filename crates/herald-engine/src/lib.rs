@@ -7,6 +7,7 @@
 pub mod expand;
 pub mod plan;
 pub mod prepare;
+pub mod statuses;
 pub mod worker;
 
 /// The wall clock, for production; tests pass their own [`herald_core::clock::Clock`].

@@ -515,3 +515,55 @@ async fn a_pair_rate_limit_slows_only_that_recipient() {
         "r1 waits its Retry-After: {retry}"
     );
 }
+
+#[tokio::test]
+async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
+    let s = setup(2, "", at("2026-11-30T07:30:00Z")).await;
+    drain(&s).await;
+    assert_eq!(s.channel.sent.lock().unwrap().len(), 2);
+    // The status arrives after the send: the message reached nobody, the user stopped promotions.
+    let phone = PhoneNumber::parse("+79162000000", None).unwrap();
+    let class = herald_engine::statuses::record_failed_status(
+        &*s.stores,
+        "whatsapp",
+        &phone,
+        131050,
+        at("2026-11-30T07:45:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            class,
+            herald_channel::whatsapp::Classification::OptOut { .. }
+        ),
+        "{class:?}"
+    );
+    let other = herald_engine::statuses::record_failed_status(
+        &*s.stores,
+        "whatsapp",
+        &phone,
+        131026,
+        at("2026-11-30T07:46:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(!matches!(
+        other,
+        herald_channel::whatsapp::Classification::OptOut { .. }
+    ));
+    let yaml = std::fs::read_to_string(s._dir.path().join("c.yaml"))
+        .unwrap()
+        .replace("id: promo", "id: promo-next");
+    std::fs::write(s._dir.path().join("next.yaml"), yaml).unwrap();
+    let next = herald_campaign::load(&s._dir.path().join("next.yaml")).unwrap();
+    s.clock.set(at("2026-11-30T09:00:00Z"));
+    let (run2, _) = expand(&*s.stores, &next, "next.yaml", s.clock.now_())
+        .await
+        .unwrap();
+    s.worker.register(&run2, next);
+    drain(&s).await;
+    let counts = s.stores.deliveries().counts(&run2).await.unwrap();
+    assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");
+    assert_eq!(counts.sent, 1);
+}
