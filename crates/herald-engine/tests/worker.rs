@@ -567,3 +567,42 @@ async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
     assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");
     assert_eq!(counts.sent, 1);
 }
+
+#[tokio::test]
+async fn repeated_template_errors_pause_the_run_with_the_reason() {
+    let s = setup(5, "", at("2026-11-30T07:30:00Z")).await;
+    let all: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("r{i}"), "pause_campaign:132001".to_owned()))
+        .collect();
+    let channel = Arc::new(Refusing {
+        refuse: all.into_iter().collect(),
+        sent: Mutex::new(Vec::new()),
+    });
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        Arc::clone(&channel),
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    worker.register(&s.run, campaign);
+    while let Step::Worked(_) = worker.step().await.unwrap() {}
+    let record = herald_store::Runs::run(s.stores.runs(), &s.run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, herald_store::RunState::Paused);
+    assert!(
+        record
+            .state_reason
+            .unwrap_or_default()
+            .contains("(code 132001)")
+    );
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.sent),
+        (5, 0),
+        "nothing is lost while paused: {counts:?}"
+    );
+}
