@@ -21,6 +21,7 @@
 
 pub mod outbox;
 mod record;
+mod transport;
 pub mod webhook;
 pub mod whatsapp;
 

@@ -33,9 +33,10 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Client, Url};
 use serde::Serialize;
 
-use self::classify::{Answer, Outcome, classify};
+use self::classify::classify;
 pub use self::signature::verify_signature;
 use crate::record::{MessageFields, rfc3339};
+use crate::transport::{Answer, Outcome, outcome_of, read_body};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 
 /// Carries the message's idempotency key, so the receiver can deduplicate.
@@ -51,10 +52,6 @@ pub const NOT_PROCESSED_HEADER: &str = "X-Herald-Not-Processed";
 /// by us before the server closes it under a request we just wrote, which would read as
 /// `Unknown`.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// The most of a response body read: enough for an id or an error; a receiver cannot make us
-/// buffer an unbounded answer.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Where and how to POST.
 #[derive(Clone)]
@@ -262,46 +259,4 @@ impl Channel for Webhook {
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
         classify(self.post(message).await)
     }
-}
-
-/// What a failed `send` tells about the request. A connect error, timeouts included, means no
-/// connection and so no request; any timeout after that means it may have been written.
-fn outcome_of(error: &reqwest::Error) -> Outcome {
-    let reason = chain(error);
-    if error.is_connect() {
-        Outcome::NotConnected(reason)
-    } else if error.is_builder() {
-        Outcome::Unsendable(reason)
-    } else if error.is_timeout() {
-        Outcome::TimedOut(reason)
-    } else {
-        Outcome::Dropped(reason)
-    }
-}
-
-/// The error and its causes, `: `-separated (reqwest's own message alone says only "error
-/// sending request").
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Reads up to [`MAX_BODY_BYTES`]; stops quietly at an error, since the status has already
-/// decided the outcome.
-async fn read_body(mut response: reqwest::Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_BODY_BYTES {
-            break;
-        }
-    }
-    body
 }

@@ -13,44 +13,14 @@
 //! A 3xx is `Rejected` because redirects are not followed (a 307 would re-send the POST):
 //! a webhook URL that redirects is misconfigured, and retrying cannot fix it.
 
-use std::time::{Duration, SystemTime};
-
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::NOT_PROCESSED_HEADER;
+use crate::transport::{Answer, Outcome, retry_after};
 use crate::{Accepted, SendError, ThrottleScope};
 
 /// How much of a response body is kept for the detail of a rejection.
 const DETAIL_CHARS: usize = 200;
-
-/// What happened to one request, as far as the client can tell.
-#[derive(Debug)]
-pub(super) enum Outcome {
-    /// The request could not be built (a control character in a header value): nothing was
-    /// sent, and sending again would fail the same way.
-    Unsendable(String),
-    /// No connection was established: nothing was sent.
-    NotConnected(String),
-    /// The receiver answered.
-    Answered(Answer),
-    /// The request may have been written and no answer came in time.
-    TimedOut(String),
-    /// The connection failed once established (reset, closed before the answer).
-    Dropped(String),
-}
-
-/// A receiver's answer.
-#[derive(Debug)]
-pub(super) struct Answer {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    /// The body, or its first bytes; empty if it could not be read. The status alone decides
-    /// accepted or not; the body only adds the id, the detail, or the "not processed" code.
-    pub(super) body: Vec<u8>,
-    /// When the answer arrived, to turn a `Retry-After` date into a delay.
-    pub(super) received_at: SystemTime,
-}
 
 /// Classifies `outcome` per the table in the module docs.
 pub(super) fn classify(outcome: Outcome) -> Result<Accepted, SendError> {
@@ -82,14 +52,14 @@ fn classify_answer(answer: &Answer) -> Result<Accepted, SendError> {
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Err(SendError::Throttled {
-            retry_after: retry_after(answer),
+            retry_after: retry_after(&answer.headers, answer.received_at),
             scope: ThrottleScope::Sender,
         });
     }
     if status == StatusCode::SERVICE_UNAVAILABLE && not_processed(answer) {
         let reason = "the receiver answered 503 not_processed".to_owned();
         return Err(SendError::Retryable {
-            retry_after: retry_after(answer),
+            retry_after: retry_after(&answer.headers, answer.received_at),
             reason,
         });
     }
@@ -127,20 +97,6 @@ fn not_processed(answer: &Answer) -> bool {
         Some(value.get("error")?.get("code")?.as_str()? == "not_processed")
     };
     header || code().unwrap_or(false)
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now); `None` when
-/// absent or unreadable, leaving the delay to the engine.
-fn retry_after(answer: &Answer) -> Option<Duration> {
-    let value = answer.headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(answer.received_at)
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// The body as text, trimmed and cut to [`DETAIL_CHARS`] characters; the reason phrase if empty.

@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::NOT_PROCESSED_HEADER;
-use super::classify::{Answer, Outcome, classify};
+use super::classify::classify;
+use crate::transport::{Answer, Outcome};
 use crate::{Accepted, SendError, ThrottleScope};
 
 /// The result in a line of text (`"throttled 7s"`, `"rejected http_400"`), so a table row

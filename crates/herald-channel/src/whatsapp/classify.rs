@@ -31,12 +31,12 @@
 //!
 //! `Retry-After` is honoured on every `Throttled` and `Retryable`, whichever row produced it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 
+use crate::transport::{Outcome, retry_after};
 use crate::{Accepted, SendError, ThrottleScope};
 
 /// How much of the provider's message is kept for the detail of a failure.
@@ -346,33 +346,6 @@ fn fallback_detail(status: u16, body: &[u8]) -> String {
         .collect()
 }
 
-/// What happened to one request, as far as the client can tell.
-#[derive(Debug)]
-pub(super) enum Outcome {
-    /// The request could not be built: nothing was sent, and sending again would fail the same
-    /// way.
-    Unsendable(String),
-    /// No connection was established: nothing was sent.
-    NotConnected(String),
-    /// The provider answered.
-    Answered(Answer),
-    /// The request may have been written and no answer came in time.
-    TimedOut(String),
-    /// The connection failed once established.
-    Dropped(String),
-}
-
-/// The provider's answer.
-#[derive(Debug)]
-pub(super) struct Answer {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    /// The body, or its first bytes.
-    pub(super) body: Vec<u8>,
-    /// When the answer arrived, to turn a `Retry-After` date into a delay.
-    pub(super) received_at: SystemTime,
-}
-
 /// Classifies `outcome` per the tables in the module docs.
 pub(super) fn classify(outcome: Outcome) -> Result<Accepted, Classification> {
     match outcome {
@@ -396,15 +369,4 @@ pub(super) fn classify(outcome: Outcome) -> Result<Accepted, Classification> {
             &answer.body,
         ),
     }
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now); `None` when
-/// absent or unreadable, leaving the delay to the engine.
-fn retry_after(headers: &HeaderMap, received_at: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(received_at).unwrap_or(Duration::ZERO))
 }

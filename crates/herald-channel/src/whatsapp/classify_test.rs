@@ -6,8 +6,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::json;
 
-use super::classify::{Answer, Outcome, classify};
+use super::classify::classify;
 use super::{Classification, classify_code, classify_response, request};
+use crate::transport::{Answer, Outcome};
 use crate::{Accepted, OutgoingMessage, SendError, ThrottleScope};
 
 /// The classification in a line of text (`"sender 7s"`, `"pause_campaign 132001"`), so a row

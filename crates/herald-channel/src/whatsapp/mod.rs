@@ -26,19 +26,17 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Url};
 
-use self::classify::{Answer, Outcome, classify};
+use self::classify::classify;
 pub use self::classify::{
     Classification, OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX, classify_code,
     classify_response,
 };
+use crate::transport::{Answer, Outcome, outcome_of, read_body};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 
 /// Below the shortest common server keep-alive, so a pooled connection is dropped by us before
 /// the server closes it under a request we just wrote, which would read as `Unknown`.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// The most of a response body read: enough for an id or an error.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Where and as whom to send.
 #[derive(Clone)]
@@ -285,44 +283,4 @@ impl Channel for WhatsApp {
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
         self.deliver(message).await.map_err(SendError::from)
     }
-}
-
-/// What a failed `send` tells about the request. A connect error, timeouts included, means no
-/// connection and so no request; any timeout after that means it may have been written.
-fn outcome_of(error: &reqwest::Error) -> Outcome {
-    let reason = chain(error);
-    if error.is_connect() {
-        Outcome::NotConnected(reason)
-    } else if error.is_builder() {
-        Outcome::Unsendable(reason)
-    } else if error.is_timeout() {
-        Outcome::TimedOut(reason)
-    } else {
-        Outcome::Dropped(reason)
-    }
-}
-
-/// The error and its causes, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Reads up to [`MAX_BODY_BYTES`]; stops quietly at an error.
-async fn read_body(mut response: reqwest::Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_BODY_BYTES {
-            break;
-        }
-    }
-    body
 }
