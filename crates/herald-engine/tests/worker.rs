@@ -352,15 +352,7 @@ fn refusing(refuse: &[(&str, &str)]) -> Arc<Refusing> {
 async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
     let s = setup(3, "", at("2026-11-30T07:30:00Z")).await;
     let channel = refusing(&[("r1", "opt_out:131050")]);
-    let worker = Arc::new(Worker::new(
-        Arc::clone(&s.stores),
-        Arc::clone(&channel),
-        s.clock.clone(),
-        NonZeroU32::new(10_000).unwrap(),
-        500,
-    ));
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
-    worker.register(&s.run, campaign);
+    let worker = worker_for(&s, Arc::clone(&channel));
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!(counts.failed.get("131050"), Some(&1), "{counts:?}");
@@ -402,15 +394,7 @@ async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
         ("r3", "pause_sender:131048"),
         ("r4", "pause_sender:131048"),
     ]);
-    let worker = Arc::new(Worker::new(
-        Arc::clone(&s.stores),
-        Arc::clone(&channel),
-        s.clock.clone(),
-        NonZeroU32::new(10_000).unwrap(),
-        500,
-    ));
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
-    worker.register(&s.run, campaign);
+    let worker = worker_for(&s, Arc::clone(&channel));
     let _ = worker.step().await.unwrap();
     assert_eq!(
         worker.step().await.unwrap(),
@@ -496,15 +480,7 @@ async fn a_pair_rate_limit_slows_only_that_recipient() {
         limited: "r1".into(),
         sent: Mutex::new(Vec::new()),
     });
-    let worker = Arc::new(Worker::new(
-        Arc::clone(&s.stores),
-        Arc::clone(&channel),
-        s.clock.clone(),
-        NonZeroU32::new(10_000).unwrap(),
-        500,
-    ));
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
-    worker.register(&s.run, campaign);
+    let worker = worker_for(&s, Arc::clone(&channel));
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     assert_eq!(channel.sent.lock().unwrap().len(), 3);
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
@@ -578,15 +554,7 @@ async fn repeated_template_errors_pause_the_run_with_the_reason() {
         refuse: all.into_iter().collect(),
         sent: Mutex::new(Vec::new()),
     });
-    let worker = Arc::new(Worker::new(
-        Arc::clone(&s.stores),
-        Arc::clone(&channel),
-        s.clock.clone(),
-        NonZeroU32::new(10_000).unwrap(),
-        500,
-    ));
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
-    worker.register(&s.run, campaign);
+    let worker = worker_for(&s, Arc::clone(&channel));
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let record = herald_store::Runs::run(s.stores.runs(), &s.run)
         .await
@@ -605,4 +573,20 @@ async fn repeated_template_errors_pause_the_run_with_the_reason() {
         (5, 0),
         "nothing is lost while paused: {counts:?}"
     );
+}
+
+/// A second worker on `s`'s store and run, sending through `channel`.
+fn worker_for<C: Channel + 'static>(s: &Setup, channel: Arc<C>) -> Arc<Worker<SqliteStores, C>> {
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&s.stores),
+        channel,
+        s.clock.clone(),
+        NonZeroU32::new(10_000).unwrap(),
+        500,
+    ));
+    worker.register(
+        &s.run,
+        herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap(),
+    );
+    worker
 }
