@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use phonenumber::{Mode, country};
+use phonenumber::country;
 
 use crate::region::Region;
 
@@ -120,8 +120,12 @@ impl PhoneNumber {
                 reason: "not a valid number in any region's numbering plan",
             });
         }
-        let e164 = parsed.format().mode(Mode::E164).to_string();
-        let country_code_len = parsed.country().code().to_string().len() as u8;
+        // E.164 is the country code and the national significant number (its leading zeros
+        // included), nothing else; libphonenumber's formatter would also run its national format
+        // rules (regexes) first, a fifth of the cost of parsing a number.
+        let code = parsed.code().value();
+        let e164 = format!("+{code}{}", parsed.national());
+        let country_code_len = code.checked_ilog10().map_or(1, |digits| digits as u8 + 1);
         let region = parsed
             .country()
             .id()
@@ -206,6 +210,40 @@ mod tests {
 
     fn region(code: &str) -> Option<Region> {
         Some(Region::parse(code).unwrap())
+    }
+
+    /// The E.164 form is built from the parsed parts rather than by libphonenumber's formatter;
+    /// it must be the same string, leading national zeros (Italy) and 1-3 digit codes included.
+    #[test]
+    fn e164_matches_libphonenumbers_own_formatting() {
+        let cases = [
+            ("+39 06 6982 0134", None),
+            ("+39 02 1234 5678", None),
+            ("+225 07 12 34 56 78", None),
+            ("+1 347 555 0134", None),
+            ("+44 20 7946 0958", None),
+            ("+971 50 123 4567", None),
+            ("+380 44 123 4567", None),
+            ("8 (916) 123-45-67", region("RU")),
+            ("0049 30 901820", None),
+        ];
+        for (input, country) in cases {
+            let phone =
+                PhoneNumber::parse(input, country).unwrap_or_else(|e| panic!("{input}: {e}"));
+            let id = country.map(|r| r.as_str().parse::<country::Id>().unwrap());
+            let digits: String = input
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect();
+            let digits = digits
+                .strip_prefix("00")
+                .map_or(digits.clone(), |rest| format!("+{rest}"));
+            let reference = phonenumber::parse(id, &digits).unwrap();
+            let formatted = reference.format().mode(phonenumber::Mode::E164).to_string();
+            assert_eq!(phone.expose_e164(), formatted, "{input}");
+            let code_len = reference.code().value().to_string().len();
+            assert_eq!(usize::from(phone.country_code_len), code_len, "{input}");
+        }
     }
 
     #[test]

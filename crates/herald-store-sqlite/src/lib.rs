@@ -20,6 +20,7 @@ mod lock;
 mod migrations;
 mod ports;
 mod queries;
+mod tally;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope, SkipReason};
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
-    Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
+    Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
+    Terminal,
 };
 use herald_store_sqlite::SqliteStores;
 use tempfile::TempDir;
@@ -100,7 +101,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 3);
+    assert_eq!(stores.schema_version().unwrap(), 4);
     assert!(
         stores
             .runs()
@@ -110,7 +111,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 3);
+    assert_eq!(again.schema_version().unwrap(), 4);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -204,9 +205,10 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
     assert_eq!(events, [consent.event]);
 }
 
-/// `run_counts` is kept by triggers; after every kind of transition it must equal a recount.
+/// `run_counts` is kept by the writes themselves, once per transaction; after every kind of
+/// transition, one at a time or batched by `apply`, it must equal a recount of the ledger.
 #[tokio::test]
-async fn trigger_kept_counts_equal_a_recount_of_the_ledger() {
+async fn kept_counts_equal_a_recount_of_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
@@ -253,33 +255,84 @@ async fn trigger_kept_counts_equal_a_recount_of_the_ledger() {
         .await
         .unwrap();
     f.insert(&[("late", 99, 0)]).await;
-    let recount: Vec<(String, String, i64)> = raw(&path)
-        .prepare(
-            "SELECT d.state, coalesce(d.reason, d.code, ''), count(*) FROM deliveries AS d
-             JOIN runs AS r ON r.id = d.run WHERE r.run_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+
+    // The other run through `apply`, as the worker does it: claims (one lost, one twice), skips
+    // from queued, then outcomes, a requeue and an end that does not apply, in two batches.
+    let end = |r: &str, outcome| Change::Finish {
+        key: g.key(r),
+        terminal: Terminal {
+            outcome,
+            detail: None,
+        },
+    };
+    let claim = |r: &str| Change::BeginSend {
+        key: g.key(r),
+        send: g.send(5),
+    };
+    let won = stores
+        .deliveries()
+        .apply(
+            &[
+                claim("r0"),
+                claim("r1"),
+                claim("r1"),
+                claim("r2"),
+                claim("r3"),
+                end("r4", Outcome::Skipped(SkipReason::NoConsent)),
+                end("r5", Outcome::Expired),
+            ],
+            t(5),
         )
-        .unwrap()
-        .query_map([f.run.as_str()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
+        .await
         .unwrap();
-    let counts = f.counts().await;
-    let mut kept: Vec<(String, String, i64)> = Vec::new();
+    assert_eq!(won, [true, true, false, true, true, true, true]);
+    let won = stores
+        .deliveries()
+        .apply(
+            &[
+                end("r0", Outcome::Sent),
+                end("r1", failed("131049")),
+                end("r2", Outcome::Unknown),
+                Change::Requeue {
+                    key: g.key("r3"),
+                    until: t(60),
+                },
+                end("r4", Outcome::Sent),
+            ],
+            t(6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(won, [true, true, true, true, false]);
+
+    for fixture in [&f, &g] {
+        let counts = fixture.counts().await;
+        assert_eq!(
+            kept(&counts),
+            recount(&path, &fixture.run),
+            "{}",
+            fixture.run
+        );
+    }
+    assert_eq!(f.counts().await.total(), 42);
+    let other = g.counts().await;
+    assert_eq!((other.queued, other.sent, other.total()), (5, 1, 10));
+}
+
+/// The counts as (state, label, n) rows, sorted, for comparing with [`recount`].
+fn kept(counts: &herald_store::RunCounts) -> Vec<(String, String, i64)> {
     let plain = [
         ("queued", counts.queued),
         ("sending", counts.sending),
         ("sent", counts.sent),
+        ("unknown", counts.unknown),
+        ("expired", counts.expired),
     ];
-    let plain = plain
+    let mut kept: Vec<(String, String, i64)> = plain
         .into_iter()
-        .chain([("unknown", counts.unknown), ("expired", counts.expired)]);
-    kept.extend(
-        plain
-            .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| (s.into(), String::new(), n as i64)),
-    );
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| (s.into(), String::new(), n as i64))
+        .collect();
     kept.extend(
         counts
             .failed
@@ -293,9 +346,23 @@ async fn trigger_kept_counts_equal_a_recount_of_the_ledger() {
             .map(|(r, n)| ("skipped".into(), r.clone(), *n as i64)),
     );
     kept.sort();
-    assert_eq!(kept, recount);
-    assert_eq!(counts.total(), 42);
-    assert_eq!(g.counts().await.queued, 10);
+    kept
+}
+
+/// The run's deliveries counted from the ledger itself.
+fn recount(path: &Path, run: &herald_core::RunId) -> Vec<(String, String, i64)> {
+    raw(path)
+        .prepare(
+            "SELECT d.state, coalesce(d.reason, d.code, ''), count(*) FROM deliveries AS d
+             JOIN runs AS r ON r.id = d.run WHERE r.run_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .unwrap()
+        .query_map([run.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 #[tokio::test]

@@ -11,23 +11,27 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{begin_send, defer, finish, requeue};
 use crate::codec::secs_ceil;
 use crate::db::backend;
+use crate::tally::Tally;
 
 pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<bool>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut applied = Vec::with_capacity(changes.len());
+    let mut tally = Tally::default();
     for change in changes {
         let result = match change {
             Change::Defer { key, until } => {
                 defer::defer(&tx, key, secs_ceil(*until)).map(|()| true)
             }
-            Change::BeginSend { key, send } => begin_send::begin_send_in(&tx, key, send),
+            Change::BeginSend { key, send } => {
+                begin_send::begin_send_in(&tx, key, send, &mut tally)
+            }
             Change::Finish { key, terminal } => {
-                finish::finish_in(&tx, key, terminal).map(|()| true)
+                finish::finish_in(&tx, key, terminal, &mut tally).map(|()| true)
             }
             Change::Requeue { key, until } => {
-                requeue::requeue_in(&tx, key, secs_ceil(*until)).map(|()| true)
+                requeue::requeue_in(&tx, key, secs_ceil(*until), &mut tally).map(|()| true)
             }
         };
         match result {
@@ -36,6 +40,7 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
             Err(other) => return Err(other),
         }
     }
+    tally.flush(&tx)?;
     tx.commit().map_err(backend)?;
     Ok(applied)
 }

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::codec::secs;
 use crate::db::backend;
+use crate::tally::{Tally, unlabelled};
 
 /// Claims `key` and records `send` in its phone's history; `false` if it was not claimable.
 pub(crate) fn begin_send(
@@ -22,7 +23,9 @@ pub(crate) fn begin_send(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
-    let claimed = begin_send_in(&tx, key, send)?;
+    let mut tally = Tally::default();
+    let claimed = begin_send_in(&tx, key, send, &mut tally)?;
+    tally.flush(&tx)?;
     tx.commit().map_err(backend)?;
     Ok(claimed)
 }
@@ -32,24 +35,26 @@ pub(crate) fn begin_send_in(
     tx: &Connection,
     key: &DeliveryKey,
     send: &PastSend,
+    tally: &mut Tally,
 ) -> StoreResult<bool> {
-    let claimed: Option<(i64, String)> = tx
+    let claimed: Option<(i64, i64, String)> = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1
              WHERE run = (SELECT id FROM runs WHERE run_id = ?1 AND state = 'active')
                AND recipient = ?2 AND state = 'queued'
-             RETURNING id, phone",
+             RETURNING id, run, phone",
         )
         .and_then(|mut stmt| {
             stmt.query_row((key.run.as_str(), key.recipient.as_str()), |row| {
-                Ok((row.get(0)?, row.get(1)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .optional()
         })
         .map_err(backend)?;
-    let Some((delivery, phone)) = claimed else {
+    let Some((delivery, run, phone)) = claimed else {
         return Ok(false);
     };
+    tally.moved(run, unlabelled("queued"), unlabelled("sending"), 1);
     // OR REPLACE: a delivery has at most one history entry; a leftover one (there should be none,
     // requeue deletes it) is overwritten rather than failing the claim.
     tx.prepare_cached(

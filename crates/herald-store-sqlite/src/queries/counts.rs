@@ -1,8 +1,8 @@
 //! `Deliveries::counts`: one run's numbers for `status`, the admin API and the progress bar.
 //!
-//! The numbers by state, reason and code come from `run_counts`, which triggers keep in step with
-//! every insert and state change of a delivery (see the schema), so reading them costs the same at
-//! a million deliveries as at ten. The next wave is read from the queue index.
+//! The numbers by state, reason and code come from `run_counts`, which every write that inserts a
+//! delivery or changes its state keeps in step within its own transaction (`crate::tally`), so
+//! reading them costs the same at a million deliveries as at ten. The next wave is read from the queue index.
 
 use std::collections::BTreeMap;
 

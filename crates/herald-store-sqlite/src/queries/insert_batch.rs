@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::no_run;
 use crate::codec::{SnapshotColumns, secs, secs_ceil, terminal_columns};
 use crate::db::{backend, invalid};
+use crate::tally::Tally;
 
 /// A delivery encoded for its row, built before the connection is taken.
 pub(crate) struct Row {
@@ -69,7 +70,7 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut runs: HashMap<String, (i64, bool)> = HashMap::new();
-    let mut counted: HashMap<(i64, &'static str, String), i64> = HashMap::new();
+    let mut tally = Tally::default();
     let mut inserted = 0u64;
     {
         let mut find_run = tx
@@ -128,21 +129,13 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
                 .map_err(backend)?;
             if new == 1 {
                 inserted += 1;
-                // The label as the update trigger computes it: coalesce(reason, code, '').
+                // The label `run_counts` uses: the reason, else the code, else ''.
                 let label = reason.map(str::to_owned).or(row.code).unwrap_or_default();
-                *counted.entry((run, state, label)).or_default() += 1;
+                tally.added(run, state, label, 1);
             }
         }
-        let mut count = tx
-            .prepare_cached(
-                "INSERT INTO run_counts (run, state, label, n) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (run, state, label) DO UPDATE SET n = n + excluded.n",
-            )
-            .map_err(backend)?;
-        for ((run, state, label), n) in counted {
-            count.execute((run, state, label, n)).map_err(backend)?;
-        }
     }
+    tally.flush(&tx)?;
     tx.commit().map_err(backend)?;
     Ok(inserted)
 }

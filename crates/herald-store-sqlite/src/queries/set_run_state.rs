@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::no_run;
 use crate::db::backend;
+use crate::tally::{Tally, unlabelled};
 
 /// Sets the state of `run`.
 pub(crate) fn set_run_state(
@@ -36,12 +37,21 @@ pub(crate) fn set_run_state(
         .and_then(|mut stmt| stmt.execute((id, state.as_str())))
         .map_err(backend)?;
     if state == RunState::Cancelled {
-        tx.prepare_cached(
-            "UPDATE deliveries SET state = 'skipped', reason = ?2
-             WHERE run = ?1 AND state = 'queued'",
-        )
-        .and_then(|mut stmt| stmt.execute((id, SkipReason::Cancelled.as_str())))
-        .map_err(backend)?;
+        let cancelled = tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', reason = ?2
+                 WHERE run = ?1 AND state = 'queued'",
+            )
+            .and_then(|mut stmt| stmt.execute((id, SkipReason::Cancelled.as_str())))
+            .map_err(backend)?;
+        let mut tally = Tally::default();
+        tally.moved(
+            id,
+            unlabelled("queued"),
+            ("skipped", SkipReason::Cancelled.as_str().to_owned()),
+            i64::try_from(cancelled).unwrap_or(i64::MAX),
+        );
+        tally.flush(&tx)?;
     }
     tx.commit().map_err(backend)
 }
