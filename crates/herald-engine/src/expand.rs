@@ -75,8 +75,73 @@ pub async fn expand<S: Stores>(
             },
         ));
     }
-    let audience = &campaign.audience.source;
-    let mut seen = PhoneSet::with_capacity(count_rows(audience)?);
+    // Reading and deciding rows (phone validation above all) and writing them cost about the
+    // same, so they run side by side: a blocking thread builds the batches while this task
+    // writes the previous one, with at most two batches waiting in between (memory stays flat).
+    let (batches, mut ready) = tokio::sync::mpsc::channel(2);
+    let producer = {
+        let (campaign, run) = (campaign.clone(), run.clone());
+        tokio::task::spawn_blocking(move || build_batches(&campaign, &run, fire, now, &batches))
+    };
+    let mut inserted = 0;
+    let mut failure = None;
+    while let Some(batch) = ready.recv().await {
+        let written = match batch {
+            Ok(batch) => stores
+                .deliveries()
+                .insert_batch(&batch)
+                .await
+                .map_err(ExpandError::Store),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(n) => inserted += n,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // Dropping the receiver makes the producer stop at its next batch.
+    drop(ready);
+    if let Err(join) = producer.await
+        && join.is_panic()
+    {
+        std::panic::resume_unwind(join.into_panic());
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let total = stores.deliveries().counts(&run).await?.total();
+    stores.runs().finish_expansion(&run, total).await?;
+    Ok((
+        run,
+        Expansion {
+            inserted,
+            total,
+            already_expanded: false,
+        },
+    ))
+}
+
+/// Reads the audience and decides each row, sending full batches to `batches`; stops early when
+/// the receiver is gone (the writer failed). Runs on a blocking thread: it is all CPU and file
+/// reads.
+fn build_batches(
+    campaign: &Campaign,
+    run: &RunId,
+    fire: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    batches: &tokio::sync::mpsc::Sender<Result<Vec<NewDelivery>, ExpandError>>,
+) {
+    let audience = match open_audience(campaign) {
+        Ok(audience) => audience,
+        Err(e) => {
+            let _ = batches.blocking_send(Err(e));
+            return;
+        }
+    };
+    let (reader, mut seen) = audience;
     // Recipient ids seen, as 64-bit hashes (8 bytes a recipient instead of the id's text). A
     // collision, about one in 10^7 campaigns of a million, skips a recipient as a duplicate: it
     // can only withhold a message, never send one twice.
@@ -84,11 +149,10 @@ pub async fn expand<S: Stores>(
     let consent = crate::prepare::assumed_consent();
     let policy = crate::prepare::timing_policy(campaign);
     let mut batch = Vec::with_capacity(BATCH);
-    let mut inserted = 0;
-    for row in AudienceReader::open(audience, campaign.audience.default_country)? {
+    for row in reader {
         let delivery = match row {
             Err(error) => ended(
-                &run,
+                run,
                 &format!("line:{}", error.line),
                 None,
                 SkipReason::InvalidRecipient,
@@ -115,7 +179,7 @@ pub async fn expand<S: Stores>(
                         "the recipient id appears earlier in the audience"
                     };
                     ended(
-                        &run,
+                        run,
                         &id,
                         Some(snapshot),
                         SkipReason::Duplicate,
@@ -124,7 +188,7 @@ pub async fn expand<S: Stores>(
                 } else {
                     match prepare(campaign, &recipient, fire) {
                         Err(not) => ended(
-                            &run,
+                            run,
                             recipient.id.as_str(),
                             Some(snapshot),
                             not.reason,
@@ -136,7 +200,7 @@ pub async fn expand<S: Stores>(
                                 recipient: recipient.id.clone(),
                             };
                             let delivery = Delivery {
-                                run: &run,
+                                run,
                                 recipient: &recipient.id,
                                 scheduled_at: prepared.scheduled_at,
                                 expires_at: prepared.expires_at,
@@ -172,23 +236,23 @@ pub async fn expand<S: Stores>(
         };
         batch.push(delivery);
         if batch.len() == BATCH {
-            inserted += stores.deliveries().insert_batch(&batch).await?;
-            batch.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if batches.blocking_send(Ok(full)).is_err() {
+                return;
+            }
         }
     }
     if !batch.is_empty() {
-        inserted += stores.deliveries().insert_batch(&batch).await?;
+        let _ = batches.blocking_send(Ok(batch));
     }
-    let total = stores.deliveries().counts(&run).await?.total();
-    stores.runs().finish_expansion(&run, total).await?;
-    Ok((
-        run,
-        Expansion {
-            inserted,
-            total,
-            already_expanded: false,
-        },
-    ))
+}
+
+/// The audience's reader and a set of phones sized for it.
+fn open_audience(campaign: &Campaign) -> Result<(AudienceReader, PhoneSet), ExpandError> {
+    let audience = &campaign.audience.source;
+    let seen = PhoneSet::with_capacity(count_rows(audience)?);
+    let reader = AudienceReader::open(audience, campaign.audience.default_country)?;
+    Ok((reader, seen))
 }
 
 /// The recipient-id set's keys are already 64-bit hashes: hashing them again (SipHash, the
