@@ -105,7 +105,14 @@ impl Deliveries for SqliteDeliveries {
     async fn defer(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
         let key = key.clone();
         self.db
-            .call(move |conn| queries::defer::defer(conn, &key, secs_ceil(until)))
+            .call(move |conn| {
+                queries::defer::defer(
+                    conn,
+                    &mut queries::RunIds::default(),
+                    &key,
+                    secs_ceil(until),
+                )
+            })
             .await
     }
 

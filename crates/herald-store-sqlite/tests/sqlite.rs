@@ -101,7 +101,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 4);
+    assert_eq!(stores.schema_version().unwrap(), 5);
     assert!(
         stores
             .runs()
@@ -111,7 +111,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 4);
+    assert_eq!(again.schema_version().unwrap(), 5);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -412,4 +412,80 @@ async fn a_locked_database_is_unavailable_not_broken() {
     // Reads go on while a writer holds the lock (WAL).
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     assert_eq!(stores.runs().runs().await.unwrap().len(), 1);
+}
+
+/// A file written before the send history moved into the ledger (schema 4, with a `sends`
+/// table) keeps its history when opened: a claimed-and-sent delivery still counts toward caps,
+/// with its run's campaign and purpose, and one whose send failed (no history row) does not.
+#[tokio::test]
+async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_in(&dir);
+    let conn = raw(&path);
+    for sql in [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_phone_region.sql"),
+        include_str!("../migrations/0003_run_state_reason.sql"),
+        include_str!("../migrations/0004_counts_per_transaction.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    let run = new_run("promo");
+    let (sent_phone, failed_phone) = (phone(1), phone(2));
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 4;
+         INSERT INTO runs (id, run_id, campaign, purpose, source, at_least_once, created_at)
+         VALUES (1, '{run}', 'promo', 'marketing', 'id: promo', 0, 0);
+         INSERT INTO deliveries (id, run, recipient, state, phone, attempts)
+         VALUES (1, 1, 'a', 'sent', '{sent}', 1), (2, 1, 'b', 'failed', '{failed}', 1);
+         INSERT INTO sends (delivery, phone, at, campaign, purpose)
+         VALUES (1, '{sent}', {at}, 'promo', 'marketing');",
+        run = run.run,
+        sent = sent_phone.expose_e164(),
+        failed = failed_phone.expose_e164(),
+        at = t(30).timestamp(),
+    ))
+    .unwrap();
+    drop(conn);
+
+    let stores = SqliteStores::open(&path).unwrap();
+    assert_eq!(stores.schema_version().unwrap(), 5);
+    let history = stores
+        .deliveries()
+        .history(&sent_phone, t(0))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (
+            history[0].at,
+            history[0].campaign.as_str(),
+            history[0].purpose
+        ),
+        (t(30), "promo", herald_core::Purpose::Marketing)
+    );
+    assert!(
+        stores
+            .deliveries()
+            .history(&failed_phone, t(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stores
+            .deliveries()
+            .history(&sent_phone, t(31))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let tables: i64 = raw(&path)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sends'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
 }

@@ -8,7 +8,7 @@
 use herald_store::{Change, StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{begin_send, defer, finish, requeue};
+use super::{RunIds, begin_send, defer, finish, requeue};
 use crate::codec::secs_ceil;
 use crate::db::backend;
 use crate::tally::Tally;
@@ -19,19 +19,21 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
         .map_err(backend)?;
     let mut applied = Vec::with_capacity(changes.len());
     let mut tally = Tally::default();
+    let mut runs = RunIds::default();
     for change in changes {
         let result = match change {
             Change::Defer { key, until } => {
-                defer::defer(&tx, key, secs_ceil(*until)).map(|()| true)
+                defer::defer(&tx, &mut runs, key, secs_ceil(*until)).map(|()| true)
             }
             Change::BeginSend { key, send } => {
-                begin_send::begin_send_in(&tx, key, send, &mut tally)
+                begin_send::begin_send_in(&tx, &mut runs, key, send, &mut tally)
             }
             Change::Finish { key, terminal } => {
-                finish::finish_in(&tx, key, terminal, &mut tally).map(|()| true)
+                finish::finish_in(&tx, &mut runs, key, terminal, &mut tally).map(|()| true)
             }
             Change::Requeue { key, until } => {
-                requeue::requeue_in(&tx, key, secs_ceil(*until), &mut tally).map(|()| true)
+                requeue::requeue_in(&tx, &mut runs, key, secs_ceil(*until), &mut tally)
+                    .map(|()| true)
             }
         };
         match result {

@@ -1,15 +1,19 @@
 //! `Deliveries::begin_send`: the at-most-once claim.
 //!
 //! The `UPDATE ... WHERE state = 'queued'` is the claim: of any number of concurrent callers,
-//! exactly one changes the row, and only that one records the send in `sends`, in the same
-//! transaction, so the history can never count a send twice nor miss a claimed one. A delivery of
-//! a paused or cancelled run is not claimed either: pausing takes effect even for deliveries a
-//! worker read from `due` just before, and they stay queued for the resume.
+//! exactly one changes the row, and the same statement stamps `sent_at`, which puts the delivery
+//! in its phone's send history: the history can never count a send twice nor miss a claimed one.
+//! A delivery of a paused or cancelled run is not claimed either: pausing takes effect even for
+//! deliveries a worker read from `due` just before, and they stay queued for the resume.
+//!
+//! The history entry's campaign and purpose are the run's (the columns of `runs`), which is what
+//! the worker passes in `send`; only its instant is stored.
 
 use herald_core::PastSend;
 use herald_store::{DeliveryKey, StoreResult};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
+use super::RunIds;
 use crate::codec::secs;
 use crate::db::backend;
 use crate::tally::{Tally, unlabelled};
@@ -24,7 +28,7 @@ pub(crate) fn begin_send(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    let claimed = begin_send_in(&tx, key, send, &mut tally)?;
+    let claimed = begin_send_in(&tx, &mut RunIds::default(), key, send, &mut tally)?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)?;
     Ok(claimed)
@@ -33,42 +37,24 @@ pub(crate) fn begin_send(
 /// The claim inside the caller's transaction (for `apply`, which batches many changes).
 pub(crate) fn begin_send_in(
     tx: &Connection,
+    runs: &mut RunIds,
     key: &DeliveryKey,
     send: &PastSend,
     tally: &mut Tally,
 ) -> StoreResult<bool> {
-    let claimed: Option<(i64, i64, String)> = tx
-        .prepare_cached(
-            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1
-             WHERE run = (SELECT id FROM runs WHERE run_id = ?1 AND state = 'active')
-               AND recipient = ?2 AND state = 'queued'
-             RETURNING id, run, phone",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row((key.run.as_str(), key.recipient.as_str()), |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()
-        })
-        .map_err(backend)?;
-    let Some((delivery, run, phone)) = claimed else {
+    let Some(run) = runs.get(tx, &key.run)?.filter(|run| run.active) else {
         return Ok(false);
     };
-    tally.moved(run, unlabelled("queued"), unlabelled("sending"), 1);
-    // OR REPLACE: a delivery has at most one history entry; a leftover one (there should be none,
-    // requeue deletes it) is overwritten rather than failing the claim.
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO sends (delivery, phone, at, campaign, purpose) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute((
-            delivery,
-            phone,
-            secs(send.at),
-            send.campaign.as_str(),
-            send.purpose.as_str(),
-        ))
-    })
-    .map_err(backend)?;
+    let claimed = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, sent_at = ?3
+             WHERE run = ?1 AND recipient = ?2 AND state = 'queued'",
+        )
+        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.as_str(), secs(send.at))))
+        .map_err(backend)?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    tally.moved(run.id, unlabelled("queued"), unlabelled("sending"), 1);
     Ok(true)
 }

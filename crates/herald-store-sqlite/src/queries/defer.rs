@@ -3,17 +3,24 @@
 use herald_store::{DeliveryKey, StoreResult};
 use rusqlite::Connection;
 
-use super::unchanged;
+use super::{RunIds, unchanged};
 use crate::db::backend;
 
 /// Sets the due instant (unix seconds) of the queued delivery `key`.
-pub(crate) fn defer(conn: &Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
+pub(crate) fn defer(
+    conn: &Connection,
+    runs: &mut RunIds,
+    key: &DeliveryKey,
+    until: i64,
+) -> StoreResult<()> {
+    let Some(run) = runs.get(conn, &key.run)? else {
+        return Err(unchanged(conn, key, "queued"));
+    };
     let changed = conn
         .prepare_cached(
-            "UPDATE deliveries SET due_at = ?3
-             WHERE run = (SELECT id FROM runs WHERE run_id = ?1) AND recipient = ?2 AND state = 'queued'",
+            "UPDATE deliveries SET due_at = ?3 WHERE run = ?1 AND recipient = ?2 AND state = 'queued'",
         )
-        .and_then(|mut stmt| stmt.execute((key.run.as_str(), key.recipient.as_str(), until)))
+        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.as_str(), until)))
         .map_err(backend)?;
     if changed == 0 {
         return Err(unchanged(conn, key, "queued"));

@@ -1,13 +1,14 @@
 //! `Deliveries::finish`: the ledger's terminal write.
 //!
-//! An outcome that proves nothing reached the provider (`failed`, `expired`, `skipped`) also drops
-//! the delivery's history entry, so a rejected request does not use up the recipient's frequency
-//! cap; `sent` and `unknown` keep theirs (an unknown one may have been delivered).
+//! An outcome that proves nothing reached the provider (`failed`, `expired`, `skipped`) also
+//! clears the delivery's `sent_at`, taking it out of the send history, so a rejected request does
+//! not use up the recipient's frequency cap; `sent` and `unknown` keep theirs (an unknown one may
+//! have been delivered).
 
 use herald_store::{DeliveryKey, StoreResult, Terminal};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
-use super::unchanged;
+use super::{RunIds, unchanged};
 use crate::codec::{proves_no_send, terminal_columns};
 use crate::db::backend;
 use crate::tally::{Tally, unlabelled};
@@ -22,7 +23,7 @@ pub(crate) fn finish(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    finish_in(&tx, key, terminal, &mut tally)?;
+    finish_in(&tx, &mut RunIds::default(), key, terminal, &mut tally)?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }
@@ -32,53 +33,47 @@ pub(crate) fn finish(
 /// state it left is known for the counts without reading the row first.
 pub(crate) fn finish_in(
     tx: &Connection,
+    runs: &mut RunIds,
     key: &DeliveryKey,
     terminal: &Terminal,
     tally: &mut Tally,
 ) -> StoreResult<()> {
+    let Some(run) = runs.get(tx, &key.run)? else {
+        return Err(unchanged(tx, key, "queued or sending"));
+    };
     let (state, reason, code) = terminal_columns(terminal);
     let label = reason
         .map(str::to_owned)
         .or_else(|| code.clone())
         .unwrap_or_default();
-    let mut ended = None;
+    // Two statements rather than one with a CASE: assigning `sent_at` at all, even to itself,
+    // would rewrite its index entry.
+    let sql = if proves_no_send(&terminal.outcome) {
+        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6, sent_at = NULL
+         WHERE run = ?1 AND recipient = ?2 AND state = ?7"
+    } else {
+        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
+         WHERE run = ?1 AND recipient = ?2 AND state = ?7"
+    };
     for from in ["sending", "queued"] {
-        ended = tx
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
-                 WHERE run = (SELECT id FROM runs WHERE run_id = ?1) AND recipient = ?2
-                   AND state = ?7
-                 RETURNING id, run",
-            )
+        let ended = tx
+            .prepare_cached(sql)
             .and_then(|mut stmt| {
-                stmt.query_row(
-                    (
-                        key.run.as_str(),
-                        key.recipient.as_str(),
-                        state,
-                        reason,
-                        code.as_deref(),
-                        terminal.detail.as_deref(),
-                        from,
-                    ),
-                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-                )
-                .optional()
+                stmt.execute((
+                    run.id,
+                    key.recipient.as_str(),
+                    state,
+                    reason,
+                    code.as_deref(),
+                    terminal.detail.as_deref(),
+                    from,
+                ))
             })
-            .map_err(backend)?
-            .map(|(delivery, run)| (delivery, run, from));
-        if ended.is_some() {
-            break;
+            .map_err(backend)?;
+        if ended == 1 {
+            tally.moved(run.id, unlabelled(from), (state, label), 1);
+            return Ok(());
         }
     }
-    let Some((delivery, run, from)) = ended else {
-        return Err(unchanged(tx, key, "queued or sending"));
-    };
-    tally.moved(run, unlabelled(from), (state, label), 1);
-    if proves_no_send(&terminal.outcome) {
-        tx.prepare_cached("DELETE FROM sends WHERE delivery = ?1")
-            .and_then(|mut stmt| stmt.execute([delivery]))
-            .map_err(backend)?;
-    }
-    Ok(())
+    Err(unchanged(tx, key, "queued or sending"))
 }

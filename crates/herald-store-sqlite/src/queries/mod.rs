@@ -3,8 +3,9 @@
 //! front means a concurrent writer waits on the busy timeout instead of failing halfway with an
 //! unresolvable lock upgrade.
 //!
-//! Deliveries are addressed by `(SELECT id FROM runs WHERE run_id = ?)` plus the recipient, which
-//! SQLite answers with two index seeks.
+//! Deliveries are addressed by their run's integer id plus the recipient (one seek of the
+//! `deliveries_key` index); [`RunIds`] looks each run up once per transaction rather than once per
+//! row.
 
 pub(crate) mod append_consent;
 pub(crate) mod apply;
@@ -25,7 +26,10 @@ pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod set_run_state;
 
-use herald_store::{DeliveryKey, StoreError};
+use std::collections::HashMap;
+
+use herald_core::RunId;
+use herald_store::{DeliveryKey, RunState, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::db::backend;
@@ -57,4 +61,39 @@ pub(crate) fn unchanged(conn: &Connection, key: &DeliveryKey, expected: &str) ->
 /// The error for a run that does not exist.
 pub(crate) fn no_run(run: &str) -> StoreError {
     StoreError::NotFound(format!("run {run}"))
+}
+
+/// A run's row id and whether it is active, looked up once per transaction: a write transaction
+/// holds the lock, so neither can change under it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunRow {
+    pub(crate) id: i64,
+    pub(crate) active: bool,
+}
+
+/// The runs a transaction has addressed so far, by their text id.
+#[derive(Debug, Default)]
+pub(crate) struct RunIds(HashMap<String, Option<RunRow>>);
+
+impl RunIds {
+    /// The run `run`, or `None` if there is no such run.
+    pub(crate) fn get(&mut self, tx: &Connection, run: &RunId) -> StoreResult<Option<RunRow>> {
+        if let Some(found) = self.0.get(run.as_str()) {
+            return Ok(*found);
+        }
+        let found = tx
+            .prepare_cached("SELECT id, state FROM runs WHERE run_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([run.as_str()], |row| {
+                    Ok(RunRow {
+                        id: row.get(0)?,
+                        active: row.get::<_, String>(1)? == RunState::Active.as_str(),
+                    })
+                })
+                .optional()
+            })
+            .map_err(backend)?;
+        self.0.insert(run.as_str().to_owned(), found);
+        Ok(found)
+    }
 }
