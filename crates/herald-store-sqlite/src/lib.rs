@@ -44,8 +44,30 @@ impl SqliteStores {
     /// older one. Opening does not lock out other processes: read-only commands (`status`,
     /// `consent show`) open the same file while a run works on it; a run also takes
     /// [`SqliteStores::lock_exclusive`].
+    ///
+    /// Upgrading an existing file waits for no one: it fails with
+    /// [`herald_store::StoreError::Conflict`] while a run holds the file's lock, since that run is
+    /// an older herald (a current one would have upgraded the file itself) whose writes assume
+    /// the old schema (migration 4, for one, hands the counts over from a trigger to the writers).
     pub fn open(path: &Path) -> StoreResult<Self> {
         let db = Db::open(path)?;
+        let version = db.call_now(|conn| migrations::user_version(conn))?;
+        let upgrading = version > 0 && version < migrations::SCHEMA_VERSION;
+        let _no_run = upgrading
+            .then(|| RunLock::acquire(path))
+            .transpose()
+            .map_err(|e| match e {
+                herald_store::StoreError::Conflict(_) => {
+                    herald_store::StoreError::Conflict(format!(
+                        "{} has schema version {version} and a herald run is using it; this \
+                         herald would upgrade it to version {}: let that run finish or stop it \
+                         first",
+                        path.display(),
+                        migrations::SCHEMA_VERSION
+                    ))
+                }
+                other => other,
+            })?;
         db.call_now(migrations::migrate)?;
         Ok(Self {
             path: path.to_owned(),

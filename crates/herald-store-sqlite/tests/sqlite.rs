@@ -489,3 +489,33 @@ async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
         .unwrap();
     assert_eq!(tables, 0);
 }
+
+/// An older file is not upgraded under a run that still uses it: that run is an older herald
+/// writing the old schema. Once the run is gone the same open upgrades it.
+#[test]
+fn an_older_file_is_not_upgraded_while_a_run_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_in(&dir);
+    let conn = raw(&path);
+    conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+        .unwrap();
+    conn.execute_batch("PRAGMA user_version = 1").unwrap();
+    drop(conn);
+    let lock_file = std::fs::File::create(dir.path().join("herald.db.lock")).unwrap();
+    lock_file.try_lock().unwrap();
+    match SqliteStores::open(&path) {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("schema version 1"), "{message}");
+            assert!(message.contains("a herald run is using it"), "{message}");
+        }
+        Ok(_) => panic!("upgraded under a running herald"),
+        Err(other) => panic!("expected a conflict, got {other}"),
+    }
+    let version: i64 = raw(&path)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    lock_file.unlock().unwrap();
+    let stores = SqliteStores::open(&path).unwrap();
+    assert_eq!(stores.schema_version().unwrap(), 5);
+}

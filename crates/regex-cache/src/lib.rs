@@ -121,7 +121,14 @@ impl CachedRegex {
             RegexBuilder::new(&self.inner.source)
                 .ignore_whitespace(self.inner.ignore_whitespace)
                 .build()
-                .unwrap_or_else(|_| never_matches())
+                .unwrap_or_else(|error| {
+                    debug_assert!(
+                        false,
+                        "pattern {:?} does not compile: {error}",
+                        self.inner.source
+                    );
+                    never_matches()
+                })
         })
     }
 

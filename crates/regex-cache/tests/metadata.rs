@@ -34,6 +34,11 @@ fn every_pattern_of_the_bundled_metadata_compiles() {
             descriptors.pager(),
             descriptors.uan(),
             descriptors.emergency(),
+            descriptors.voicemail(),
+            descriptors.short_code(),
+            descriptors.standard_rate(),
+            descriptors.carrier(),
+            descriptors.no_international(),
         ];
         for descriptor in kinds.into_iter().flatten() {
             check(descriptor.national_number());
