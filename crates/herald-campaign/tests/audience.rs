@@ -290,3 +290,40 @@ fn reader_segment_and_phone_set_together() {
     assert_eq!(duplicates, [4]);
     assert_eq!(seen.len(), 4);
 }
+
+/// Shared readers (one per thread in expansion) yield every row exactly once between them, and
+/// taking one item from each in turn gives back the plain reader's sequence: recipients, row
+/// errors (a short row, a bad phone, a bad zone, invalid JSON) and their lines, across blank
+/// lines and a quoted field spanning two lines.
+#[test]
+fn shared_readers_in_turn_yield_the_plain_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = "{\"phone\":\"+79161234567\",\"id\":\"j1\"}\n\nnot json\n\
+                 {\"phone\":\"12\"}\n{\"phone\":\"+14165550134\",\"id\":\"j4\"}\n   \n\
+                 {\"phone\":\"+79161234568\",\"id\":\"j5\",\"timezone\":\"Mars/Base\"}\n";
+    let files = [
+        write(&dir, "customers.csv", CSV.as_bytes()),
+        write(&dir, "people.jsonl", jsonl.as_bytes()),
+    ];
+    for path in &files {
+        let plain: Vec<_> = AudienceReader::open(path, ru()).unwrap().collect();
+        assert!(plain.iter().any(Result::is_err) && plain.iter().any(Result::is_ok));
+        for of in 1..=4 {
+            let mut readers: Vec<_> = (0..of)
+                .map(|index| AudienceReader::open(path, ru()).unwrap().share(index, of))
+                .collect();
+            let mut merged = Vec::new();
+            'turns: loop {
+                for reader in &mut readers {
+                    match reader.next() {
+                        Some(row) => merged.push(row),
+                        None => break 'turns,
+                    }
+                }
+            }
+            let rest: usize = readers.iter_mut().map(|reader| reader.count()).sum();
+            assert_eq!(rest, 0, "{} in {of}", path.display());
+            assert_eq!(merged, plain, "{} in {of}", path.display());
+        }
+    }
+}

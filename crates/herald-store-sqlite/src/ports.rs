@@ -222,10 +222,12 @@ impl Deliveries for SqliteDeliveries {
         let phones = phones.to_vec();
         self.db
             .call(move |conn| {
-                phones
-                    .iter()
-                    .map(|phone| queries::history::history(conn, phone, since))
-                    .collect()
+                queries::in_one_read(conn, |conn| {
+                    phones
+                        .iter()
+                        .map(|phone| queries::history::history(conn, phone, since))
+                        .collect()
+                })
             })
             .await
     }
@@ -279,10 +281,12 @@ impl Consents for SqliteConsents {
         let (channel, phones) = (channel.to_owned(), phones.to_vec());
         self.db
             .call(move |conn| {
-                phones
-                    .iter()
-                    .map(|phone| queries::consent_events::consent_events(conn, &channel, phone))
-                    .collect()
+                queries::in_one_read(conn, |conn| {
+                    phones
+                        .iter()
+                        .map(|phone| queries::consent_events::consent_events(conn, &channel, phone))
+                        .collect()
+                })
             })
             .await
     }

@@ -18,7 +18,7 @@ use std::io::{self, Read};
 use ::csv::{ByteRecord, ErrorKind, Reader, ReaderBuilder, Terminator};
 use herald_core::Region;
 
-use super::{AudienceError, Column, RawRow, Recipient, RowError, split_tags};
+use super::{AudienceError, Column, RawRow, Recipient, RowError, Share, split_tags};
 
 /// Where each column of the header is, by index.
 #[derive(Debug)]
@@ -74,6 +74,7 @@ pub(super) struct CsvRows {
     record: ByteRecord,
     file: String,
     default_country: Option<Region>,
+    pub(super) share: Share,
 }
 
 impl CsvRows {
@@ -114,6 +115,7 @@ impl CsvRows {
             record: ByteRecord::new(),
             file: name,
             default_country,
+            share: Share::ALL,
         })
     }
 
@@ -172,14 +174,20 @@ impl Iterator for CsvRows {
             match result {
                 Ok(false) => return None,
                 Ok(true) if is_blank(&self.record) => continue,
+                Ok(true) if !self.share.take() => continue,
                 Ok(true) => {
                     return Some(self.recipient(line).map_err(|m| self.error(line, m)));
                 }
                 Err(e) => {
+                    let blank = is_blank(&self.record);
+                    if !blank && !self.share.take() {
+                        // Another reader's row; an I/O error ends every reader all the same.
+                        continue;
+                    }
                     let message = match e.kind() {
                         // A blank line is a one-field record; in a file of several columns the
                         // parser reports it as a short row, but it is just a gap.
-                        ErrorKind::UnequalLengths { .. } if is_blank(&self.record) => continue,
+                        ErrorKind::UnequalLengths { .. } if blank => continue,
                         ErrorKind::UnequalLengths {
                             expected_len, len, ..
                         } => {

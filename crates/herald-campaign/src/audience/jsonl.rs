@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use herald_core::Region;
 use serde_json::Value;
 
-use super::{Column, RawRow, Recipient, RowError, split_tags};
+use super::{Column, RawRow, Recipient, RowError, Share, split_tags};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
@@ -22,6 +22,7 @@ pub(super) struct JsonlRows {
     done: bool,
     file: String,
     default_country: Option<Region>,
+    pub(super) share: Share,
 }
 
 impl JsonlRows {
@@ -34,6 +35,7 @@ impl JsonlRows {
             done: false,
             file: name,
             default_country,
+            share: Share::ALL,
         }
     }
 
@@ -64,7 +66,7 @@ impl Iterator for JsonlRows {
                     if self.line == 1 {
                         bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
                     }
-                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                    if bytes.iter().all(u8::is_ascii_whitespace) || !self.share.take() {
                         continue;
                     }
                     let row = recipient(bytes, self.line, self.default_country);

@@ -17,7 +17,7 @@ pub(crate) fn kind_name(kind: ConsentKind) -> &'static str {
 
 /// Every event of `phone` on `channel`, by when it happened.
 pub(crate) fn consent_events(
-    conn: &mut Connection,
+    conn: &Connection,
     channel: &str,
     phone: &PhoneNumber,
 ) -> StoreResult<Vec<ConsentEvent>> {

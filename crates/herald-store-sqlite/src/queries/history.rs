@@ -11,7 +11,7 @@ use crate::db::backend;
 
 /// Sends to `phone` at or after `since`, oldest first.
 pub(crate) fn history(
-    conn: &mut Connection,
+    conn: &Connection,
     phone: &PhoneNumber,
     since: DateTime<Utc>,
 ) -> StoreResult<Vec<PastSend>> {

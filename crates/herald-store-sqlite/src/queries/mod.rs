@@ -97,3 +97,17 @@ impl RunIds {
         Ok(found)
     }
 }
+
+/// Runs `read` inside one read transaction. Outside a transaction every statement is its own,
+/// and each takes and releases the file's shared lock (several `fcntl` calls): for the hundred
+/// per-phone lookups of a worker step that was a tenth of the drain. One transaction also gives
+/// the lookups one consistent snapshot.
+pub(crate) fn in_one_read<T>(
+    conn: &mut Connection,
+    read: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let tx = conn.transaction().map_err(backend)?;
+    let result = read(&tx)?;
+    tx.commit().map_err(backend)?;
+    Ok(result)
+}
