@@ -143,11 +143,11 @@ pub fn release(
         return Err(Decision::Expire);
     }
     let mut width = policy.spread;
-    if let Some(close) = policy.window.open_until(opening, place) {
-        width = width.min(close - opening);
-    }
     if let Some(expiry) = delivery.expires_at {
         width = width.min(expiry - opening);
+    }
+    if let Some(close) = policy.window.open_until_within(opening, place, width) {
+        width = width.min(close - opening);
     }
     Ok(opening + spread::offset(delivery.run, delivery.recipient, width))
 }

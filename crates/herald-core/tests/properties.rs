@@ -98,6 +98,21 @@ proptest! {
     }
 
     #[test]
+    fn open_until_within_is_open_until_cut_at_the_horizon(
+        window in arb_window(),
+        place in arb_place(),
+        at in arb_instant(),
+        horizon_minutes in 0i64..(9 * 24 * 60),
+    ) {
+        let horizon = TimeDelta::minutes(horizon_minutes);
+        let cut = horizon.min(herald_core::window::OPEN_UNTIL_HORIZON);
+        prop_assert_eq!(
+            window.open_until_within(at, &place, horizon),
+            window.open_until(at, &place).map(|close| close.min(at + cut))
+        );
+    }
+
+    #[test]
     fn open_until_is_the_first_closed_instant(window in arb_window(), place in arb_place(), at in arb_instant()) {
         if let Some(close) = window.open_until(at, &place) {
             prop_assert!(window.is_open_at(at, &place));

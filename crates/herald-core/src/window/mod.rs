@@ -208,7 +208,21 @@ impl SendWindow {
     /// If open at `at`: the first later instant at which it is closed in some zone of `place`, or
     /// `at + OPEN_UNTIL_HORIZON` when it stays open that long. `None` if closed at `at`.
     pub fn open_until(&self, at: DateTime<Utc>, place: &Place) -> Option<DateTime<Utc>> {
-        if !supported(at) || !supported(at + OPEN_UNTIL_HORIZON) {
+        self.open_until_within(at, place, OPEN_UNTIL_HORIZON)
+    }
+
+    /// As [`Self::open_until`] with the search cut off at `at + horizon` (at most
+    /// [`OPEN_UNTIL_HORIZON`]): `open_until(at, place).map(|close| close.min(at + horizon))`.
+    /// Clamping a spread of two hours needs to look two hours ahead, not eight days: the
+    /// decision made for every delivery of a drain spent a third of its time in that search.
+    pub fn open_until_within(
+        &self,
+        at: DateTime<Utc>,
+        place: &Place,
+        horizon: TimeDelta,
+    ) -> Option<DateTime<Utc>> {
+        let horizon = horizon.clamp(TimeDelta::zero(), OPEN_UNTIL_HORIZON);
+        if !supported(at) || !supported(at + horizon) {
             return None;
         }
         let calendars = self.calendars_for(place);
@@ -219,7 +233,7 @@ impl SendWindow {
         {
             return None;
         }
-        let limit = at + OPEN_UNTIL_HORIZON;
+        let limit = at + horizon;
         let earliest = place
             .zones
             .iter()
