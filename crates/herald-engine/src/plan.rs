@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use herald_campaign::Campaign;
 use herald_campaign::audience::{AudienceError, AudienceReader, PhoneSet, count_rows};
-use herald_core::{
-    ConsentState, Decision, Delivery, Facts, Policy, RunId, SkipReason, TimeZone, decide,
-};
+use herald_core::{ConsentState, Decision, Policy, RunId, SkipReason, TimeZone};
 
 use crate::prepare::prepare;
 
@@ -157,18 +155,7 @@ fn decide_row(
     prepared: &crate::prepare::Prepared,
     consent: &ConsentState,
 ) -> PlannedOutcome {
-    let delivery = Delivery {
-        run,
-        recipient,
-        scheduled_at: prepared.scheduled_at,
-        expires_at: prepared.expires_at,
-    };
-    let facts = Facts {
-        place: &prepared.place,
-        consent,
-        history: &[],
-    };
-    match decide(now, policy, &delivery, &facts) {
+    match crate::prepare::decide_prepared(now, policy, run, recipient, prepared, consent) {
         Decision::Send => PlannedOutcome::Send(now),
         Decision::Defer { until } => PlannedOutcome::Send(until),
         Decision::Skip(reason) => PlannedOutcome::Skip(reason),

@@ -132,3 +132,27 @@ pub fn timing_policy(campaign: &Campaign) -> herald_core::Policy<'_> {
         spread: campaign.spread,
     }
 }
+
+/// The decision for a prepared row before anything was sent: `consent` as assumed, no history.
+/// `plan` and expansion both decide rows this way, so a plan shows what expansion will store.
+pub fn decide_prepared(
+    now: DateTime<Utc>,
+    policy: &herald_core::Policy<'_>,
+    run: &herald_core::RunId,
+    recipient: &herald_core::RecipientId,
+    prepared: &Prepared,
+    consent: &herald_core::ConsentState,
+) -> herald_core::Decision {
+    let delivery = herald_core::Delivery {
+        run,
+        recipient,
+        scheduled_at: prepared.scheduled_at,
+        expires_at: prepared.expires_at,
+    };
+    let facts = herald_core::Facts {
+        place: &prepared.place,
+        consent,
+        history: &[],
+    };
+    herald_core::decide(now, policy, &delivery, &facts)
+}

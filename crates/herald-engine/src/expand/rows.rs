@@ -4,13 +4,10 @@
 use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
 use herald_campaign::audience::{PhoneSet, Recipient, RowError};
-use herald_core::{
-    ConsentState, Decision, Delivery, Facts, Outcome, Policy, RecipientId, RunId, SkipReason,
-    decide,
-};
+use herald_core::{ConsentState, Decision, Outcome, Policy, RecipientId, RunId, SkipReason};
 use herald_store::{DeliveryKey, Initial, NewDelivery, RecipientSnapshot, Terminal};
 
-use crate::prepare::prepare;
+use crate::prepare::{decide_prepared, prepare};
 
 /// A row as decided on its own, before the duplicate check (which needs the rows before it).
 pub(super) enum Candidate {
@@ -63,18 +60,8 @@ pub(super) fn candidate(
             Some(not.detail),
         ),
         Ok(prepared) => {
-            let delivery = Delivery {
-                run,
-                recipient: &recipient.id,
-                scheduled_at: prepared.scheduled_at,
-                expires_at: prepared.expires_at,
-            };
-            let facts = Facts {
-                place: &prepared.place,
-                consent,
-                history: &[],
-            };
-            let initial = match decide(now, policy, &delivery, &facts) {
+            let decision = decide_prepared(now, policy, run, &recipient.id, &prepared, consent);
+            let initial = match decision {
                 Decision::Send => Initial::Queued { due_at: now },
                 Decision::Defer { until } => Initial::Queued { due_at: until },
                 Decision::Skip(reason) => Initial::Ended(Terminal {
