@@ -35,7 +35,7 @@ fn project(n: usize, url: &str, per_second: u32, delivery: &str) -> tempfile::Te
     dir
 }
 
-fn herald_cmd(dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn herald_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
     cmd.current_dir(dir)
         .args(args)
@@ -62,7 +62,7 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn status(dir: &Path) -> Value {
+pub(crate) fn status(dir: &Path) -> Value {
     let out = herald_cmd(dir, &["status", "--format", "json"])
         .output()
         .unwrap();
