@@ -239,7 +239,7 @@ impl SendWindow {
             .iter()
             .filter_map(|zone| search::close_in_zone(self, at, zone, &calendars, limit))
             .min();
-        Some(earliest.unwrap_or(limit))
+        Some(earliest.map_or(limit, |close| close.min(limit)))
     }
 
     fn calendars_for(&self, place: &Place) -> Vec<Calendar> {
