@@ -33,6 +33,17 @@ pub enum ExpandError {
     /// A cron campaign with no fire ahead.
     #[error("the campaign has no run to expand at {0}")]
     NoRun(DateTime<Utc>),
+    /// The audience could not be read to its end (an I/O error). The rows before it are stored
+    /// and the run is left unfinished, so running again reads the whole file and adds the rest.
+    #[error("{0}; the rows before it are stored: run again to read the rest")]
+    Unreadable(herald_campaign::audience::RowError),
+    /// The threads reading the audience saw different files: it was changed while being read.
+    /// The run is left unfinished, as for [`ExpandError::Unreadable`].
+    #[error("{file}: the audience changed while it was being read; run again")]
+    Changed {
+        /// The audience path as given.
+        file: String,
+    },
 }
 
 /// What expansion did.
@@ -104,20 +115,27 @@ pub async fn expand_with_readers<S: Stores>(
             .share(index, threads);
         let (chunks, received) = tokio::sync::mpsc::channel(AHEAD);
         let (campaign, run) = (campaign.clone(), run.clone());
-        reading.push(tokio::task::spawn_blocking(move || {
+        reading.push(Some(tokio::task::spawn_blocking(move || {
             read_candidates(&campaign, &run, fire, now, reader, &chunks);
-        }));
+        })));
         streams.push(Stream::new(received));
     }
     let mut inserted = 0;
     let mut batch = Vec::with_capacity(BATCH);
     // One row from each reader in turn is file order. When the reader whose turn it is has no
-    // more rows the file is done; the others are still read to their end (they should have
-    // nothing left), so that nothing read is dropped if two readers saw the file differently.
+    // more rows the file is done, and the others must have none left either: a row there means
+    // the readers saw different files, and nothing more is written in an order that is not the
+    // file's. A reader that ended by panicking is re-raised before anything more is written.
     let (mut stream, mut draining) = (0, false);
     while stream < threads {
         match streams[stream].next().await {
-            Some(candidate) => {
+            Some(Err(error)) => return Err(error),
+            Some(Ok(_)) if draining => {
+                return Err(ExpandError::Changed {
+                    file: audience.display().to_string(),
+                });
+            }
+            Some(Ok(candidate)) => {
                 if let Some(delivery) = dedupe.settle(candidate) {
                     batch.push(delivery);
                 }
@@ -125,23 +143,25 @@ pub async fn expand_with_readers<S: Stores>(
                     inserted += stores.deliveries().insert_batch(&batch).await?;
                     batch.clear();
                 }
-                if !draining {
-                    stream = (stream + 1) % threads;
+                stream = (stream + 1) % threads;
+            }
+            None => {
+                if let Some(thread) = reading[stream].take()
+                    && let Err(join) = thread.await
+                    && join.is_panic()
+                {
+                    std::panic::resume_unwind(join.into_panic());
+                }
+                if draining {
+                    stream += 1;
+                } else {
+                    (stream, draining) = (0, true);
                 }
             }
-            None if draining => stream += 1,
-            None => (stream, draining) = (0, true),
         }
     }
     if !batch.is_empty() {
         inserted += stores.deliveries().insert_batch(&batch).await?;
-    }
-    for thread in reading {
-        if let Err(join) = thread.await
-            && join.is_panic()
-        {
-            std::panic::resume_unwind(join.into_panic());
-        }
     }
     let total = stores.deliveries().counts(&run).await?.total();
     stores.runs().finish_expansion(&run, total).await?;
@@ -162,20 +182,29 @@ const CHUNK: usize = 1_024;
 /// keep going while a batch is written rather than stopping two chunks in.
 const AHEAD: usize = BATCH / CHUNK + 2;
 
+/// What a reading thread sends: a chunk of rows, or why it stopped before the end.
+type Chunk = Result<Vec<Candidate>, ExpandError>;
+
 /// One reading thread: decides each of its rows on its own and sends them on in chunks; stops
-/// early when the receiver is gone (the writer failed).
+/// at an I/O error (sent as its last message) or when the receiver is gone (the writer failed).
 fn read_candidates(
     campaign: &Campaign,
     run: &RunId,
     fire: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     reader: AudienceReader,
-    chunks: &tokio::sync::mpsc::Sender<Vec<Candidate>>,
+    chunks: &tokio::sync::mpsc::Sender<Chunk>,
 ) {
     let consent = crate::prepare::assumed_consent();
     let policy = crate::prepare::timing_policy(campaign);
     let mut chunk = Vec::with_capacity(CHUNK);
     for row in reader {
+        if let Err(error) = &row
+            && error.unreadable
+        {
+            let _ = chunks.blocking_send(Err(ExpandError::Unreadable(error.clone())));
+            return;
+        }
         chunk.push(candidate(
             campaign,
             run,
@@ -186,36 +215,40 @@ fn read_candidates(
         ));
         if chunk.len() == CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            if chunks.blocking_send(full).is_err() {
+            if chunks.blocking_send(Ok(full)).is_err() {
                 return;
             }
         }
     }
     if !chunk.is_empty() {
-        let _ = chunks.blocking_send(chunk);
+        let _ = chunks.blocking_send(Ok(chunk));
     }
 }
 
 /// The candidates of one reading thread, one at a time.
 struct Stream {
-    received: tokio::sync::mpsc::Receiver<Vec<Candidate>>,
+    received: tokio::sync::mpsc::Receiver<Chunk>,
     current: std::vec::IntoIter<Candidate>,
 }
 
 impl Stream {
-    fn new(received: tokio::sync::mpsc::Receiver<Vec<Candidate>>) -> Self {
+    fn new(received: tokio::sync::mpsc::Receiver<Chunk>) -> Self {
         Self {
             received,
             current: Vec::new().into_iter(),
         }
     }
 
-    async fn next(&mut self) -> Option<Candidate> {
+    /// The next row, the reader's error, or `None` once it has ended.
+    async fn next(&mut self) -> Option<Result<Candidate, ExpandError>> {
         loop {
             if let Some(candidate) = self.current.next() {
-                return Some(candidate);
+                return Some(Ok(candidate));
             }
-            self.current = self.received.recv().await?.into_iter();
+            match self.received.recv().await? {
+                Ok(chunk) => self.current = chunk.into_iter(),
+                Err(error) => return Some(Err(error)),
+            }
         }
     }
 }

@@ -98,7 +98,10 @@ pub trait Deliveries: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The ledger claim, right before the request: queued → sending, attempts + 1, and the send
     /// recorded in the phone's history for frequency caps, atomically. `Ok(false)` if the
-    /// delivery was not queued (another worker took it, or it ended).
+    /// delivery was not queued (another worker took it, or it ended), or its run is not active.
+    /// `send` is the run's campaign and purpose at `send.at`; a store may keep only the instant
+    /// and report the run's own campaign and purpose in `history` (the SQLite store does), so a
+    /// run keeps the purpose it was created with even if its file is edited before a resume.
     fn begin_send(
         &self,
         key: &DeliveryKey,

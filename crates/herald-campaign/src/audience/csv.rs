@@ -75,6 +75,8 @@ pub(super) struct CsvRows {
     file: String,
     default_country: Option<Region>,
     pub(super) share: Share,
+    /// Set after an I/O error: nothing more is read.
+    done: bool,
 }
 
 impl CsvRows {
@@ -116,6 +118,7 @@ impl CsvRows {
             file: name,
             default_country,
             share: Share::ALL,
+            done: false,
         })
     }
 
@@ -124,6 +127,7 @@ impl CsvRows {
             file: self.file.clone(),
             line,
             message,
+            unreadable: false,
         }
     }
 
@@ -168,7 +172,7 @@ impl Iterator for CsvRows {
     type Item = Result<Recipient, RowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
+        while !self.done {
             let result = self.reader.read_byte_record(&mut self.record);
             let line = first_line(&self.record, self.reader.position().line());
             match result {
@@ -179,9 +183,16 @@ impl Iterator for CsvRows {
                     return Some(self.recipient(line).map_err(|m| self.error(line, m)));
                 }
                 Err(e) => {
+                    if let ErrorKind::Io(source) = e.kind() {
+                        // Not a row but the end of what can be read: every reader reports it,
+                        // whichever row it fell in, and stops (so does the csv reader).
+                        let mut error = self.error(line, format!("cannot read further: {source}"));
+                        error.unreadable = true;
+                        self.done = true;
+                        return Some(Err(error));
+                    }
                     let blank = is_blank(&self.record);
                     if !blank && !self.share.take() {
-                        // Another reader's row; an I/O error ends every reader all the same.
                         continue;
                     }
                     let message = match e.kind() {
@@ -193,14 +204,13 @@ impl Iterator for CsvRows {
                         } => {
                             format!("expected {expected_len} fields as in the header, found {len}")
                         }
-                        // The csv reader ends after an I/O error, and so does this iterator.
-                        ErrorKind::Io(source) => format!("cannot read further: {source}"),
                         _ => e.to_string(),
                     };
                     return Some(Err(self.error(line, message)));
                 }
             }
         }
+        None
     }
 }
 

@@ -44,6 +44,7 @@ impl JsonlRows {
             file: self.file.clone(),
             line: self.line,
             message,
+            unreadable: false,
         }
     }
 }
@@ -75,7 +76,10 @@ impl Iterator for JsonlRows {
                 Err(e) => {
                     // A read error leaves the position in the file unknown: stop here.
                     self.done = true;
-                    return Some(Err(self.error(format!("cannot read further: {e}"))));
+                    // Every reader of a shared file reports it, whichever row it fell in.
+                    let mut error = self.error(format!("cannot read further: {e}"));
+                    error.unreadable = true;
+                    return Some(Err(error));
                 }
             }
         }

@@ -68,6 +68,9 @@ pub struct RowError {
     pub line: u64,
     /// What is wrong, in words.
     pub message: String,
+    /// The file could not be read past this point (an I/O error): no row follows it, and the
+    /// rows after it were never seen. A consumer that must see every row stops here.
+    pub unreadable: bool,
 }
 
 /// The two audience formats, told apart by the file extension.
