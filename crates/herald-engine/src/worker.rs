@@ -25,8 +25,8 @@ use herald_core::{
     PastSend, PhoneNumber, Policy, RunId, Scope, decide,
 };
 use herald_store::{
-    Change, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError, StoredConsent, Stores,
-    Terminal,
+    Change, ConsentSeen, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError,
+    StoredConsent, Stores, Terminal,
 };
 
 use crate::prepare::{Prepared, prepare};
@@ -276,16 +276,19 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             .deliveries()
             .history_for(&phones, now - longest)
             .await?;
-        let mut ready: Vec<(Item, ConsentState, Vec<PastSend>)> = Vec::new();
+        // Each ready item keeps the number of consent events its decision saw: the claim is
+        // refused if the log has grown since (a STOP arriving mid-step), see `ConsentSeen`.
+        let mut ready: Vec<(Item, ConsentState, Vec<PastSend>, u64)> = Vec::new();
         let mut phones_in_step = std::collections::HashSet::new();
         for ((item, events), history) in items.into_iter().zip(events).zip(histories) {
             let consent = ConsentState::from_events(&events);
+            let seen = events.len() as u64;
             match item.decide(now, &consent, &history) {
                 // One send per phone per step: a second delivery to the same phone (another run)
                 // waits for the next step, where the first one's send counts toward its caps.
                 Decision::Send if !phones_in_step.insert(item.delivery.recipient.phone.clone()) => {
                 }
-                Decision::Send => ready.push((item, consent, history)),
+                Decision::Send => ready.push((item, consent, history, seen)),
                 other => changes.push(self.apply_decision(&item.delivery.key, other)),
             }
         }
@@ -302,7 +305,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             // Decide again at the moment of claiming: time has passed waiting for permits.
             let now = self.clock.now();
             let (mut claims, mut claimed_items, mut ends) = (Vec::new(), Vec::new(), Vec::new());
-            for (item, consent, history) in pending.by_ref().take(self.claim_group) {
+            for (item, consent, history, seen) in pending.by_ref().take(self.claim_group) {
                 let decision = match item.decide(now, &consent, &history) {
                     Decision::Send => self.tier_admits(&item.delivery.recipient.phone, now),
                     other => other,
@@ -318,6 +321,10 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                         claims.push(Change::BeginSend {
                             key: item.delivery.key.clone(),
                             send,
+                            consent: Some(ConsentSeen {
+                                channel: self.consent_channel.clone(),
+                                events: seen,
+                            }),
                         });
                         claimed_items.push((item, consent, history));
                     }

@@ -268,6 +268,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
     let claim = |r: &str| Change::BeginSend {
         key: g.key(r),
         send: g.send(5),
+        consent: None,
     };
     let won = stores
         .deliveries()

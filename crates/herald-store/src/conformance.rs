@@ -20,8 +20,9 @@ use herald_core::{
 };
 
 use crate::{
-    Change, Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun, RecipientSnapshot,
-    RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult, StoredConsent, Stores, Terminal,
+    Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun,
+    RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
+    StoredConsent, Stores, Terminal,
 };
 
 /// Expands into one `#[tokio::test]` per behaviour of the ports. `$make` evaluates to an async
@@ -49,6 +50,7 @@ macro_rules! conformance_tests {
             conformance_batch_reads_match_single_reads => batch_reads_match_single_reads,
             conformance_pause_records_its_reason => pause_records_its_reason,
             conformance_recent_recipients_are_unique_with_their_latest_send => recent_recipients_are_unique_with_their_latest_send,
+            conformance_a_claim_decided_on_stale_consent_is_refused => a_claim_decided_on_stale_consent_is_refused,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -641,6 +643,75 @@ pub async fn consent_append_is_idempotent_and_ordered<S: Stores>(stores: &S) {
     assert_eq!(c.events("whatsapp", &phone(3)).await.unwrap(), []);
 }
 
+/// A claim carrying what its decision knew of consent is refused when an event was recorded
+/// since (on that channel, for that phone), in the same atomic step; the delivery stays queued to
+/// be decided again. Events on another channel or for another phone do not matter.
+#[doc(hidden)]
+pub async fn a_claim_decided_on_stale_consent_is_refused<S: Stores>(stores: &S) {
+    let (f, d, c) = (
+        Fixture::new(stores, "promo").await,
+        stores.deliveries(),
+        stores.consents(),
+    );
+    f.insert(&[("a", 1, 0), ("b", 2, 0), ("c", 3, 0)]).await;
+    let opt_in = |n, channel: &str, at| StoredConsent {
+        channel: channel.into(),
+        phone: phone(n),
+        event: ConsentEvent {
+            kind: ConsentKind::OptIn,
+            scope: Scope::Marketing,
+            occurred_at: t(at),
+            source: "form".into(),
+            proof: None,
+        },
+    };
+    c.append(&[opt_in(1, "whatsapp", 0), opt_in(2, "whatsapp", 0)], t(1))
+        .await
+        .unwrap();
+    let seen = |events| {
+        Some(ConsentSeen {
+            channel: "whatsapp".into(),
+            events,
+        })
+    };
+    let claim = |r: &str, consent| Change::BeginSend {
+        key: f.key(r),
+        send: f.send(5),
+        consent,
+    };
+    // A STOP for b arrives after the decisions were made; c's log changes on another channel.
+    let stop = StoredConsent {
+        event: ConsentEvent {
+            kind: ConsentKind::OptOut,
+            scope: Scope::All,
+            occurred_at: t(4),
+            source: "keyword:STOP".into(),
+            proof: None,
+        },
+        ..opt_in(2, "whatsapp", 0)
+    };
+    c.append(&[stop, opt_in(3, "sms", 0)], t(4)).await.unwrap();
+    let won = d
+        .apply(
+            &[
+                claim("a", seen(1)),
+                claim("b", seen(1)),
+                claim("c", seen(0)),
+            ],
+            t(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(won, [true, false, true]);
+    let counts = f.counts().await;
+    assert_eq!((counts.sending, counts.queued), (2, 1));
+    assert_eq!(due(stores, 5, 10).await, f.keys(&["b"]));
+    assert_eq!(history(stores, 2, 0).await, []);
+    // Decided again with the STOP in view, the same claim would go through (the engine would
+    // not make it: the new decision is a skip), which shows only the count is checked.
+    assert_eq!(d.apply(&[claim("b", seen(2))], t(6)).await.unwrap(), [true]);
+}
+
 /// `finish` ends queued and sending deliveries, once.
 #[doc(hidden)]
 pub async fn finish_from_queued_and_sending<S: Stores>(stores: &S) {
@@ -694,6 +765,7 @@ pub async fn apply_is_per_change_and_at_most_once<S: Stores>(stores: &S) {
     let claim = |r: &str| Change::BeginSend {
         key: f.key(r),
         send: f.send(5),
+        consent: None,
     };
     let first = d
         .apply(&[claim("a"), claim("b")], t(5))

@@ -181,12 +181,14 @@ pub enum Change {
         /// The new due instant.
         until: DateTime<Utc>,
     },
-    /// As [`Deliveries::begin_send`].
+    /// As [`Deliveries::begin_send`], refused (`false`) also when `consent` no longer holds.
     BeginSend {
         /// The delivery.
         key: DeliveryKey,
         /// The send to record in the phone's history.
         send: PastSend,
+        /// What the decision to send knew of the recipient's consent; `None` claims regardless.
+        consent: Option<ConsentSeen>,
     },
     /// As [`Deliveries::finish`].
     Finish {
@@ -202,6 +204,19 @@ pub enum Change {
         /// The new due instant.
         until: DateTime<Utc>,
     },
+}
+
+/// What a decision to send knew of the recipient's consent log: how many events it held on
+/// `channel`. The log is append-only, so a different number when the claim is made means an
+/// event arrived in between (a STOP, say): the claim is refused in the same transaction that
+/// would have made it, and the delivery, still queued, is decided again with the new event.
+/// An opt-out recorded before a claim can therefore never be sent past, however short the gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentSeen {
+    /// The channel consent was read on.
+    pub channel: String,
+    /// The number of events the decision saw.
+    pub events: u64,
 }
 
 /// The consent log: append-only events per (channel, phone).

@@ -25,8 +25,8 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
             Change::Defer { key, until } => {
                 defer::defer(&tx, &mut runs, key, secs_ceil(*until)).map(|()| true)
             }
-            Change::BeginSend { key, send } => {
-                begin_send::begin_send_in(&tx, &mut runs, key, send, &mut tally)
+            Change::BeginSend { key, send, consent } => {
+                begin_send::begin_send_in(&tx, &mut runs, key, send, consent.as_ref(), &mut tally)
             }
             Change::Finish { key, terminal } => {
                 finish::finish_in(&tx, &mut runs, key, terminal, &mut tally).map(|()| true)

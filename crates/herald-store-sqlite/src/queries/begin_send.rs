@@ -8,9 +8,13 @@
 //!
 //! The history entry's campaign and purpose are the run's (the columns of `runs`), which is what
 //! the worker passes in `send`; only its instant is stored.
+//!
+//! With a [`ConsentSeen`], the same statement also requires the phone's consent log to hold as
+//! many events as the decision saw: the log only grows, so any event recorded since (in this
+//! process or another; appends take the same write lock) refuses the claim.
 
 use herald_core::PastSend;
-use herald_store::{DeliveryKey, StoreResult};
+use herald_store::{ConsentSeen, DeliveryKey, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::RunIds;
@@ -28,7 +32,7 @@ pub(crate) fn begin_send(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    let claimed = begin_send_in(&tx, &mut RunIds::default(), key, send, &mut tally)?;
+    let claimed = begin_send_in(&tx, &mut RunIds::default(), key, send, None, &mut tally)?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)?;
     Ok(claimed)
@@ -40,6 +44,7 @@ pub(crate) fn begin_send_in(
     runs: &mut RunIds,
     key: &DeliveryKey,
     send: &PastSend,
+    consent: Option<&ConsentSeen>,
     tally: &mut Tally,
 ) -> StoreResult<bool> {
     let Some(run) = runs.get(tx, &key.run)?.filter(|run| run.active) else {
@@ -48,9 +53,19 @@ pub(crate) fn begin_send_in(
     let claimed = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, sent_at = ?3
-             WHERE run = ?1 AND recipient = ?2 AND state = 'queued'",
+             WHERE run = ?1 AND recipient = ?2 AND state = 'queued'
+               AND (?4 IS NULL
+                    OR (SELECT count(*) FROM consents WHERE channel = ?4 AND phone = deliveries.phone) = ?5)",
         )
-        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.as_str(), secs(send.at))))
+        .and_then(|mut stmt| {
+            stmt.execute((
+                run.id,
+                key.recipient.as_str(),
+                secs(send.at),
+                consent.map(|seen| seen.channel.as_str()),
+                consent.map_or(0, |seen| i64::try_from(seen.events).unwrap_or(i64::MAX)),
+            ))
+        })
         .map_err(backend)?;
     if claimed == 0 {
         return Ok(false);
