@@ -67,9 +67,9 @@ impl Layout {
     }
 }
 
-/// The rows of a CSV audience.
-pub(super) struct CsvRows {
-    reader: Reader<FinalNewline<File>>,
+/// The rows of a CSV audience (a file; any reader in tests).
+pub(super) struct CsvRows<R = File> {
+    reader: Reader<FinalNewline<R>>,
     layout: Layout,
     record: ByteRecord,
     file: String,
@@ -79,10 +79,10 @@ pub(super) struct CsvRows {
     done: bool,
 }
 
-impl CsvRows {
+impl<R: Read> CsvRows<R> {
     /// Reads the header; the rows are read by [`Iterator::next`].
     pub(super) fn new(
-        file: File,
+        file: R,
         name: String,
         default_country: Option<Region>,
     ) -> Result<Self, AudienceError> {
@@ -168,7 +168,7 @@ impl CsvRows {
     }
 }
 
-impl Iterator for CsvRows {
+impl<R: Read> Iterator for CsvRows<R> {
     type Item = Result<Recipient, RowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -278,6 +278,49 @@ impl<R: Read> Read for FinalNewline<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file whose disk fails after `good` bytes.
+    struct FailsAfter<'a> {
+        good: &'a [u8],
+    }
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good.is_empty() {
+                return Err(io::Error::other("disk gone"));
+            }
+            let n = self.good.len().min(buf.len()).min(16);
+            buf[..n].copy_from_slice(&self.good[..n]);
+            self.good = &self.good[n..];
+            Ok(n)
+        }
+    }
+
+    /// An I/O error ends every shared reader with the same `unreadable` error, whichever
+    /// reader's row it fell in, and nothing is read after it: expansion relies on this to stop
+    /// instead of sealing a run with the rest of the audience missing.
+    #[test]
+    fn an_io_error_ends_every_share_as_unreadable() {
+        let data = b"id,phone\na,+79161234567\nb,+79161234568\nc,+79161234569\nd,+7916";
+        for of in 1..=3 {
+            for index in 0..of {
+                let reader = FailsAfter { good: data };
+                let mut rows = CsvRows::new(reader, "people.csv".into(), None).unwrap();
+                rows.share = Share {
+                    index: index as u64,
+                    of: of as u64,
+                    next: 0,
+                };
+                let items: Vec<_> = rows.by_ref().collect();
+                let (last, before) = items.split_last().unwrap();
+                let error = last.as_ref().unwrap_err();
+                assert!(error.unreadable, "{error}");
+                assert!(error.message.contains("disk gone"), "{error}");
+                assert!(before.iter().all(Result::is_ok), "{of}/{index}: {before:?}");
+                assert!(rows.next().is_none());
+            }
+        }
+    }
 
     fn lines(data: &str) -> Vec<(u64, Vec<String>)> {
         let mut reader = ReaderBuilder::new()
