@@ -6,11 +6,13 @@
 //! drain is quadratic (see `shared/dependencies.md`), so the queue is this crate's own: the
 //! deliveries table is queue and ledger at once, the queue being a partial index of the queued
 //! rows ordered by due instant. Claiming a delivery ([`herald_store::Deliveries::begin_send`]) is
-//! one transaction that also records the send for frequency caps.
+//! one UPDATE that also stamps `sent_at`, the send history frequency caps count, and (for the
+//! worker) re-checks that the recipient's consent log has not grown since it was read.
 //!
 //! # Layout
 //! - [`SqliteStores`]: opens the file, applies the migrations, hands out the three ports.
 //! - `queries/`: one file per port operation, SQL inline.
+//! - `tally`: the `run_counts` changes of a write transaction, applied once at its end.
 //! - `migrations/`: the schema, versioned with `PRAGMA user_version`.
 //! - [`RunLock`]: one `herald run` at a time per file.
 
