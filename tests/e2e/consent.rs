@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DurationRound, TimeDelta, Utc};
 
 use crate::receiver::Receiver;
-use crate::run::{herald_cmd, status};
+use crate::run::{herald_cmd, status, write_webhook_config};
 use crate::support::{stderr, stdout};
 
 #[test]
@@ -34,12 +34,7 @@ fn a_cli_opt_out_while_deferred_stops_the_delivery_and_an_older_opt_in_cannot_un
         at.format("%Y-%m-%dT%H:%M:%S")
     );
     fs::write(dir.path().join("c.yaml"), campaign).unwrap();
-    let config = format!(
-        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{}\"\n",
-        dir.path().join("herald.db").display(),
-        receiver.url()
-    );
-    fs::write(dir.path().join("herald.toml"), config).unwrap();
+    write_webhook_config(dir.path(), &receiver.url());
     let ok = |args: &[&str]| {
         let out = herald_cmd(dir.path(), args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));

@@ -35,6 +35,15 @@ fn project(n: usize, url: &str, per_second: u32, delivery: &str) -> tempfile::Te
     dir
 }
 
+/// A `herald.toml` with the store in `dir` and a `main` webhook sender posting to `url`.
+pub(crate) fn write_webhook_config(dir: &Path, url: &str) {
+    let config = format!(
+        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{url}\"\n",
+        dir.join("herald.db").display()
+    );
+    fs::write(dir.join("herald.toml"), config).unwrap();
+}
+
 pub(crate) fn herald_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
     cmd.current_dir(dir)
@@ -276,12 +285,7 @@ closed,+7 916 100 00 02,Etc/GMT+6
          send_window: {{ hours: {{ daily: \"{hours}\" }} }}\nspread: 1m\n"
     );
     fs::write(dir.path().join("c.yaml"), campaign).unwrap();
-    let config = format!(
-        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{}\"\n",
-        dir.path().join("herald.db").display(),
-        receiver.url()
-    );
-    fs::write(dir.path().join("herald.toml"), config).unwrap();
+    write_webhook_config(dir.path(), &receiver.url());
     let out = herald_cmd(dir.path(), &["run", "c.yaml", "--until-idle"])
         .output()
         .unwrap();
