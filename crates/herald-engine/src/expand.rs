@@ -109,16 +109,15 @@ pub async fn expand_with_readers<S: Stores>(
     let mut dedupe = Dedupe::new(run.clone(), count_rows(audience)?);
     let threads = readers.max(1);
     let mut streams = Vec::with_capacity(threads);
-    let mut reading = Vec::with_capacity(threads);
     for index in 0..threads {
         let reader = AudienceReader::open(audience, campaign.audience.default_country)?
             .share(index, threads);
         let (chunks, received) = tokio::sync::mpsc::channel(AHEAD);
         let (campaign, run) = (campaign.clone(), run.clone());
-        reading.push(Some(tokio::task::spawn_blocking(move || {
+        let thread = tokio::task::spawn_blocking(move || {
             read_candidates(&campaign, &run, fire, now, reader, &chunks);
-        })));
-        streams.push(Stream::new(received));
+        });
+        streams.push(Stream::new(received, thread));
     }
     let mut inserted = 0;
     let mut batch = Vec::with_capacity(BATCH);
@@ -146,12 +145,6 @@ pub async fn expand_with_readers<S: Stores>(
                 stream = (stream + 1) % threads;
             }
             None => {
-                if let Some(thread) = reading[stream].take()
-                    && let Err(join) = thread.await
-                    && join.is_panic()
-                {
-                    std::panic::resume_unwind(join.into_panic());
-                }
                 if draining {
                     stream += 1;
                 } else {
@@ -229,25 +222,40 @@ fn read_candidates(
 struct Stream {
     received: tokio::sync::mpsc::Receiver<Chunk>,
     current: std::vec::IntoIter<Candidate>,
+    thread: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Stream {
-    fn new(received: tokio::sync::mpsc::Receiver<Chunk>) -> Self {
+    fn new(
+        received: tokio::sync::mpsc::Receiver<Chunk>,
+        thread: tokio::task::JoinHandle<()>,
+    ) -> Self {
         Self {
             received,
             current: Vec::new().into_iter(),
+            thread: Some(thread),
         }
     }
 
-    /// The next row, the reader's error, or `None` once it has ended.
+    /// The next row, the reader's error, or `None` once it has ended. A reader that ended by
+    /// panicking is re-raised here, before its end could pass for the end of the file.
     async fn next(&mut self) -> Option<Result<Candidate, ExpandError>> {
         loop {
             if let Some(candidate) = self.current.next() {
                 return Some(Ok(candidate));
             }
-            match self.received.recv().await? {
-                Ok(chunk) => self.current = chunk.into_iter(),
-                Err(error) => return Some(Err(error)),
+            match self.received.recv().await {
+                Some(Ok(chunk)) => self.current = chunk.into_iter(),
+                Some(Err(error)) => return Some(Err(error)),
+                None => {
+                    if let Some(thread) = self.thread.take()
+                        && let Err(join) = thread.await
+                        && join.is_panic()
+                    {
+                        std::panic::resume_unwind(join.into_panic());
+                    }
+                    return None;
+                }
             }
         }
     }

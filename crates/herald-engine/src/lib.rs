@@ -5,6 +5,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod expand;
+mod first_seen;
 pub mod plan;
 pub mod prepare;
 pub mod statuses;

@@ -45,9 +45,6 @@ impl Tally {
 
     /// Writes the deltas into `run_counts` inside the caller's transaction.
     pub(crate) fn flush(self, tx: &Connection) -> StoreResult<()> {
-        if self.deltas.values().all(|n| *n == 0) {
-            return Ok(());
-        }
         let mut upsert = tx
             .prepare_cached(
                 "INSERT INTO run_counts (run, state, label, n) VALUES (?1, ?2, ?3, ?4)
@@ -61,6 +58,11 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// The label a row is counted under: its skip reason, else its failure code, else nothing.
+pub(crate) fn label(reason: Option<&str>, code: Option<&str>) -> Label {
+    reason.or(code).unwrap_or_default().to_owned()
 }
 
 /// The (state, label) of a queued or sending delivery: neither carries a reason or a code.

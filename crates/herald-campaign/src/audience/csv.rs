@@ -174,15 +174,18 @@ impl<R: Read> Iterator for CsvRows<R> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             let result = self.reader.read_byte_record(&mut self.record);
-            let line = first_line(&self.record, self.reader.position().line());
+            // Worked out only for rows this reader keeps: the other shares' rows are many.
+            let line = || first_line(&self.record, self.reader.position().line());
             match result {
                 Ok(false) => return None,
                 Ok(true) if is_blank(&self.record) => continue,
                 Ok(true) if !self.share.take() => continue,
                 Ok(true) => {
+                    let line = line();
                     return Some(self.recipient(line).map_err(|m| self.error(line, m)));
                 }
                 Err(e) => {
+                    let line = line();
                     if let ErrorKind::Io(source) = e.kind() {
                         // Not a row but the end of what can be read: every reader reports it,
                         // whichever row it fell in, and stops (so does the csv reader).

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
-use herald_campaign::audience::{PhoneSet, Recipient, RowError};
+use herald_campaign::audience::{Recipient, RowError};
 use herald_core::{ConsentState, Decision, Outcome, Policy, RecipientId, RunId, SkipReason};
 use herald_store::{DeliveryKey, Initial, NewDelivery, RecipientSnapshot, Terminal};
 
+use crate::first_seen::{FirstSeen, id_hash};
 use crate::prepare::{decide_prepared, prepare};
 
 /// A row as decided on its own, before the duplicate check (which needs the rows before it).
@@ -92,20 +93,15 @@ pub(super) fn candidate(
 /// id or phone keeps its delivery, later ones become `skipped(duplicate)`.
 pub(super) struct Dedupe {
     run: RunId,
-    phones: PhoneSet,
-    /// Recipient ids seen, as 64-bit hashes (8 bytes a recipient instead of the id's text). A
-    /// collision, about one in 10^7 campaigns of a million, skips a recipient as a duplicate:
-    /// it can only withhold a message, never send one twice.
-    ids: std::collections::HashSet<u64, PrehashedIds>,
+    seen: FirstSeen,
 }
 
 impl Dedupe {
-    /// A check for `run`, its phone set sized for about `rows` rows.
+    /// A check for `run`, sized for about `rows` rows.
     pub(super) fn new(run: RunId, rows: u64) -> Self {
         Self {
             run,
-            phones: PhoneSet::with_capacity(rows),
-            ids: Default::default(),
+            seen: FirstSeen::with_capacity(rows),
         }
     }
 
@@ -121,23 +117,14 @@ impl Dedupe {
                 Some(error.to_string()),
             )),
             Candidate::Recipient { id_hash, first } => {
-                let new_id = self.ids.insert(id_hash);
-                let new_phone = new_id
-                    && first
-                        .recipient
-                        .as_ref()
-                        .is_none_or(|snapshot| self.phones.insert(&snapshot.phone));
-                if new_phone {
+                let Some(snapshot) = first.recipient.as_ref() else {
                     return Some(first);
-                }
-                // The line number makes the key unique within the file.
-                let line = first.recipient.as_ref().map_or(0, |s| s.line);
-                let id = format!("{}#line{line}", first.key.recipient);
-                let detail = if new_id {
-                    "the phone appears earlier in the audience"
-                } else {
-                    "the recipient id appears earlier in the audience"
                 };
+                let Err(detail) = self.seen.check(id_hash, &snapshot.phone) else {
+                    return Some(first);
+                };
+                // The line number makes the key unique within the file.
+                let id = format!("{}#line{}", first.key.recipient, snapshot.line);
                 Some(ended(
                     &self.run,
                     &id,
@@ -148,37 +135,6 @@ impl Dedupe {
             }
         }
     }
-}
-
-/// The recipient-id set's keys are already 64-bit hashes: hashing them again (SipHash, the
-/// default) cost more than the set operation itself.
-type PrehashedIds = std::hash::BuildHasherDefault<Prehashed>;
-
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `HashSet<u64>`; anything else is folded in, not dropped.
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-fn id_hash(id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn ended(

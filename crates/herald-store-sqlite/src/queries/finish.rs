@@ -5,13 +5,14 @@
 //! not use up the recipient's frequency cap; `sent` and `unknown` keep theirs (an unknown one may
 //! have been delivered).
 
+use herald_core::Outcome;
 use herald_store::{DeliveryKey, StoreResult, Terminal};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, unchanged};
 use crate::codec::{proves_no_send, terminal_columns};
 use crate::db::backend;
-use crate::tally::{Tally, unlabelled};
+use crate::tally::{Tally, label, unlabelled};
 
 /// Ends the queued or sending delivery `key` with `terminal`.
 pub(crate) fn finish(
@@ -28,9 +29,9 @@ pub(crate) fn finish(
     tx.commit().map_err(backend)
 }
 
-/// Ends a delivery inside the caller's transaction. The update is tried from `sending` (the
-/// outcome of a request, the common case) and then from `queued` (a skip or an expiry), so the
-/// state it left is known for the counts without reading the row first.
+/// Ends a delivery inside the caller's transaction. The update is tried from the state the
+/// outcome usually ends (`queued` for a skip, `sending` for the rest) and then from the other,
+/// so the state it left is known for the counts without reading the row first.
 pub(crate) fn finish_in(
     tx: &Connection,
     runs: &mut RunIds,
@@ -42,10 +43,7 @@ pub(crate) fn finish_in(
         return Err(unchanged(tx, key, "queued or sending"));
     };
     let (state, reason, code) = terminal_columns(terminal);
-    let label = reason
-        .map(str::to_owned)
-        .or_else(|| code.clone())
-        .unwrap_or_default();
+    let label = label(reason, code.as_deref());
     // Two statements rather than one with a CASE: assigning `sent_at` at all, even to itself,
     // would rewrite its index entry.
     let sql = if proves_no_send(&terminal.outcome) {
@@ -55,7 +53,13 @@ pub(crate) fn finish_in(
         "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
          WHERE run = ?1 AND recipient = ?2 AND state = ?7"
     };
-    for from in ["sending", "queued"] {
+    // A skip ends a delivery still queued; any other outcome is a request's, from sending.
+    let order = if matches!(terminal.outcome, Outcome::Skipped(_)) {
+        ["queued", "sending"]
+    } else {
+        ["sending", "queued"]
+    };
+    for from in order {
         let ended = tx
             .prepare_cached(sql)
             .and_then(|mut stmt| {

@@ -5,20 +5,18 @@
 //! `deliveries_key` index keeps the first version of a row, so re-expanding after a crash neither
 //! duplicates nor rewinds a delivery.
 
-use std::collections::HashMap;
+use herald_core::{RunId, SkipReason};
+use herald_store::{Initial, NewDelivery, StoreResult};
+use rusqlite::{Connection, TransactionBehavior};
 
-use herald_core::SkipReason;
-use herald_store::{Initial, NewDelivery, RunState, StoreResult};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-
-use super::no_run;
+use super::{RunIds, RunRow, no_run};
 use crate::codec::{SnapshotColumns, secs, secs_ceil, terminal_columns};
 use crate::db::{backend, invalid};
-use crate::tally::Tally;
+use crate::tally::{Tally, label};
 
 /// A delivery encoded for its row, built before the connection is taken.
 pub(crate) struct Row {
-    run: String,
+    run: RunId,
     recipient: String,
     state: &'static str,
     due_at: Option<i64>,
@@ -48,7 +46,7 @@ impl Row {
             )));
         }
         Ok(Self {
-            run: delivery.key.run.as_str().to_owned(),
+            run: delivery.key.run.clone(),
             recipient: delivery.key.recipient.as_str().to_owned(),
             state,
             due_at,
@@ -69,13 +67,10 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
-    let mut runs: HashMap<String, (i64, bool)> = HashMap::new();
+    let mut runs = RunIds::default();
     let mut tally = Tally::default();
     let mut inserted = 0u64;
     {
-        let mut find_run = tx
-            .prepare_cached("SELECT id, state FROM runs WHERE run_id = ?1")
-            .map_err(backend)?;
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO deliveries (run, recipient, state, due_at, scheduled_at, expires_at,
@@ -85,23 +80,11 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
             )
             .map_err(backend)?;
         for row in rows {
-            let (run, cancelled) = match runs.get(&row.run) {
-                Some(found) => *found,
-                None => {
-                    let found = find_run
-                        .query_row([row.run.as_str()], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)? == RunState::Cancelled.as_str(),
-                            ))
-                        })
-                        .optional()
-                        .map_err(backend)?
-                        .ok_or_else(|| no_run(&row.run))?;
-                    runs.insert(row.run.clone(), found);
-                    found
-                }
-            };
+            let RunRow {
+                id: run, cancelled, ..
+            } = runs
+                .get(&tx, &row.run)?
+                .ok_or_else(|| no_run(row.run.as_str()))?;
             let (state, reason) = match (row.state, cancelled) {
                 ("queued", true) => ("skipped", Some(SkipReason::Cancelled.as_str())),
                 _ => (row.state, row.reason),
@@ -129,8 +112,7 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
                 .map_err(backend)?;
             if new == 1 {
                 inserted += 1;
-                // The label `run_counts` uses: the reason, else the code, else ''.
-                let label = reason.map(str::to_owned).or(row.code).unwrap_or_default();
+                let label = label(reason, row.code.as_deref());
                 tally.added(run, state, label, 1);
             }
         }

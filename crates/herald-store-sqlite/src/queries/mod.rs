@@ -69,6 +69,7 @@ pub(crate) fn no_run(run: &str) -> StoreError {
 pub(crate) struct RunRow {
     pub(crate) id: i64,
     pub(crate) active: bool,
+    pub(crate) cancelled: bool,
 }
 
 /// The runs a transaction has addressed so far, by their text id.
@@ -85,9 +86,11 @@ impl RunIds {
             .prepare_cached("SELECT id, state FROM runs WHERE run_id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([run.as_str()], |row| {
+                    let state = row.get::<_, String>(1)?;
                     Ok(RunRow {
                         id: row.get(0)?,
-                        active: row.get::<_, String>(1)? == RunState::Active.as_str(),
+                        active: state == RunState::Active.as_str(),
+                        cancelled: state == RunState::Cancelled.as_str(),
                     })
                 })
                 .optional()
