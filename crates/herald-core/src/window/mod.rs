@@ -239,7 +239,7 @@ impl SendWindow {
             .iter()
             .filter_map(|zone| search::close_in_zone(self, at, zone, &calendars, limit))
             .min();
-        Some(earliest.map_or(limit, |close| close.min(limit)))
+        Some(earliest.unwrap_or(limit))
     }
 
     fn calendars_for(&self, place: &Place) -> Vec<Calendar> {

@@ -113,7 +113,7 @@ fn next_open_local(
 }
 
 /// The first local date-time at or after `from` at which the window is closed, following
-/// intervals that touch across midnight; `None` if it is still open at `to`.
+/// intervals that touch across midnight; `None` if it does not close before `to`.
 fn next_close_local(
     window: &SendWindow,
     from: NaiveDateTime,
@@ -131,6 +131,10 @@ fn next_close_local(
         };
         let midnight = at.date().and_hms_opt(0, 0, 0)?;
         at = midnight + TimeDelta::minutes(i64::from(interval.end_minute()));
+        if at >= to {
+            // Open from `from` to the end of this interval, which is `to` or later.
+            return None;
+        }
         let still_open = window
             .intervals_on(at.date(), calendars)
             .iter()
