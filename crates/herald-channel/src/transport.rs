@@ -88,3 +88,45 @@ pub(crate) fn retry_after(headers: &HeaderMap, received_at: SystemTime) -> Optio
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(received_at).unwrap_or(Duration::ZERO))
 }
+
+/// Below the shortest common server keep-alive (Node's 5 s), so a pooled connection is dropped
+/// by us before the server closes it under a request we just wrote, which would read as
+/// `Unknown`.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Why an HTTP client for a channel could not be built.
+pub(crate) enum ClientError {
+    /// A timeout is zero, or connecting may take longer than the whole request.
+    Timeouts(String),
+    /// reqwest refused the configuration.
+    Client(reqwest::Error),
+}
+
+/// The client every HTTP channel sends with: the request timeout bounds a hang (which ends
+/// `Unknown`), no redirects (a provider answering with one is misconfigured, and following it
+/// could send the message elsewhere), no automatic retries (the worker decides, so every request
+/// is counted by the rate limit), idle connections dropped before the server would.
+pub(crate) fn http_client(
+    timeout: Duration,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, ClientError> {
+    if timeout.is_zero() || connect_timeout.is_zero() {
+        return Err(ClientError::Timeouts(
+            "timeouts must be greater than zero".into(),
+        ));
+    }
+    if connect_timeout > timeout {
+        return Err(ClientError::Timeouts(format!(
+            "connect_timeout {connect_timeout:?} exceeds timeout {timeout:?}"
+        )));
+    }
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ClientError::Client)
+}

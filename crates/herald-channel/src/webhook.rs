@@ -36,7 +36,7 @@ use serde::Serialize;
 use self::classify::classify;
 pub use self::signature::verify_signature;
 use crate::record::{MessageFields, rfc3339};
-use crate::transport::{Answer, Outcome, outcome_of, read_body};
+use crate::transport::{Answer, ClientError, Outcome, http_client, outcome_of, read_body};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 
 /// Carries the message's idempotency key, so the receiver can deduplicate.
@@ -47,11 +47,6 @@ pub const TIMESTAMP_HEADER: &str = "X-Herald-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Herald-Signature";
 /// A receiver's 503 with this header set to `1` means "not processed": safe to retry.
 pub const NOT_PROCESSED_HEADER: &str = "X-Herald-Not-Processed";
-
-/// Below the shortest common server keep-alive (Node's 5 s), so a pooled connection is dropped
-/// by us before the server closes it under a request we just wrote, which would read as
-/// `Unknown`.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Where and how to POST.
 #[derive(Clone)]
@@ -154,27 +149,11 @@ impl Webhook {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(WebhookError::UnsupportedScheme(url.scheme().to_owned()));
         }
-        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
-            return Err(WebhookError::InvalidTimeouts(
-                "timeouts must be greater than zero".into(),
-            ));
-        }
-        if config.connect_timeout > config.timeout {
-            let detail = format!(
-                "connect_timeout {:?} exceeds timeout {:?}",
-                config.connect_timeout, config.timeout
-            );
-            return Err(WebhookError::InvalidTimeouts(detail));
-        }
-        let client = Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(WebhookError::Client)?;
+        let client =
+            http_client(config.timeout, config.connect_timeout).map_err(|error| match error {
+                ClientError::Timeouts(detail) => WebhookError::InvalidTimeouts(detail),
+                ClientError::Client(error) => WebhookError::Client(error),
+            })?;
         Ok(Webhook {
             client,
             url,

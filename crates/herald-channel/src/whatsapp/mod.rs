@@ -31,12 +31,8 @@ pub use self::classify::{
     Classification, OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX, classify_code,
     classify_response,
 };
-use crate::transport::{Answer, Outcome, outcome_of, read_body};
+use crate::transport::{Answer, ClientError, Outcome, http_client, outcome_of, read_body};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
-
-/// Below the shortest common server keep-alive, so a pooled connection is dropped by us before
-/// the server closes it under a request we just wrote, which would read as `Unknown`.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Where and as whom to send.
 #[derive(Clone)]
@@ -171,27 +167,11 @@ impl WhatsApp {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token))
             .map_err(|_| WhatsAppError::InvalidToken)?;
         authorization.set_sensitive(true);
-        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
-            return Err(WhatsAppError::InvalidTimeouts(
-                "timeouts must be greater than zero".into(),
-            ));
-        }
-        if config.connect_timeout > config.timeout {
-            let detail = format!(
-                "connect_timeout {:?} exceeds timeout {:?}",
-                config.connect_timeout, config.timeout
-            );
-            return Err(WhatsAppError::InvalidTimeouts(detail));
-        }
-        let client = Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(WhatsAppError::Client)?;
+        let client =
+            http_client(config.timeout, config.connect_timeout).map_err(|error| match error {
+                ClientError::Timeouts(detail) => WhatsAppError::InvalidTimeouts(detail),
+                ClientError::Client(error) => WhatsAppError::Client(error),
+            })?;
         Ok(WhatsApp {
             client,
             url,
