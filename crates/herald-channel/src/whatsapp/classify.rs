@@ -103,6 +103,39 @@ pub enum Classification {
     },
 }
 
+impl Classification {
+    /// The same classification with its reason text passed through `f` (a throttle has none).
+    pub(crate) fn map_reason(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::PauseSender { code, reason } => Self::PauseSender {
+                code,
+                reason: f(reason),
+            },
+            Self::PauseCampaign { code, reason } => Self::PauseCampaign {
+                code,
+                reason: f(reason),
+            },
+            Self::OptOut { code, reason } => Self::OptOut {
+                code,
+                reason: f(reason),
+            },
+            Self::Rejected { code, reason } => Self::Rejected {
+                code,
+                reason: f(reason),
+            },
+            Self::Retryable {
+                retry_after,
+                reason,
+            } => Self::Retryable {
+                retry_after,
+                reason: f(reason),
+            },
+            Self::Unknown { reason } => Self::Unknown { reason: f(reason) },
+            throttled @ Self::Throttled { .. } => throttled,
+        }
+    }
+}
+
 /// The `SendError::Rejected` code prefix of [`Classification::PauseSender`].
 pub const PAUSE_SENDER_PREFIX: &str = "pause_sender:";
 /// The `SendError::Rejected` code prefix of [`Classification::PauseCampaign`].
@@ -280,28 +313,13 @@ pub fn classify_response(
 
 /// Appends the provider's words to the table's reason.
 fn with_detail(classification: Classification, said: &str) -> Classification {
-    let join = |reason: String| format!("{reason}: {said}");
     match classification {
-        Classification::PauseSender { code, reason } => Classification::PauseSender {
-            code,
-            reason: join(reason),
-        },
-        Classification::PauseCampaign { code, reason } => Classification::PauseCampaign {
-            code,
-            reason: join(reason),
-        },
-        Classification::OptOut { code, reason } => Classification::OptOut {
-            code,
-            reason: join(reason),
-        },
-        Classification::Retryable {
-            retry_after,
-            reason,
-        } => Classification::Retryable {
-            retry_after,
-            reason: join(reason),
-        },
-        other => other,
+        // The table lists no rejections or unknown outcomes (those are built with the
+        // provider's words), and a throttle has no reason to extend.
+        kept @ (Classification::Rejected { .. }
+        | Classification::Unknown { .. }
+        | Classification::Throttled { .. }) => kept,
+        other => other.map_reason(|reason| format!("{reason}: {said}")),
     }
 }
 

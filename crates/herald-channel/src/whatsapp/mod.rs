@@ -222,36 +222,7 @@ impl WhatsApp {
 
     /// Removes the token from a failure's text, should the provider or a library echo it.
     fn redact(&self, classification: Classification) -> Classification {
-        let clean = |text: String| text.replace(&self.token, "<redacted>");
-        match classification {
-            Classification::PauseSender { code, reason } => Classification::PauseSender {
-                code,
-                reason: clean(reason),
-            },
-            Classification::PauseCampaign { code, reason } => Classification::PauseCampaign {
-                code,
-                reason: clean(reason),
-            },
-            Classification::OptOut { code, reason } => Classification::OptOut {
-                code,
-                reason: clean(reason),
-            },
-            Classification::Rejected { code, reason } => Classification::Rejected {
-                code,
-                reason: clean(reason),
-            },
-            Classification::Retryable {
-                retry_after,
-                reason,
-            } => Classification::Retryable {
-                retry_after,
-                reason: clean(reason),
-            },
-            Classification::Unknown { reason } => Classification::Unknown {
-                reason: clean(reason),
-            },
-            throttled @ Classification::Throttled { .. } => throttled,
-        }
+        classification.map_reason(|text| text.replace(&self.token, "<redacted>"))
     }
 }
 
