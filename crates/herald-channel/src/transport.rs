@@ -130,3 +130,22 @@ pub(crate) fn http_client(
         .build()
         .map_err(ClientError::Client)
 }
+
+/// Sends `request` and reads the answer, whatever its status: judging it is the channel's own
+/// classification. A failure to send is reported without the URL, which may carry a token, in
+/// a detail that ends up in the ledger.
+pub(crate) async fn exchange(request: reqwest::RequestBuilder) -> Outcome {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return outcome_of(&error.without_url()),
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(response).await;
+    Outcome::Answered(Answer {
+        status,
+        headers,
+        body,
+        received_at: SystemTime::now(),
+    })
+}

@@ -26,7 +26,7 @@ mod classify_test;
 mod signature;
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -36,7 +36,7 @@ use serde::Serialize;
 use self::classify::classify;
 pub use self::signature::verify_signature;
 use crate::record::{MessageFields, rfc3339};
-use crate::transport::{Answer, ClientError, Outcome, http_client, outcome_of, read_body};
+use crate::transport::{ClientError, Outcome, exchange, http_client};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 
 /// Carries the message's idempotency key, so the receiver can deduplicate.
@@ -179,27 +179,13 @@ impl Webhook {
             Ok(headers) => headers,
             Err(reason) => return Outcome::Unsendable(reason),
         };
-        let response = match self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            // Without the URL, which may carry a token, in a detail that ends up in the ledger.
-            Err(error) => return outcome_of(&error.without_url()),
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_body(response).await;
-        Outcome::Answered(Answer {
-            status,
-            headers,
-            body,
-            received_at: SystemTime::now(),
-        })
+        exchange(
+            self.client
+                .post(self.url.clone())
+                .headers(headers)
+                .body(body),
+        )
+        .await
     }
 
     fn headers(

@@ -21,7 +21,7 @@ mod classify_test;
 mod request;
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Url};
@@ -31,7 +31,7 @@ pub use self::classify::{
     Classification, OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX, classify_code,
     classify_response,
 };
-use crate::transport::{Answer, ClientError, Outcome, http_client, outcome_of, read_body};
+use crate::transport::{ClientError, Outcome, exchange, http_client};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 
 /// Where and as whom to send.
@@ -197,27 +197,13 @@ impl WhatsApp {
             Ok(body) => body,
             Err(reason) => return Outcome::Unsendable(reason),
         };
-        let response = match self
+        let request = self
             .client
             .post(self.url.clone())
             .header(AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => return outcome_of(&error.without_url()),
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_body(response).await;
-        Outcome::Answered(Answer {
-            status,
-            headers,
-            body,
-            received_at: SystemTime::now(),
-        })
+            .body(body);
+        exchange(request).await
     }
 
     /// Removes the token from a failure's text, should the provider or a library echo it.
