@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod cron;
 pub mod diagnostic;
 pub mod fields;
+pub mod input;
 pub mod schema;
 pub mod validate;
 pub mod yaml;
