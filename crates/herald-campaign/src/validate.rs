@@ -2,11 +2,13 @@
 
 use std::path::Path;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use herald_core::cap::{CapPeriod, CapScope};
 use herald_core::holiday::Calendar;
 use herald_core::presets::Preset;
-use herald_core::template::{LanguageMap, ParamTemplate};
+use herald_core::template::{
+    LanguageMap, ParamPlace, ParamTemplate, RenderError, check_whatsapp_param,
+};
 use herald_core::window::{Days, LocalInterval};
 use herald_core::{
     CampaignId, FrequencyCap, Purpose, Region, SendWindow, SenderId, TimeZone, UnknownZone,
@@ -20,29 +22,48 @@ use crate::campaign::{
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::fields::{self, Field};
+use crate::input::{MAX_DOCUMENT_BYTES, read_document};
 use crate::yaml::{self, Node, NodeKind};
 
 /// Reads and validates a campaign file; the audience path resolves against its directory.
-pub fn load(path: &Path) -> Result<Campaign, Diagnostics> {
+/// `now` is the instant the campaign is checked for (a cron schedule must fire within
+/// [`CRON_HORIZON_YEARS`] of it); the caller reads the clock, this crate never does.
+///
+/// The file must be a regular file of at most [`MAX_DOCUMENT_BYTES`] (see [`crate::input`]).
+pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Campaign, Diagnostics> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_document(path, MAX_DOCUMENT_BYTES).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: label.clone(),
             line: 1,
             column: 1,
-            message: format!("cannot read: {e}"),
+            message: e.kind.to_string(),
         }])
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    parse(&label, base, &text)
+    parse(&label, base, &text, now)
 }
 
-/// Validates campaign YAML `text`, reporting positions in `file`.
-pub fn parse(file: &str, base_dir: &Path, text: &str) -> Result<Campaign, Diagnostics> {
+/// Validates campaign YAML `text`, reporting positions in `file`; `now` as for [`load`].
+pub fn parse(
+    file: &str,
+    base_dir: &Path,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Campaign, Diagnostics> {
+    if text.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes"),
+        }]));
+    }
     let (root, problems) = yaml::parse(file, text).map_err(|d| Diagnostics(vec![d]))?;
     let mut cx = Cx {
         file,
         base_dir,
+        now,
         problems,
     };
     let campaign = cx.campaign(&root);
@@ -63,6 +84,8 @@ pub fn parse(file: &str, base_dir: &Path, text: &str) -> Result<Campaign, Diagno
 struct Cx<'a> {
     file: &'a str,
     base_dir: &'a Path,
+    /// The instant the campaign is checked for.
+    now: DateTime<Utc>,
     problems: Vec<Diagnostic>,
 }
 
@@ -72,6 +95,14 @@ struct Obj<'n> {
 }
 
 impl<'n> Obj<'n> {
+    /// The key node of `name`, when the mapping has it (whatever its value, `null` included).
+    fn key(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(k, _)| k)
+    }
+
     fn get(&self, name: &str) -> Option<&'n Node> {
         self.entries
             .iter()
@@ -227,8 +258,28 @@ impl<'a> Cx<'a> {
         let audience = top.get("audience").and_then(|n| self.audience(n));
         let template = top.get("template").and_then(|n| self.template(n));
         let schedule = top.get("schedule").and_then(|n| self.schedule(n));
+        let always_open = top.get("send_window").is_none();
         let (window, unknown_zone) = match top.get("send_window") {
             Some(n) => self.send_window(n).unzip(),
+            // `send_window:` with nothing after it is an unfinished window, not "always open".
+            None if top.key("send_window").is_some() => {
+                self.error(
+                    top.key("send_window").unwrap_or(root),
+                    "send_window is empty: give `hours` or a `preset`, or leave it out (only \
+                     transactional and service campaigns may send at any hour)",
+                );
+                (None, None)
+            }
+            // Marketing must say when it may reach people; transactional and service messages
+            // (a shipped order, a code) answer the recipient's own action and may go any time.
+            None if purpose == Some(Purpose::Marketing) => {
+                self.error(
+                    root,
+                    "the campaign is missing `send_window`: a marketing campaign must say when \
+                     it may send (only transactional and service campaigns may send at any hour)",
+                );
+                (None, None)
+            }
             None => (Some(SendWindow::always()), Some(UnknownZone::Conservative)),
         };
         let mut caps = match top.get("frequency_cap") {
@@ -264,6 +315,7 @@ impl<'a> Cx<'a> {
             template: template?,
             schedule: schedule?,
             window: window?,
+            always_open,
             unknown_zone: unknown_zone?,
             caps: caps?,
             rate_per_second,
@@ -392,16 +444,30 @@ impl<'a> Cx<'a> {
                     continue;
                 };
                 match ParamTemplate::parse(&text) {
-                    Ok(t) => params.push((param.to_owned(), t)),
+                    Ok(t) => {
+                        let what = format!("parameter `{param}`");
+                        self.fixed_text(value, &what, &t, ParamPlace::Body);
+                        params.push((param.to_owned(), t));
+                    }
                     Err(e) => self.error(value, format!("parameter `{param}`: {e}")),
                 }
             }
         }
         let mut buttons = Vec::new();
-        if let Some(items) = obj
-            .get("buttons")
-            .and_then(|n| self.list(n, "template.buttons"))
-        {
+        let buttons_node = obj.get("buttons");
+        if let Some(items) = buttons_node.and_then(|n| self.list(n, "template.buttons")) {
+            if items.len() > fields::MAX_BUTTONS
+                && let Some(node) = buttons_node
+            {
+                self.error(
+                    node,
+                    format!(
+                        "template.buttons has {} buttons; WhatsApp allows at most {}",
+                        items.len(),
+                        fields::MAX_BUTTONS
+                    ),
+                );
+            }
             for item in items {
                 if let Some(button) = self.button(item) {
                     buttons.push(button);
@@ -419,18 +485,20 @@ impl<'a> Cx<'a> {
 
     fn language(&mut self, node: &Node) -> Option<LanguageMap> {
         if let NodeKind::Scalar { .. } = node.kind {
-            let code = self.string(node, "template.language")?;
+            let code = self.language_code(node)?;
             return Some(LanguageMap::new([], code));
         }
         let obj = self.object(node, "template.language", &[], true)?;
         let mut default = None;
         let mut by_locale = Vec::new();
         for (key, value) in obj.entries {
-            let (Some(locale), Some(language)) =
-                (key.as_str(), self.string(value, "a language code"))
-            else {
+            let (Some(locale), Some(language)) = (key.as_str(), self.language_code(value)) else {
                 continue;
             };
+            if locale.trim().is_empty() {
+                self.error(key, "a locale in template.language must not be empty");
+                continue;
+            }
             if locale == "default" {
                 default = Some(language);
             } else {
@@ -444,6 +512,51 @@ impl<'a> Cx<'a> {
             );
         }
         Some(LanguageMap::new(by_locale, default?))
+    }
+
+    /// A template language code: text with no blanks (`en`, `pt_BR`). An empty code would be
+    /// refused by the provider for every recipient it is chosen for.
+    fn language_code(&mut self, node: &Node) -> Option<String> {
+        let code = self.string(node, "a language code")?;
+        if code.trim().is_empty() || code.contains(char::is_whitespace) {
+            self.error(
+                node,
+                format!("invalid language code `{code}`: expected a code such as en or pt_BR"),
+            );
+            return None;
+        }
+        Some(code)
+    }
+
+    /// Checks what every rendering of `template` shares against the provider's rules for
+    /// `place`: a fixed text that breaks them would skip every recipient at send time.
+    fn fixed_text(&mut self, node: &Node, what: &str, template: &ParamTemplate, place: ParamPlace) {
+        let max = place.max_chars();
+        if template.variables().next().is_some() {
+            let fixed = template.fixed_chars();
+            if fixed > max {
+                let message = format!(
+                    "the fixed text of {what} is {fixed} characters; WhatsApp allows at most \
+                     {max} in all"
+                );
+                self.error(node, message);
+            }
+            return;
+        }
+        let Ok(text) = template.render(|_| None) else {
+            return;
+        };
+        if let Err(RenderError::InvalidParameter { problem, .. }) =
+            check_whatsapp_param(what, place, &text)
+        {
+            let length = text.chars().count();
+            let message = if length > max {
+                format!("{what} is {length} characters; WhatsApp allows at most {max}")
+            } else {
+                format!("{what} {problem}")
+            };
+            self.error(node, message);
+        }
     }
 
     fn header(&mut self, node: &Node) -> Option<Header> {
@@ -464,10 +577,11 @@ impl<'a> Cx<'a> {
             "video" => MediaKind::Video,
             "document" => MediaKind::Document,
             _ => {
-                return ParamTemplate::parse(&text)
-                    .map(Header::Text)
+                let template = ParamTemplate::parse(&text)
                     .map_err(|e| self.error(value, format!("header text: {e}")))
-                    .ok();
+                    .ok()?;
+                self.fixed_text(value, "the header text", &template, ParamPlace::HeaderText);
+                return Some(Header::Text(template));
             }
         };
         if !text.starts_with("https://")
@@ -588,6 +702,17 @@ impl<'a> Cx<'a> {
                         return None;
                     }
                 };
+                if crate::cron::first_fire_within_horizon(&schedule, zone, self.now).is_none() {
+                    self.error(
+                        cron,
+                        format!(
+                            "cron `{expression}` never fires in the {} years after {}",
+                            crate::cron::HORIZON_YEARS,
+                            self.now.format("%Y-%m-%d")
+                        ),
+                    );
+                    return None;
+                }
                 ScheduleKind::Cron {
                     expression,
                     schedule: Box::new(schedule),
@@ -669,6 +794,14 @@ impl<'a> Cx<'a> {
         let Some(obj) = self.object(node, "send_window.hours", &[], true) else {
             return false;
         };
+        if obj.entries.is_empty() {
+            self.error(
+                node,
+                "send_window.hours is empty: list days and their hours, such as \
+                 mon-fri: 09:00-20:00",
+            );
+            return false;
+        }
         let mut ok = true;
         for (key, value) in obj.entries {
             let days = match key.as_str().map(Days::parse) {

@@ -22,7 +22,12 @@ send_window:
 fn check(text: &str) -> Result<herald_campaign::Campaign, Diagnostics> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("people.csv"), "phone\n+79161234567\n").unwrap();
-    herald_campaign::parse("c.yaml", dir.path(), text)
+    herald_campaign::parse("c.yaml", dir.path(), text, now())
+}
+
+/// The instant campaigns are checked at.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-26T12:00:00Z".parse().unwrap()
 }
 
 fn messages(text: &str) -> Vec<String> {

@@ -311,8 +311,10 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    /// Every record as (line, fields) or the error's (line, kind).
-    fn read_all(data: &[u8], limit: usize) -> Vec<Result<(u64, Vec<String>), (u64, String)>> {
+    /// A record as (line, fields), or an error as (line, variant name).
+    type Item = Result<(u64, Vec<String>), (u64, String)>;
+
+    fn read_all(data: &[u8], limit: usize) -> Vec<Item> {
         let mut records = CsvRecords::with_limit(data, limit);
         let mut record = ByteRecord::new();
         let mut out = Vec::new();
@@ -331,13 +333,16 @@ mod tests {
         out
     }
 
-    fn ok(line: u64, fields: &[&str]) -> Result<(u64, Vec<String>), (u64, String)> {
+    fn ok(line: u64, fields: &[&str]) -> Item {
         Ok((line, fields.iter().map(|f| (*f).to_owned()).collect()))
     }
 
     #[test]
     fn lines_survive_blank_lines_crlf_and_multiline_fields() {
-        let got = read_all(b"\xef\xbb\xbfa,b\r\n\r\n\n\"x\r\ny\",z\n\nlast,\"v\"\"w\"", 100);
+        let got = read_all(
+            b"\xef\xbb\xbfa,b\r\n\r\n\n\"x\r\ny\",z\n\nlast,\"v\"\"w\"",
+            100,
+        );
         assert_eq!(
             got,
             [
