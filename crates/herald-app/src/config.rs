@@ -415,7 +415,10 @@ mod input_tests {
         let comment = format!("#{}\n", "x".repeat(1000));
         std::fs::write(&big, comment.repeat(1100)).unwrap();
         let err = Settings::load(Some(&big), &env).unwrap_err().to_string();
-        assert!(err.contains("larger than the limit of 1048576 bytes"), "{err}");
+        assert!(
+            err.contains("larger than the limit of 1048576 bytes"),
+            "{err}"
+        );
         assert!(err.contains("herald.toml"), "{err}");
     }
 }

@@ -150,9 +150,8 @@ mod tests {
     fn schedules_must_fire_within_the_horizon() {
         let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
         let zone = TimeZone::parse("Europe/Moscow").unwrap();
-        let fire = |expression: &str| {
-            first_fire_within_horizon(&parse(expression).unwrap(), zone, now)
-        };
+        let fire =
+            |expression: &str| first_fire_within_horizon(&parse(expression).unwrap(), zone, now);
         assert!(fire("0 10 * * MON").is_some());
         // Next February 29th is in 2028: within five years.
         assert_eq!(

@@ -479,7 +479,11 @@ mod tests {
                 "{error}"
             );
         }
-        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        let ok = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
         assert!(parse("ok.yaml", &ok).is_ok());
         // An alias to a deep list, used deeper down, is measured by where it lands.
         let inner = format!("{}1{}", "[".repeat(100), "]".repeat(100));

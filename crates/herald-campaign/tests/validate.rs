@@ -265,7 +265,10 @@ fn send_time_failures_are_validation_errors() {
         );
     }
     // At the limits, all is well.
-    let header = format!("  name: promo\n  header: {{ text: \"{}\" }}\n", "h".repeat(60));
+    let header = format!(
+        "  name: promo\n  header: {{ text: \"{}\" }}\n",
+        "h".repeat(60)
+    );
     assert!(check(&BASE.replacen("  name: promo\n", &header, 1)).is_ok());
     let ten: String = (0..10)
         .map(|i| format!("    - {{ payload: b{i} }}\n"))
@@ -292,7 +295,10 @@ fn a_send_window_needs_open_hours_and_marketing_needs_a_window() {
             "send_window:\n  holidays: [ru]\n",
             "c.yaml:13:3: the send window has no open hours",
         ),
-        ("send_window: {}\n", "c.yaml:12:14: the send window has no open hours"),
+        (
+            "send_window: {}\n",
+            "c.yaml:12:14: the send window has no open hours",
+        ),
         ("send_window:\n", "c.yaml:12:1: send_window is empty"),
         (
             "send_window:\n  unknown_timezone: Europe/Moscow\n",
