@@ -111,7 +111,8 @@ impl fmt::Display for FileKind {
     }
 }
 
-fn file_kind(metadata: &Metadata) -> Option<FileKind> {
+/// What `metadata` describes when it is not a regular file; `None` for a regular file.
+pub fn file_kind(metadata: &Metadata) -> Option<FileKind> {
     let kind = metadata.file_type();
     if kind.is_file() {
         return None;

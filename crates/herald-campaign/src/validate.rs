@@ -359,14 +359,25 @@ impl<'a> Cx<'a> {
                 source_node,
                 format!("audience file `{written}` must be .csv, .jsonl or .ndjson"),
             );
-        } else if !source.is_file() {
-            self.error(
-                source_node,
-                format!(
-                    "audience file `{written}` not found (looked for {})",
-                    source.display()
+        } else {
+            match std::fs::metadata(&source) {
+                Err(_) => self.error(
+                    source_node,
+                    format!(
+                        "audience file `{written}` not found (looked for {})",
+                        source.display()
+                    ),
                 ),
-            );
+                Ok(metadata) => {
+                    if let Some(kind) = crate::input::file_kind(&metadata) {
+                        let message = format!(
+                            "audience file `{written}` is not a regular file ({kind}): audiences \
+                             are read from regular files only"
+                        );
+                        self.error(source_node, message);
+                    }
+                }
+            }
         }
         let default_country = obj
             .get("default_country")

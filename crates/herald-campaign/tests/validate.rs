@@ -331,3 +331,20 @@ fn a_send_window_needs_open_hours_and_marketing_needs_a_window() {
         assert!(!check(&text).unwrap().always_open);
     }
 }
+
+/// Issue 10 item 9: an audience that is not a regular file (it would block or never end) is
+/// named as such, not as missing.
+#[test]
+fn an_audience_that_is_not_a_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder.csv")).unwrap();
+    let text = BASE.replace("source: people.csv", "source: folder.csv");
+    let got = herald_campaign::parse("c.yaml", dir.path(), &text, now())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        got.0[0].to_string(),
+        "c.yaml:4:11: audience file `folder.csv` is not a regular file (a directory): audiences \
+         are read from regular files only"
+    );
+}
