@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about, propagate_version = true)]
 pub(crate) struct Cli {
-    /// Config file (default: $HERALD_CONFIG, then ./herald.toml).
+    /// Config file (default: $HERALD_CONFIG, then ./herald.toml): a regular file of at most 1 MiB.
     #[arg(long, global = true)]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -18,9 +18,16 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check campaign files; every problem is printed as file:line:col: message.
+    ///
+    /// A campaign is a regular file of at most 1 MiB; its YAML nests at most 128 levels and
+    /// builds at most 1,000,000 nodes (aliases included). A marketing campaign needs a
+    /// send_window with open hours; a transactional or service one without it sends at any hour.
     Validate(ValidateArgs),
     /// Show who would get what, when: per recipient the planned instant or skip reason, and a
     /// summary. Sends nothing.
+    ///
+    /// The audience must be a regular file; a row over 64 KiB is that row's error, and a quote
+    /// left open to the end of a CSV file is an error for the whole plan.
     Plan(PlanArgs),
     /// Print the JSON Schema of the campaign format (campaigns/schema.json).
     Schema,

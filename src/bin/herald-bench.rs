@@ -72,9 +72,9 @@ async fn bench(root: &Path, jobs: u64, concurrency: usize) -> Result<(), String>
     let dir = root.join(format!("herald-{jobs}"));
     let _ = std::fs::remove_dir_all(&dir);
     let file = write_project(&dir, jobs).map_err(|e| e.to_string())?;
-    let campaign = herald_campaign::load(&file).map_err(|e| e.to_string())?;
-    let db = dir.join("herald.db");
     let now: DateTime<Utc> = Utc::now();
+    let campaign = herald_campaign::load(&file, now).map_err(|e| e.to_string())?;
+    let db = dir.join("herald.db");
 
     let stores = SqliteStores::open(&db).map_err(|e| e.to_string())?;
     let started = Instant::now();

@@ -20,7 +20,8 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
             })?,
         None => Utc::now(),
     };
-    let campaign = herald_campaign::load(&args.file).map_err(|d| Failure::User(d.to_string()))?;
+    let campaign =
+        herald_campaign::load(&args.file, now).map_err(|d| Failure::User(d.to_string()))?;
     let senders = crate::commands::validate::configured_senders(config)?;
     if let Some(message) = crate::commands::validate::unknown_sender(&campaign, senders.as_ref()) {
         return Err(Failure::User(format!("{}: {message}", args.file.display())));
@@ -141,6 +142,7 @@ fn summary_json(summary: &PlanSummary) -> Value {
         "skipped": summary.skipped,
         "by_hour_utc": summary.by_hour.iter().map(|(h, n)| (utc(*h), json!(n))).collect::<serde_json::Map<_, _>>(),
         "next_fires": summary.next_fires.iter().map(|t| utc(*t)).collect::<Vec<_>>(),
+        "send_window": if summary.always_open { "always_open" } else { "campaign" },
         "note": "consent and frequency caps are checked at the moment of each send; the plan assumes they allow it",
     })
 }
@@ -151,6 +153,12 @@ fn write_summary(out: &mut impl Write, summary: &PlanSummary) -> std::io::Result
     if !summary.next_fires.is_empty() {
         let fires: Vec<String> = summary.next_fires.iter().map(|t| utc(*t)).collect();
         writeln!(out, "next fires: {}", fires.join(", "))?;
+    }
+    if summary.always_open {
+        writeln!(
+            out,
+            "send window: none; a transactional or service campaign without one sends at any hour"
+        )?;
     }
     writeln!(
         out,

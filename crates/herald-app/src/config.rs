@@ -9,18 +9,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use serde::Deserialize;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A named config file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    /// A config file could not be read: missing (when named), not a regular file, over
+    /// [`MAX_DOCUMENT_BYTES`], not UTF-8.
+    #[error("config {}: {}", path.display(), source.kind)]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        source: InputError,
     },
     /// The file or an override is not valid.
     #[error("invalid config{}: {message}", .origin.as_deref().map(|o| format!(" {o}")).unwrap_or_default())]
@@ -145,14 +147,21 @@ impl Settings {
         let named = explicit
             .map(Path::to_path_buf)
             .or_else(|| env.get("HERALD_CONFIG").map(PathBuf::from));
+        // A regular file of at most 1 MiB: `--config /dev/zero` must not fill memory, nor a
+        // FIFO block. Only a missing default file means "no config"; any other problem with it
+        // is an error rather than a silent fallback to defaults.
         let (text, origin) = match named {
-            Some(path) => match std::fs::read_to_string(&path) {
+            Some(path) => match read_document(&path, MAX_DOCUMENT_BYTES) {
                 Ok(text) => (text, Some(path.display().to_string())),
                 Err(source) => return Err(ConfigError::Read { path, source }),
             },
-            None => match std::fs::read_to_string("herald.toml") {
+            None => match read_document(Path::new("herald.toml"), MAX_DOCUMENT_BYTES) {
                 Ok(text) => (text, Some("herald.toml".to_owned())),
-                Err(_) => (String::new(), None),
+                Err(e) if e.is_not_found() => (String::new(), None),
+                Err(source) => {
+                    let path = PathBuf::from("herald.toml");
+                    return Err(ConfigError::Read { path, source });
+                }
             },
         };
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
@@ -384,5 +393,32 @@ mod rate_tests {
             err.contains("senders.wa.per_second: the Cloud API allows at most 1000"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    /// Issue 10 item 9: `--config /dev/zero` grew without end and a FIFO blocked forever. A
+    /// config must be a regular file of at most 1 MiB.
+    #[test]
+    fn a_config_is_a_regular_file_of_at_most_a_mebibyte() {
+        let env = BTreeMap::new();
+        let dir = tempfile::tempdir().unwrap();
+        for special in [Path::new("/dev/zero"), dir.path()] {
+            let err = Settings::load(Some(special), &env).unwrap_err();
+            assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let big = dir.path().join("herald.toml");
+        let comment = format!("#{}\n", "x".repeat(1000));
+        std::fs::write(&big, comment.repeat(1100)).unwrap();
+        let err = Settings::load(Some(&big), &env).unwrap_err().to_string();
+        assert!(
+            err.contains("larger than the limit of 1048576 bytes"),
+            "{err}"
+        );
+        assert!(err.contains("herald.toml"), "{err}");
     }
 }

@@ -74,7 +74,8 @@ pub async fn run_campaign(
     shutdown: impl Future<Output = ()> + Send + 'static,
     mut on_progress: impl FnMut(&ProgressView),
 ) -> Result<RunReport, AppError> {
-    let campaign = herald_campaign::load(file).map_err(|d| AppError::User(d.to_string()))?;
+    let campaign =
+        herald_campaign::load(file, clock.now()).map_err(|d| AppError::User(d.to_string()))?;
     let stores = Arc::new(open_store(settings, env)?);
     let _lock = stores.lock_exclusive()?;
     let sender_name = campaign

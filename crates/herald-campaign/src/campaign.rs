@@ -32,6 +32,9 @@ pub struct Campaign {
     pub schedule: Schedule,
     /// When sending is allowed.
     pub window: SendWindow,
+    /// The file has no `send_window` (allowed for transactional and service campaigns only):
+    /// `window` is open at every hour, and `plan` says so.
+    pub always_open: bool,
     /// What to do when a recipient's zone is unknown.
     pub unknown_zone: UnknownZone,
     /// Per-recipient caps, including the ones law presets add.

@@ -7,6 +7,13 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Months, Utc};
+use herald_core::TimeZone;
+
+/// A cron schedule must fire within this many years of the instant it is checked at: one that
+/// does not (`0 10 30 2 *`, February 30th) would be accepted and then never run.
+pub const HORIZON_YEARS: u32 = 5;
+
 const DAY_NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
 /// Parses a 5-field POSIX expression.
@@ -24,6 +31,21 @@ pub fn parse(expression: &str) -> Result<cron::Schedule, String> {
     let day_of_week = posix_days(day_of_week)?;
     let six = format!("0 {minute} {hour} {day_of_month} {month} {day_of_week}");
     cron::Schedule::from_str(&six).map_err(|e| e.to_string())
+}
+
+/// The first fire of `schedule` in `zone` after `now`, if there is one within
+/// [`HORIZON_YEARS`].
+pub fn first_fire_within_horizon(
+    schedule: &cron::Schedule,
+    zone: TimeZone,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let horizon = now.checked_add_months(Months::new(12 * HORIZON_YEARS))?;
+    schedule
+        .after(&now.with_timezone(&zone.tz()))
+        .next()
+        .map(|fire| fire.to_utc())
+        .filter(|fire| *fire <= horizon)
 }
 
 fn posix_days(field: &str) -> Result<String, String> {
@@ -122,6 +144,23 @@ mod tests {
                 .iter()
                 .all(|t| matches!(t.weekday(), Weekday::Fri | Weekday::Sat | Weekday::Sun))
         );
+    }
+
+    #[test]
+    fn schedules_must_fire_within_the_horizon() {
+        let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+        let zone = TimeZone::parse("Europe/Moscow").unwrap();
+        let fire =
+            |expression: &str| first_fire_within_horizon(&parse(expression).unwrap(), zone, now);
+        assert!(fire("0 10 * * MON").is_some());
+        // Next February 29th is in 2028: within five years.
+        assert_eq!(
+            fire("0 10 29 2 *").map(|t| t.to_rfc3339()),
+            Some("2028-02-29T07:00:00+00:00".to_owned())
+        );
+        for never in ["0 10 30 2 *", "0 10 31 4 *", "0 10 31 11 *"] {
+            assert_eq!(fire(never), None, "{never}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum Shape {
     MapOf(&'static Shape),
     /// A list.
     ListOf(&'static Shape),
+    /// A list of at most this many items.
+    ListUpTo(&'static Shape, usize),
     /// Any one of these shapes.
     OneOf(&'static [Shape]),
 }
@@ -55,6 +57,8 @@ pub const DURATION: &str = "^[0-9]+[smhd]$";
 const STR_OR_LIST: Shape = Shape::OneOf(&[Shape::Str, Shape::ListOf(&Shape::Str)]);
 const PRESETS: &[&str] = &["us-tcpa", "us-fl", "us-ok", "ru-business", "eu-business"];
 const URL: Shape = Shape::Pattern("^https://");
+/// A template language code: not empty, no blanks.
+const LANGUAGE_CODE: Shape = Shape::Pattern("^\\S+$");
 
 /// `audience.where`'s fixed keys (any other key is an attribute).
 pub const AUDIENCE_WHERE: [Field; 2] = [
@@ -131,6 +135,9 @@ pub const BUTTON: &[Field] = &[
     ),
 ];
 
+/// The most quick-reply buttons a WhatsApp template has.
+pub const MAX_BUTTONS: usize = 10;
+
 /// `template`.
 pub const TEMPLATE: &[Field] = &[
     field(
@@ -143,7 +150,7 @@ pub const TEMPLATE: &[Field] = &[
         "language",
         true,
         "template language: one code, or per recipient locale with a `default`",
-        Shape::OneOf(&[Shape::Str, Shape::MapOf(&Shape::Str)]),
+        Shape::OneOf(&[LANGUAGE_CODE, Shape::MapOf(&LANGUAGE_CODE)]),
     ),
     field(
         "header",
@@ -160,8 +167,8 @@ pub const TEMPLATE: &[Field] = &[
     field(
         "buttons",
         false,
-        "quick-reply buttons",
-        Shape::ListOf(&Shape::Object(BUTTON)),
+        "quick-reply buttons (at most 10)",
+        Shape::ListUpTo(&Shape::Object(BUTTON), MAX_BUTTONS),
     ),
 ];
 
@@ -210,7 +217,7 @@ pub const SEND_WINDOW: &[Field] = &[
     field(
         "hours",
         false,
-        "days (mon-fri, sat, daily, …) to HH:MM-HH:MM intervals",
+        "days (mon-fri, sat, daily, …) to HH:MM-HH:MM intervals; a window needs hours or a preset",
         Shape::MapOf(&STR_OR_LIST),
     ),
     field(
@@ -290,7 +297,7 @@ pub const CAMPAIGN: &[Field] = &[
     field(
         "send_window",
         false,
-        "when sending is allowed, in each recipient's local time",
+        "when sending is allowed, in each recipient's local time; required for marketing (without it a transactional or service campaign sends at any hour)",
         Shape::Object(SEND_WINDOW),
     ),
     field(

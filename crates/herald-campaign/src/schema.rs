@@ -62,6 +62,9 @@ fn shape(shape_: &Shape) -> Value {
         Shape::Open(fields, extra) => object(fields, Some(extra)),
         Shape::MapOf(values) => json!({ "type": "object", "additionalProperties": shape(values) }),
         Shape::ListOf(items) => json!({ "type": "array", "items": shape(items) }),
+        Shape::ListUpTo(items, max) => {
+            json!({ "type": "array", "items": shape(items), "maxItems": max })
+        }
         Shape::OneOf(options) => json!({ "oneOf": options.iter().map(shape).collect::<Vec<_>>() }),
     }
 }

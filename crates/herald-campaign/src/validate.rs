@@ -1,48 +1,66 @@
 //! From the positioned YAML tree to a [`Campaign`], collecting every problem.
+//!
+//! The parts with rules of their own have their own files: [`template`], [`schedule`],
+//! [`window`].
+
+mod schedule;
+mod template;
+mod window;
 
 use std::path::Path;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::cap::{CapPeriod, CapScope};
-use herald_core::holiday::Calendar;
-use herald_core::presets::Preset;
-use herald_core::template::{LanguageMap, ParamTemplate};
-use herald_core::window::{Days, LocalInterval};
 use herald_core::{
     CampaignId, FrequencyCap, Purpose, Region, SendWindow, SenderId, TimeZone, UnknownZone,
-    WindowSpec,
 };
 
 use crate::audience::Segment;
-use crate::campaign::{
-    AtZone, Audience, Button, Campaign, DeliveryMode, Header, MediaKind, OnReply, Schedule,
-    ScheduleKind, Template,
-};
+use crate::campaign::{Audience, Campaign, DeliveryMode};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::fields::{self, Field};
+use crate::input::{MAX_DOCUMENT_BYTES, read_document};
 use crate::yaml::{self, Node, NodeKind};
 
 /// Reads and validates a campaign file; the audience path resolves against its directory.
-pub fn load(path: &Path) -> Result<Campaign, Diagnostics> {
+/// `now` is the instant the campaign is checked for (a cron schedule must fire within
+/// [`HORIZON_YEARS`](crate::cron::HORIZON_YEARS) of it); the caller reads the clock, this crate never does.
+///
+/// The file must be a regular file of at most [`MAX_DOCUMENT_BYTES`] (see [`crate::input`]).
+pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Campaign, Diagnostics> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_document(path, MAX_DOCUMENT_BYTES).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: label.clone(),
             line: 1,
             column: 1,
-            message: format!("cannot read: {e}"),
+            message: e.kind.to_string(),
         }])
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    parse(&label, base, &text)
+    parse(&label, base, &text, now)
 }
 
-/// Validates campaign YAML `text`, reporting positions in `file`.
-pub fn parse(file: &str, base_dir: &Path, text: &str) -> Result<Campaign, Diagnostics> {
+/// Validates campaign YAML `text`, reporting positions in `file`; `now` as for [`load`].
+pub fn parse(
+    file: &str,
+    base_dir: &Path,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Campaign, Diagnostics> {
+    if text.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes"),
+        }]));
+    }
     let (root, problems) = yaml::parse(file, text).map_err(|d| Diagnostics(vec![d]))?;
     let mut cx = Cx {
         file,
         base_dir,
+        now,
         problems,
     };
     let campaign = cx.campaign(&root);
@@ -63,6 +81,8 @@ pub fn parse(file: &str, base_dir: &Path, text: &str) -> Result<Campaign, Diagno
 struct Cx<'a> {
     file: &'a str,
     base_dir: &'a Path,
+    /// The instant the campaign is checked for.
+    now: DateTime<Utc>,
     problems: Vec<Diagnostic>,
 }
 
@@ -72,6 +92,14 @@ struct Obj<'n> {
 }
 
 impl<'n> Obj<'n> {
+    /// The key node of `name`, when the mapping has it (whatever its value, `null` included).
+    fn key(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(k, _)| k)
+    }
+
     fn get(&self, name: &str) -> Option<&'n Node> {
         self.entries
             .iter()
@@ -227,8 +255,28 @@ impl<'a> Cx<'a> {
         let audience = top.get("audience").and_then(|n| self.audience(n));
         let template = top.get("template").and_then(|n| self.template(n));
         let schedule = top.get("schedule").and_then(|n| self.schedule(n));
+        let always_open = top.get("send_window").is_none();
         let (window, unknown_zone) = match top.get("send_window") {
             Some(n) => self.send_window(n).unzip(),
+            // `send_window:` with nothing after it is an unfinished window, not "always open".
+            None if top.key("send_window").is_some() => {
+                self.error(
+                    top.key("send_window").unwrap_or(root),
+                    "send_window is empty: give `hours` or a `preset`, or leave it out (only \
+                     transactional and service campaigns may send at any hour)",
+                );
+                (None, None)
+            }
+            // Marketing must say when it may reach people; transactional and service messages
+            // (a shipped order, a code) answer the recipient's own action and may go any time.
+            None if purpose == Some(Purpose::Marketing) => {
+                self.error(
+                    root,
+                    "the campaign is missing `send_window`: a marketing campaign must say when \
+                     it may send (only transactional and service campaigns may send at any hour)",
+                );
+                (None, None)
+            }
             None => (Some(SendWindow::always()), Some(UnknownZone::Conservative)),
         };
         let mut caps = match top.get("frequency_cap") {
@@ -264,6 +312,7 @@ impl<'a> Cx<'a> {
             template: template?,
             schedule: schedule?,
             window: window?,
+            always_open,
             unknown_zone: unknown_zone?,
             caps: caps?,
             rate_per_second,
@@ -310,14 +359,25 @@ impl<'a> Cx<'a> {
                 source_node,
                 format!("audience file `{written}` must be .csv, .jsonl or .ndjson"),
             );
-        } else if !source.is_file() {
-            self.error(
-                source_node,
-                format!(
-                    "audience file `{written}` not found (looked for {})",
-                    source.display()
+        } else {
+            match std::fs::metadata(&source) {
+                Err(_) => self.error(
+                    source_node,
+                    format!(
+                        "audience file `{written}` not found (looked for {})",
+                        source.display()
+                    ),
                 ),
-            );
+                Ok(metadata) => {
+                    if let Some(kind) = crate::input::file_kind(&metadata) {
+                        let message = format!(
+                            "audience file `{written}` is not a regular file ({kind}): audiences \
+                             are read from regular files only"
+                        );
+                        self.error(source_node, message);
+                    }
+                }
+            }
         }
         let default_country = obj
             .get("default_country")
@@ -368,331 +428,11 @@ impl<'a> Cx<'a> {
         Some(segment)
     }
 
-    fn template(&mut self, node: &Node) -> Option<Template> {
-        let obj = self.object(node, "template", fields::TEMPLATE, false)?;
-        let name = obj.get("name").and_then(|n| {
-            let name = self.string(n, "template.name")?;
-            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !valid {
-                self.error(n, format!("invalid template name `{name}`: lowercase letters, digits and underscores only"));
-            }
-            valid.then_some(name)
-        });
-        let language = obj.get("language").and_then(|n| self.language(n));
-        let header = match obj.get("header") {
-            Some(n) => self.header(n).map(Some),
-            None => Some(None),
-        };
-        let mut params = Vec::new();
-        let params_node = obj.get("params");
-        if let Some(p) = params_node.and_then(|n| self.object(n, "template.params", &[], true)) {
-            for (key, value) in p.entries {
-                let (Some(param), Some(text)) = (key.as_str(), self.string(value, "a parameter"))
-                else {
-                    continue;
-                };
-                match ParamTemplate::parse(&text) {
-                    Ok(t) => params.push((param.to_owned(), t)),
-                    Err(e) => self.error(value, format!("parameter `{param}`: {e}")),
-                }
-            }
-        }
-        let mut buttons = Vec::new();
-        if let Some(items) = obj
-            .get("buttons")
-            .and_then(|n| self.list(n, "template.buttons"))
-        {
-            for item in items {
-                if let Some(button) = self.button(item) {
-                    buttons.push(button);
-                }
-            }
-        }
-        Some(Template {
-            name: name?,
-            language: language?,
-            header: header?,
-            params,
-            buttons,
-        })
-    }
-
-    fn language(&mut self, node: &Node) -> Option<LanguageMap> {
-        if let NodeKind::Scalar { .. } = node.kind {
-            let code = self.string(node, "template.language")?;
-            return Some(LanguageMap::new([], code));
-        }
-        let obj = self.object(node, "template.language", &[], true)?;
-        let mut default = None;
-        let mut by_locale = Vec::new();
-        for (key, value) in obj.entries {
-            let (Some(locale), Some(language)) =
-                (key.as_str(), self.string(value, "a language code"))
-            else {
-                continue;
-            };
-            if locale == "default" {
-                default = Some(language);
-            } else {
-                by_locale.push((locale.to_owned(), language));
-            }
-        }
-        if default.is_none() {
-            self.error(
-                node,
-                "template.language needs a `default` for locales not listed",
-            );
-        }
-        Some(LanguageMap::new(by_locale, default?))
-    }
-
-    fn header(&mut self, node: &Node) -> Option<Header> {
-        let obj = self.object(node, "template.header", fields::HEADER, false)?;
-        let present: Vec<&(Node, Node)> =
-            obj.entries.iter().filter(|(_, v)| !v.is_null()).collect();
-        if present.len() != 1 {
-            self.error(
-                node,
-                "template.header takes exactly one of image, video, document, text",
-            );
-            return None;
-        }
-        let (key, value) = present[0];
-        let text = self.string(value, "the header")?;
-        let kind = match key.as_str()? {
-            "image" => MediaKind::Image,
-            "video" => MediaKind::Video,
-            "document" => MediaKind::Document,
-            _ => {
-                return ParamTemplate::parse(&text)
-                    .map(Header::Text)
-                    .map_err(|e| self.error(value, format!("header text: {e}")))
-                    .ok();
-            }
-        };
-        if !text.starts_with("https://")
-            || text.len() <= "https://".len()
-            || text.contains(char::is_whitespace)
-        {
-            self.error(
-                value,
-                format!(
-                    "header {} must be an https:// URL, found `{text}`",
-                    key.as_str()?
-                ),
-            );
-            return None;
-        }
-        Some(Header::Media { kind, link: text })
-    }
-
-    fn button(&mut self, node: &Node) -> Option<Button> {
-        let obj = self.object(node, "a button", fields::BUTTON, false)?;
-        let payload = obj
-            .get("payload")
-            .and_then(|n| self.string(n, "button payload"));
-        let on_reply = match obj.get("on_reply") {
-            None => Some(None),
-            Some(n) if n.as_str() == Some("opt_out") => Some(Some(OnReply::OptOut)),
-            Some(
-                n @ Node {
-                    kind: NodeKind::Map(_),
-                    ..
-                },
-            ) => {
-                let reply = self.object(n, "on_reply", fields::ON_REPLY, false)?;
-                reply
-                    .get("tag")
-                    .and_then(|t| self.string(t, "tag"))
-                    .map(|t| Some(OnReply::Tag(t)))
-            }
-            Some(n) => {
-                self.error(n, "on_reply must be `opt_out` or `{ tag: name }`");
-                None
-            }
-        };
-        Some(Button {
-            payload: payload?,
-            on_reply: on_reply?,
-        })
-    }
-
     fn zone(&mut self, node: &Node, what: &str) -> Option<TimeZone> {
         let text = self.string(node, what)?;
         TimeZone::parse(&text)
             .map_err(|e| self.error(node, e.to_string()))
             .ok()
-    }
-
-    fn schedule(&mut self, node: &Node) -> Option<Schedule> {
-        let obj = self.object(node, "schedule", fields::SCHEDULE, false)?;
-        let expires_after = match obj.get("expires_after") {
-            Some(n) => Some(self.duration(n, "expires_after")?),
-            None => None,
-        };
-        let kind = match (obj.get("at"), obj.get("cron")) {
-            (Some(_), Some(cron)) => {
-                self.error(
-                    cron,
-                    "schedule takes either `at` (one-off) or `cron` (recurring), not both",
-                );
-                return None;
-            }
-            (None, None) => {
-                self.error(node, "schedule needs `at` (one-off) or `cron` (recurring)");
-                return None;
-            }
-            (Some(at), None) => {
-                if let Some(tz) = obj.get("timezone") {
-                    self.error(
-                        tz,
-                        "`timezone` goes with `cron`; for `at` use `in: <zone>` or `in: recipient`",
-                    );
-                }
-                let written = self.string(at, "schedule.at")?;
-                let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-                    .iter()
-                    .find_map(|f| NaiveDateTime::parse_from_str(&written, f).ok());
-                let local = local.filter(|l| (2000..=2200).contains(&chrono::Datelike::year(l)));
-                let Some(local) = local else {
-                    self.error(at, format!("invalid schedule.at `{written}`: expected local wall time YYYY-MM-DDTHH:MM"));
-                    return None;
-                };
-                let zone = match obj.get("in") {
-                    None => AtZone::Recipient,
-                    Some(n) if n.as_str() == Some("recipient") => AtZone::Recipient,
-                    Some(n) => AtZone::Fixed(self.zone(n, "schedule.in")?),
-                };
-                ScheduleKind::At {
-                    local,
-                    written,
-                    zone,
-                }
-            }
-            (None, Some(cron)) => {
-                if let Some(n) = obj.get("in") {
-                    self.error(n, "`in` goes with `at`; a cron schedule runs in `timezone`");
-                }
-                let expression = self.string(cron, "schedule.cron")?;
-                let zone = match obj.get("timezone") {
-                    Some(n) => self.zone(n, "schedule.timezone")?,
-                    None => {
-                        self.error(node, "a cron schedule needs `timezone` (an IANA zone)");
-                        return None;
-                    }
-                };
-                let schedule = match crate::cron::parse(&expression) {
-                    Ok(s) => s,
-                    Err(message) => {
-                        self.error(cron, format!("invalid cron `{expression}`: {message}"));
-                        return None;
-                    }
-                };
-                ScheduleKind::Cron {
-                    expression,
-                    schedule: Box::new(schedule),
-                    zone,
-                }
-            }
-        };
-        Some(Schedule {
-            kind,
-            expires_after,
-        })
-    }
-
-    fn send_window(&mut self, node: &Node) -> Option<(SendWindow, UnknownZone)> {
-        let obj = self.object(node, "send_window", fields::SEND_WINDOW, false)?;
-        let mut spec = WindowSpec::default();
-        let mut ok = true;
-        if let Some(n) = obj.get("preset") {
-            for (name, item) in self.one_or_many(n, "a preset") {
-                match name.parse::<Preset>() {
-                    Ok(p) => spec.presets.push(p),
-                    Err(e) => {
-                        let names = Preset::ALL.map(Preset::name);
-                        let hint = did_you_mean(&name, names)
-                            .map(|n| format!("; did you mean `{n}`?"))
-                            .unwrap_or_default();
-                        self.error(&item, format!("{e}{hint}"));
-                        ok = false;
-                    }
-                }
-            }
-        }
-        if let Some(n) = obj.get("hours") {
-            ok &= self.hours(n, &mut spec);
-        }
-        if let Some(n) = obj.get("holidays") {
-            let items = self
-                .list(n, "send_window.holidays")
-                .map(<[Node]>::to_vec)
-                .unwrap_or_default();
-            let names: Vec<(String, Node)> = items
-                .iter()
-                .filter_map(|i| self.string(i, "a holiday").map(|s| (s, i.clone())))
-                .collect();
-            for (name, item) in names {
-                if name == "country" {
-                    spec.country_calendar = true;
-                } else if let Ok(date) = NaiveDate::parse_from_str(&name, "%Y-%m-%d") {
-                    spec.closed_dates.push(date);
-                } else {
-                    match name.parse::<Calendar>() {
-                        Ok(c) => spec.calendars.push(c),
-                        Err(e) => {
-                            self.error(&item, e.to_string());
-                            ok = false;
-                        }
-                    }
-                }
-            }
-        }
-        let unknown = match obj.get("unknown_timezone") {
-            None => UnknownZone::Conservative,
-            Some(n) if n.as_str() == Some("conservative") => UnknownZone::Conservative,
-            Some(n) => UnknownZone::Assume(self.zone(n, "send_window.unknown_timezone")?),
-        };
-        if !ok {
-            return None;
-        }
-        match SendWindow::new(spec) {
-            Ok(window) => Some((window, unknown)),
-            Err(e) => {
-                self.error(node, e.to_string());
-                None
-            }
-        }
-    }
-
-    fn hours(&mut self, node: &Node, spec: &mut WindowSpec) -> bool {
-        let Some(obj) = self.object(node, "send_window.hours", &[], true) else {
-            return false;
-        };
-        let mut ok = true;
-        for (key, value) in obj.entries {
-            let days = match key.as_str().map(Days::parse) {
-                Some(Ok(days)) => days,
-                Some(Err(e)) => {
-                    self.error(key, e.to_string());
-                    ok = false;
-                    continue;
-                }
-                None => continue,
-            };
-            let mut intervals = Vec::new();
-            for (text, item) in self.one_or_many(value, "hours") {
-                match LocalInterval::parse(&text) {
-                    Ok(i) => intervals.push(i),
-                    Err(e) => {
-                        self.error(&item, e.to_string());
-                        ok = false;
-                    }
-                }
-            }
-            spec.hours.push((days, intervals));
-        }
-        ok
     }
 
     fn caps(&mut self, node: &Node) -> Option<Vec<FrequencyCap>> {

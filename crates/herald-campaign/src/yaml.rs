@@ -5,8 +5,15 @@
 //! serde-saphyr) and then validated by hand, node by node, collecting diagnostics. Scalars stay
 //! text with their quoting style: the validator decides what `yes` or `2026-11-27T10:00` mean
 //! for each field, instead of YAML 1.1's guesses.
+//!
+//! # Limits
+//! An alias is expanded by copying the anchored tree, so a few hundred bytes of nested aliases
+//! (the "billion laughs") would build billions of nodes, and each level of nesting is a level of
+//! recursion here. So the tree is capped while it is built: at most [`MAX_DEPTH`] levels, and at
+//! most [`MAX_NODES`] nodes and [`MAX_TEXT_BYTES`] of scalar text in all, counting every copy an
+//! alias or an anchor makes. The first node past a limit ends parsing with its position.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
@@ -64,14 +71,27 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. Syntax errors end parsing (one diagnostic); duplicate keys are
-/// reported and the first occurrence kept, so validation can still go on.
+/// The deepest nesting of lists and mappings: a campaign needs five.
+pub const MAX_DEPTH: usize = 128;
+/// The most nodes one document may build, alias expansions included: a campaign needs a few
+/// hundred.
+pub const MAX_NODES: u64 = 1_000_000;
+/// The most scalar text one document may build, alias expansions included: sixteen times the
+/// largest campaign file.
+pub const MAX_TEXT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Parses one YAML document. Syntax errors and exceeded [limits](self#limits) end parsing (one
+/// diagnostic); duplicate keys are reported and the first occurrence kept, so validation can
+/// still go on.
 pub fn parse(file: &str, text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
     let mut builder = Builder {
         file,
         events: Parser::new_from_str(text),
         anchors: HashMap::new(),
         problems: Vec::new(),
+        nodes: 0,
+        text: 0,
+        deepest: 0,
     };
     let root = builder.document()?;
     Ok((root, builder.problems))
@@ -80,8 +100,23 @@ pub fn parse(file: &str, text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnost
 struct Builder<'a> {
     file: &'a str,
     events: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     problems: Vec<Diagnostic>,
+    /// Nodes built so far, copies included.
+    nodes: u64,
+    /// Scalar bytes built so far, copies included.
+    text: u64,
+    /// The deepest level reached in the subtree being built.
+    deepest: usize,
+}
+
+/// An anchored subtree and what a copy of it costs.
+struct Anchored {
+    node: Node,
+    nodes: u64,
+    text: u64,
+    /// Levels from its root to its deepest node (1 for a scalar).
+    height: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -119,7 +154,7 @@ impl<'a> Builder<'a> {
             }
         }
         let (event, span) = self.next()?;
-        let root = self.node(event, span)?;
+        let root = self.node(event, span, 1)?;
         match self.next()? {
             (Event::DocumentEnd, _) => {}
             (_, span) => return Err(self.diag(span, "unexpected content after the document")),
@@ -142,10 +177,44 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, Diagnostic> {
+    /// Counts `nodes` and `text` more built at `span`, failing past the limits.
+    fn count(&mut self, span: Span, nodes: u64, text: u64) -> Result<(), Diagnostic> {
+        self.nodes += nodes;
+        self.text += text;
+        if self.nodes > MAX_NODES {
+            return Err(self.diag(
+                span,
+                &format!(
+                    "the YAML builds more than {MAX_NODES} nodes (each use of an alias copies \
+                     its anchor)"
+                ),
+            ));
+        }
+        if self.text > MAX_TEXT_BYTES {
+            return Err(self.diag(
+                span,
+                &format!(
+                    "the YAML builds more than {} MiB of text (each use of an alias copies its \
+                     anchor)",
+                    MAX_TEXT_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the node starting with `event`, `depth` levels down (the root is at 1).
+    fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
+        let too_deep = || format!("the YAML is nested more than {MAX_DEPTH} levels deep");
+        if depth > MAX_DEPTH {
+            return Err(self.diag(span, &too_deep()));
+        }
         let (line, column) = (span.start.line(), span.start.col() + 1);
+        let (nodes_before, text_before, deepest_before) = (self.nodes, self.text, self.deepest);
+        self.deepest = depth;
         let (node, anchor) = match event {
             Event::Scalar(value, style, anchor, _tag) => {
+                self.count(span, 1, value.len() as u64)?;
                 let plain = style == ScalarStyle::Plain;
                 (
                     Node {
@@ -159,23 +228,33 @@ impl<'a> Builder<'a> {
                     anchor,
                 )
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(target) => (
+            Event::Alias(id) => {
+                let Some(target) = self.anchors.get(&id) else {
+                    return Err(self.diag(span, "alias refers to an unknown anchor"));
+                };
+                let (nodes, text, height) = (target.nodes, target.text, target.height);
+                if depth + height - 1 > MAX_DEPTH {
+                    return Err(self.diag(span, &too_deep()));
+                }
+                self.count(span, nodes, text)?;
+                self.deepest = depth + height - 1;
+                let target = &self.anchors[&id].node;
+                (
                     Node {
                         line,
                         column,
                         ..target.clone()
                     },
                     0,
-                ),
-                None => return Err(self.diag(span, "alias refers to an unknown anchor")),
-            },
+                )
+            }
             Event::SequenceStart(anchor, _tag) => {
+                self.count(span, 1, 0)?;
                 let mut items = Vec::new();
                 loop {
                     match self.next()? {
                         (Event::SequenceEnd, _) => break,
-                        (event, span) => items.push(self.node(event, span)?),
+                        (event, span) => items.push(self.node(event, span, depth + 1)?),
                     }
                 }
                 (
@@ -187,25 +266,42 @@ impl<'a> Builder<'a> {
                     anchor,
                 )
             }
-            Event::MappingStart(anchor, _tag) => (self.mapping(line, column)?, anchor),
+            Event::MappingStart(anchor, _tag) => {
+                self.count(span, 1, 0)?;
+                (self.mapping(line, column, depth)?, anchor)
+            }
             _ => return Err(self.diag(span, "unexpected YAML event")),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The anchor keeps a copy of the subtree: that copy counts too.
+            let (nodes, text) = (self.nodes - nodes_before, self.text - text_before);
+            self.count(span, nodes, text)?;
+            let height = self.deepest - depth + 1;
+            let anchored = Anchored {
+                node: node.clone(),
+                nodes,
+                text,
+                height,
+            };
+            self.anchors.insert(anchor, anchored);
         }
+        self.deepest = self.deepest.max(deepest_before);
         Ok(node)
     }
 
-    fn mapping(&mut self, line: usize, column: usize) -> Result<Node, Diagnostic> {
+    fn mapping(&mut self, line: usize, column: usize, depth: usize) -> Result<Node, Diagnostic> {
         let mut entries: Vec<(Node, Node)> = Vec::new();
+        // The scalar keys so far with their line: a linear search per key would make a
+        // mapping of many keys quadratic.
+        let mut keys: HashMap<String, usize> = HashMap::new();
         let mut merged: Vec<(Node, Node)> = Vec::new();
         loop {
             let key = match self.next()? {
                 (Event::MappingEnd, _) => break,
-                (event, span) => self.node(event, span)?,
+                (event, span) => self.node(event, span, depth + 1)?,
             };
             let (event, span) = self.next()?;
-            let value = self.node(event, span)?;
+            let value = self.node(event, span, depth + 1)?;
             if matches!(&key.kind, NodeKind::Scalar { value, plain: true } if value == "<<") {
                 // YAML merge keys: `<<: *defaults` or `<<: [*a, *b]`; explicit keys win.
                 let sources = match value.kind {
@@ -225,26 +321,29 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
-            let duplicate = entries
-                .iter()
-                .find(|(k, _)| k.as_str().is_some() && k.as_str() == key.as_str());
-            if let Some((first, _)) = duplicate {
-                self.problems.push(Diagnostic {
-                    file: self.file.to_owned(),
-                    line: key.line,
-                    column: key.column,
-                    message: format!(
-                        "duplicate key `{}` (first at line {}); the first one is used",
-                        key.as_str().unwrap_or_default(),
-                        first.line
-                    ),
-                });
-                continue;
+            if let Some(name) = key.as_str() {
+                if let Some(first) = keys.get(name) {
+                    self.problems.push(Diagnostic {
+                        file: self.file.to_owned(),
+                        line: key.line,
+                        column: key.column,
+                        message: format!(
+                            "duplicate key `{name}` (first at line {first}); the first one is used"
+                        ),
+                    });
+                    continue;
+                }
+                keys.insert(name.to_owned(), key.line);
             }
             entries.push((key, value));
         }
+        let mut merged_keys = HashSet::new();
         for (key, value) in merged {
-            if !entries.iter().any(|(k, _)| k.as_str() == key.as_str()) {
+            let new = match key.as_str() {
+                Some(name) => !keys.contains_key(name) && merged_keys.insert(name.to_owned()),
+                None => true,
+            };
+            if new {
                 entries.push((key, value));
             }
         }
@@ -334,5 +433,74 @@ mod tests {
         assert!(err.line >= 2, "{err}");
         assert!(err.message.starts_with("invalid YAML"));
         assert!(parse("c.yaml", "").is_err());
+    }
+
+    /// The "billion laughs": nine levels of nine aliases would build 9^9 nodes. Issue 10 item 8:
+    /// 0.5 KB of this reached 14 GB in 20 s. Now the node that passes the limit is reported.
+    #[test]
+    fn alias_bombs_stop_at_the_node_limit() {
+        let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (previous, name) in ('a'..='h').zip('b'..='i') {
+            let items = vec![format!("*{previous}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        assert!(text.len() < 600, "{}", text.len());
+        let error = parse("bomb.yaml", &text).unwrap_err();
+        assert!(error.message.contains("more than 1000000 nodes"), "{error}");
+        assert!(error.line >= 6, "{error}");
+    }
+
+    /// Aliases of a long scalar build text, not nodes: that is capped too.
+    #[test]
+    fn alias_copies_of_long_text_stop_at_the_text_limit() {
+        let mut text = format!("a: &a \"{}\"\nb: [", "x".repeat(100_000));
+        text.push_str(&vec!["*a"; 200].join(", "));
+        text.push_str("]\n");
+        let error = parse("text.yaml", &text).unwrap_err();
+        assert!(error.message.contains("MiB of text"), "{error}");
+        assert_eq!(error.line, 2);
+    }
+
+    /// Deep nesting used to overflow the stack (an abort, not an error).
+    #[test]
+    fn deep_nesting_is_an_error_with_a_position() {
+        let flow = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let block = "- ".repeat(100_000) + "x\n";
+        let mapping: String = (0..200)
+            .map(|level| format!("{}k:\n", "  ".repeat(level)))
+            .collect();
+        // The scanner refuses flow nesting past 255 itself, ahead of the events.
+        let error = parse("deep.yaml", &flow).unwrap_err();
+        assert_eq!((error.line, error.column), (1, 256), "{error}");
+        for text in [block, mapping] {
+            let error = parse("deep.yaml", &text).unwrap_err();
+            assert!(
+                error.message.contains("nested more than 128 levels"),
+                "{error}"
+            );
+        }
+        let ok = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse("ok.yaml", &ok).is_ok());
+        // An alias to a deep list, used deeper down, is measured by where it lands.
+        let inner = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let text = format!("a: &a {inner}\nb: {}*a{}\n", "[".repeat(40), "]".repeat(40));
+        let error = parse("alias.yaml", &text).unwrap_err();
+        assert!(error.message.contains("nested more than 128"), "{error}");
+        assert_eq!(error.line, 2);
+    }
+
+    /// Many keys in one mapping: duplicate checks must not be quadratic, and still work.
+    #[test]
+    fn wide_mappings_keep_duplicate_checks() {
+        let mut text: String = (0..50_000).map(|n| format!("k{n}: {n}\n")).collect();
+        text.push_str("k7: again\n");
+        let (root, problems) = parse("wide.yaml", &text).unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("`k7` (first at line 8)"));
+        assert!(matches!(root.kind, NodeKind::Map(ref e) if e.len() == 50_000));
     }
 }

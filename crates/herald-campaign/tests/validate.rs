@@ -22,7 +22,12 @@ send_window:
 fn check(text: &str) -> Result<herald_campaign::Campaign, Diagnostics> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("people.csv"), "phone\n+79161234567\n").unwrap();
-    herald_campaign::parse("c.yaml", dir.path(), text)
+    herald_campaign::parse("c.yaml", dir.path(), text, now())
+}
+
+/// The instant campaigns are checked at.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-26T12:00:00Z".parse().unwrap()
 }
 
 fn messages(text: &str) -> Vec<String> {
@@ -187,4 +192,159 @@ fn law_presets_bring_their_caps() {
     let campaign = check(&text).unwrap();
     assert_eq!(campaign.caps.len(), 1);
     assert_eq!(campaign.caps[0].max, 3);
+}
+
+/// Issue 10 item 14: campaigns that validated and then failed or widened at send time. Each is
+/// now a `file:line:col` error at the node that causes it.
+#[test]
+fn send_time_failures_are_validation_errors() {
+    let long_header = format!("  header: {{ text: \"{}\" }}\n", "h".repeat(61));
+    let buttons: String = (0..11)
+        .map(|i| format!("    - {{ payload: b{i} }}\n"))
+        .collect();
+    let cases = [
+        // A static header over 60 characters: every recipient was skipped.
+        (
+            "  name: promo\n",
+            format!("  name: promo\n{long_header}"),
+            "c.yaml:7:19: the header text is 61 characters; WhatsApp allows at most 60",
+        ),
+        // Fixed text around a placeholder counts too.
+        (
+            "  name: promo\n",
+            format!(
+                "  name: promo\n  header: {{ text: \"{{{{ first_name }}}} {}\" }}\n",
+                "h".repeat(60)
+            ),
+            "c.yaml:7:19: the fixed text of the header text is 61 characters",
+        ),
+        // A static body parameter with a newline.
+        (
+            "    first_name: \"{{ first_name | default('friend') }}\"\n",
+            "    first_name: \"two\\nlines\"\n".to_owned(),
+            "c.yaml:9:17: parameter `first_name` contains a newline",
+        ),
+        (
+            "  name: promo\n",
+            format!("  name: promo\n  buttons:\n{buttons}"),
+            "c.yaml:8:5: template.buttons has 11 buttons; WhatsApp allows at most 10",
+        ),
+        (
+            "  language: { ru: ru, default: en }\n",
+            "  language: { ru: \"\", default: en }\n".to_owned(),
+            "c.yaml:7:19: invalid language code ``",
+        ),
+        (
+            "  language: { ru: ru, default: en }\n",
+            "  language: { ru: ru, default: \" \" }\n".to_owned(),
+            "c.yaml:7:32: invalid language code ` `",
+        ),
+        (
+            "  language: { ru: ru, default: en }\n",
+            "  language: \"\"\n".to_owned(),
+            "c.yaml:7:13: invalid language code ``",
+        ),
+        (
+            "  language: { ru: ru, default: en }\n",
+            "  language: { \"\": ru, default: en }\n".to_owned(),
+            "c.yaml:7:15: a locale in template.language must not be empty",
+        ),
+        // February 30th never comes.
+        (
+            "schedule:\n  at: 2026-12-01T10:00\n",
+            "schedule:\n  cron: \"0 10 30 2 *\"\n  timezone: Europe/Moscow\n".to_owned(),
+            "c.yaml:11:9: cron `0 10 30 2 *` never fires in the 5 years after 2026-11-26",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(BASE.contains(from), "{from:?} not in the base");
+        let got = messages(&BASE.replacen(from, &to, 1));
+        assert!(
+            got.iter().any(|m| m.starts_with(expected)),
+            "{to:?}: expected {expected:?} in {got:?}"
+        );
+    }
+    // At the limits, all is well.
+    let header = format!(
+        "  name: promo\n  header: {{ text: \"{}\" }}\n",
+        "h".repeat(60)
+    );
+    assert!(check(&BASE.replacen("  name: promo\n", &header, 1)).is_ok());
+    let ten: String = (0..10)
+        .map(|i| format!("    - {{ payload: b{i} }}\n"))
+        .collect();
+    let ten = format!("  name: promo\n  buttons:\n{ten}");
+    assert!(check(&BASE.replacen("  name: promo\n", &ten, 1)).is_ok());
+    let leap = "schedule:\n  cron: \"0 10 29 2 *\"\n  timezone: Europe/Moscow\n";
+    let leap = BASE.replacen("schedule:\n  at: 2026-12-01T10:00\n", leap, 1);
+    assert!(check(&leap).is_ok());
+}
+
+/// Issue 10 item 14: `hours: {}`, a window of holidays only, `send_window: {}` all meant 24/7.
+/// A window needs open hours; only transactional and service campaigns may leave it out, and
+/// are then always open.
+#[test]
+fn a_send_window_needs_open_hours_and_marketing_needs_a_window() {
+    let window = "send_window:\n  hours: { mon-fri: \"09:00-20:00\" }\n";
+    let cases = [
+        (
+            "send_window:\n  hours: {}\n",
+            "c.yaml:13:10: send_window.hours is empty",
+        ),
+        (
+            "send_window:\n  holidays: [ru]\n",
+            "c.yaml:13:3: the send window has no open hours",
+        ),
+        (
+            "send_window: {}\n",
+            "c.yaml:12:14: the send window has no open hours",
+        ),
+        ("send_window:\n", "c.yaml:12:1: send_window is empty"),
+        (
+            "send_window:\n  unknown_timezone: Europe/Moscow\n",
+            "c.yaml:13:3: the send window has no open hours",
+        ),
+        (
+            "send_window:\n  hours: { mon-fri: [] }\n",
+            "c.yaml:13:3: the send window is never open",
+        ),
+        ("", "c.yaml:1:1: the campaign is missing `send_window`"),
+    ];
+    for (to, expected) in cases {
+        let got = messages(&BASE.replacen(window, to, 1));
+        assert!(
+            got.iter().any(|m| m.starts_with(expected)),
+            "{to:?}: expected {expected:?} in {got:?}"
+        );
+        assert_eq!(got.len(), 1, "one mistake, one message: {got:?}");
+    }
+    let marketing = check(BASE).unwrap();
+    assert!(!marketing.always_open);
+    for purpose in ["transactional", "service"] {
+        let text = BASE
+            .replacen("purpose: marketing", &format!("purpose: {purpose}"), 1)
+            .replacen(window, "", 1);
+        let campaign = check(&text).unwrap();
+        assert!(campaign.always_open, "{purpose}");
+        // And with a window given, the window holds.
+        let text = BASE.replacen("purpose: marketing", &format!("purpose: {purpose}"), 1);
+        assert!(!check(&text).unwrap().always_open);
+    }
+}
+
+/// Issue 10 item 9: an audience that is not a regular file (it would block or never end) is
+/// named as such, not as missing.
+#[test]
+fn an_audience_that_is_not_a_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder.csv")).unwrap();
+    let text = BASE.replace("source: people.csv", "source: folder.csv");
+    let got = herald_campaign::parse("c.yaml", dir.path(), &text, now())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        got.0[0].to_string(),
+        "c.yaml:4:11: audience file `folder.csv` is not a regular file (a directory): audiences \
+         are read from regular files only"
+    );
 }

@@ -99,6 +99,18 @@ impl ParamTemplate {
         })
     }
 
+    /// The characters of the fixed text around the placeholders: every rendering is at least
+    /// this long, so a fixed text over a place's limit fails for every recipient.
+    pub fn fixed_chars(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(text) => text.chars().count(),
+                Part::Variable { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Renders with the recipient's attributes. A blank attribute counts as missing, so that an
     /// empty CSV cell falls back to the default instead of producing "Hello , …".
     pub fn render(
@@ -308,6 +320,8 @@ mod tests {
         );
         let double = ParamTemplate::parse(r#"{{ x | default("it's") }}"#).unwrap();
         assert_eq!(double.render(attrs(&[])).unwrap(), "it's");
+        assert_eq!(t.fixed_chars(), "Hi , !".len());
+        assert_eq!(ParamTemplate::parse("Привет").unwrap().fixed_chars(), 6);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use herald_campaign::Campaign;
-use herald_campaign::audience::{AudienceError, AudienceReader, PhoneSet, count_rows};
+use herald_campaign::audience::{AudienceError, AudienceReader, PhoneSet, RowError, count_rows};
 use herald_core::{ConsentState, Decision, Policy, RunId, SkipReason, TimeZone};
 
 use crate::prepare::prepare;
@@ -19,6 +19,10 @@ pub enum PlanError {
     /// The audience file as a whole is unusable.
     #[error(transparent)]
     Audience(#[from] AudienceError),
+    /// The audience could not be read to its end (an I/O error, a quote left open to the end
+    /// of the file): a plan of the rows before it would pass for the whole audience.
+    #[error("{0}")]
+    Unreadable(RowError),
     /// A cron campaign with no fire time ahead.
     #[error("the cron schedule never fires after {now}")]
     NoFire {
@@ -77,6 +81,8 @@ pub struct PlanSummary {
     pub by_hour: BTreeMap<DateTime<Utc>, u64>,
     /// For cron campaigns: the next fire times.
     pub next_fires: Vec<DateTime<Utc>>,
+    /// The campaign has no `send_window` (transactional or service): it sends at any hour.
+    pub always_open: bool,
 }
 
 /// Plans `campaign` as of `now`, calling `sink` for every row in file order.
@@ -95,10 +101,12 @@ pub fn plan(
     let mut summary = PlanSummary {
         run: Some(run.to_string()),
         next_fires,
+        always_open: campaign.always_open,
         ..PlanSummary::default()
     };
     for row in reader {
         let planned = match row {
+            Err(error) if error.unreadable => return Err(PlanError::Unreadable(error)),
             Err(error) => PlannedRow {
                 line: error.line,
                 recipient: None,

@@ -46,9 +46,9 @@ fn write_campaign(dir: &std::path::Path) -> std::path::PathBuf {
 
 async fn stored(readers: usize) -> (herald_store::RunCounts, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let campaign = herald_campaign::load(&write_campaign(dir.path())).unwrap();
-    let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+    let campaign = herald_campaign::load(&write_campaign(dir.path()), now).unwrap();
+    let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let (run, first) = expand_with_readers(&stores, &campaign, "c.yaml", now, readers)
         .await
         .unwrap();

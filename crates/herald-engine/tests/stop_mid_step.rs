@@ -111,8 +111,8 @@ async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
          send_window: { hours: { daily: \"00:00-24:00\" } }\nspread: 1s\n",
     )
     .unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
     let now: DateTime<Utc> = "2026-11-30T10:00:05Z".parse().unwrap();
+    let campaign = herald_campaign::load(&dir.path().join("c.yaml"), now).unwrap();
     let sqlite = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
     let opted_in = [
         consent("+79162000001", ConsentKind::OptIn, "form"),

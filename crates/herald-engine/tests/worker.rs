@@ -62,7 +62,7 @@ async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
          send_window:\n  hours: {{ mon-fri: \"09:00-20:00\" }}\n{extra}"
     );
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    let campaign = herald_campaign::load(&dir.path().join("c.yaml"), start).unwrap();
     let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
     let opt_ins: Vec<StoredConsent> = (0..n)
         .map(|i| StoredConsent {
@@ -230,7 +230,7 @@ async fn frequency_caps_count_sends_made_meanwhile() {
         .unwrap()
         .replace("id: promo", "id: promo-two");
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-    let second = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    let second = herald_campaign::load(&dir.path().join("c.yaml"), s.clock.now_()).unwrap();
     s.clock.set(at("2026-11-30T08:30:00Z"));
     let (run2, _) = expand(&*s.stores, &second, "c.yaml", s.clock.now_())
         .await
@@ -249,7 +249,7 @@ async fn frequency_caps_count_sends_made_meanwhile() {
 #[tokio::test]
 async fn expanding_twice_creates_no_second_delivery() {
     let s = setup(20, "", at("2026-11-30T07:30:00Z")).await;
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml"), s.clock.now_()).unwrap();
     let (run, again) = expand(&*s.stores, &campaign, "c.yaml", s.clock.now_())
         .await
         .unwrap();
@@ -281,7 +281,8 @@ async fn a_duplicate_recipient_id_is_counted_not_lost() {
     let yaml = "id: dup\npurpose: transactional\naudience: { source: people.csv }\ntemplate: { name: t, language: en }\n\
                 schedule: { at: 2026-11-30T10:00, in: recipient }\n";
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+    let campaign =
+        herald_campaign::load(&dir.path().join("c.yaml"), at("2026-11-30T08:00:00Z")).unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let (run, expansion) = expand(&stores, &campaign, "c.yaml", at("2026-11-30T08:00:00Z"))
         .await
@@ -373,7 +374,7 @@ async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
         .unwrap()
         .replace("id: promo", "id: promo-later");
     std::fs::write(s._dir.path().join("later.yaml"), yaml).unwrap();
-    let later = herald_campaign::load(&s._dir.path().join("later.yaml")).unwrap();
+    let later = herald_campaign::load(&s._dir.path().join("later.yaml"), s.clock.now_()).unwrap();
     let (run2, _) = expand(&*s.stores, &later, "later.yaml", s.clock.now_())
         .await
         .unwrap();
@@ -433,7 +434,7 @@ async fn recipients_over_the_messaging_tier_are_deferred_not_failed() {
         )
         .with_tier(250),
     );
-    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap();
+    let campaign = herald_campaign::load(&s._dir.path().join("c.yaml"), s.clock.now_()).unwrap();
     worker.register(&s.run, campaign);
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     assert_eq!(
@@ -532,7 +533,7 @@ async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
         .unwrap()
         .replace("id: promo", "id: promo-next");
     std::fs::write(s._dir.path().join("next.yaml"), yaml).unwrap();
-    let next = herald_campaign::load(&s._dir.path().join("next.yaml")).unwrap();
+    let next = herald_campaign::load(&s._dir.path().join("next.yaml"), s.clock.now_()).unwrap();
     s.clock.set(at("2026-11-30T09:00:00Z"));
     let (run2, _) = expand(&*s.stores, &next, "next.yaml", s.clock.now_())
         .await
@@ -586,7 +587,7 @@ fn worker_for<C: Channel + 'static>(s: &Setup, channel: Arc<C>) -> Arc<Worker<Sq
     ));
     worker.register(
         &s.run,
-        herald_campaign::load(&s._dir.path().join("c.yaml")).unwrap(),
+        herald_campaign::load(&s._dir.path().join("c.yaml"), s.clock.now_()).unwrap(),
     );
     worker
 }

@@ -1,24 +1,19 @@
 //! CSV audiences: a header row naming the columns, then one recipient per record.
 //!
-//! Records are read as bytes ([`ByteRecord`]) and each field is checked for UTF-8 on its own, so
-//! that one row with a stray Latin-1 byte is a row error instead of the end of the file.
-//!
-//! # Line numbers
-//! The csv crate's record position is where the parser *started* looking, which is the wrong
-//! line after blank lines, and with the CRLF terminator the `\n` of each `\r\n` is only consumed
-//! by the next read. So the reader uses `\n` alone as the terminator (a `\r` left at the end of
-//! the last field is stripped), makes sure the file ends in `\n` (see [`FinalNewline`]), and
-//! counts back from the line after the record: `end - newlines inside the record - 1`. That is
-//! exact for quoted multi-line fields too; it is clamped to the start position for the one case
-//! it cannot see, a quote left open at the end of the file.
+//! Records come from [`CsvRecords`], which bounds each record (a longer one is that row's error)
+//! and gives the line each record starts on, quoted multi-line fields and blank lines included.
+//! Each field is checked for UTF-8 on its own, so that one row with a stray Latin-1 byte is a row
+//! error instead of the end of the file. Lines end in `\n`; the `\r` of a CRLF line is left at
+//! the end of the last field and stripped here.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 
-use ::csv::{ByteRecord, ErrorKind, Reader, ReaderBuilder, Terminator};
+use ::csv::ByteRecord;
 use herald_core::Region;
 
 use super::{AudienceError, Column, RawRow, Recipient, RowError, Share, split_tags};
+use crate::input::{CsvRecords, RecordError};
 
 /// Where each column of the header is, by index.
 #[derive(Debug)]
@@ -69,56 +64,54 @@ impl Layout {
 
 /// The rows of a CSV audience (a file; any reader in tests).
 pub(super) struct CsvRows<R = File> {
-    reader: Reader<FinalNewline<R>>,
+    records: CsvRecords<R>,
     layout: Layout,
+    /// The number of fields of the header, which every row must have.
+    width: usize,
     record: ByteRecord,
     file: String,
     default_country: Option<Region>,
     pub(super) share: Share,
-    /// Set after an I/O error: nothing more is read.
-    done: bool,
 }
 
 impl<R: Read> CsvRows<R> {
-    /// Reads the header; the rows are read by [`Iterator::next`].
+    /// Reads the header (the first non-blank record); the rows are read by
+    /// [`Iterator::next`].
     pub(super) fn new(
         file: R,
         name: String,
         default_country: Option<Region>,
     ) -> Result<Self, AudienceError> {
-        let mut reader = ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .terminator(Terminator::Any(b'\n'))
-            .from_reader(FinalNewline::new(file));
-        let header = match reader.byte_headers() {
-            Ok(header) => header.clone(),
-            Err(e) => {
-                let message = e.to_string();
-                return Err(match e.into_kind() {
-                    ErrorKind::Io(source) => AudienceError::Open { file: name, source },
-                    _ => AudienceError::Header {
-                        file: name,
-                        line: 1,
-                        message,
-                    },
-                });
-            }
-        };
-        let line = first_line(&header, reader.position().line());
-        let layout = Layout::from_header(&header).map_err(|message| AudienceError::Header {
+        let mut records = CsvRecords::new(file);
+        let mut header = ByteRecord::new();
+        let header_error = |line, message| AudienceError::Header {
             file: name.clone(),
             line,
             message,
-        })?;
+        };
+        let line = loop {
+            match records.read(&mut header) {
+                None => {
+                    let message = "the file is empty: expected a header row with a `phone` column";
+                    return Err(header_error(1, message.to_owned()));
+                }
+                Some(Ok(_)) if is_blank(&header) => {}
+                Some(Ok(line)) => break line,
+                Some(Err(RecordError::Io { source, .. })) => {
+                    return Err(AudienceError::Open { file: name, source });
+                }
+                Some(Err(e)) => return Err(header_error(e.line(), e.to_string())),
+            }
+        };
+        let layout = Layout::from_header(&header).map_err(|message| header_error(line, message))?;
         Ok(Self {
-            reader,
+            records,
             layout,
+            width: header.len(),
             record: ByteRecord::new(),
             file: name,
             default_country,
             share: Share::ALL,
-            done: false,
         })
     }
 
@@ -172,48 +165,33 @@ impl<R: Read> Iterator for CsvRows<R> {
     type Item = Result<Recipient, RowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let result = self.reader.read_byte_record(&mut self.record);
-            // Worked out only for rows this reader keeps: the other shares' rows are many.
-            let line = || first_line(&self.record, self.reader.position().line());
-            match result {
-                Ok(false) => return None,
-                Ok(true) if is_blank(&self.record) => continue,
-                Ok(true) if !self.share.take() => continue,
-                Ok(true) => {
-                    let line = line();
-                    return Some(self.recipient(line).map_err(|m| self.error(line, m)));
-                }
-                Err(e) => {
-                    let line = line();
-                    if let ErrorKind::Io(source) = e.kind() {
-                        // Not a row but the end of what can be read: every reader reports it,
-                        // whichever row it fell in, and stops (so does the csv reader).
-                        let mut error = self.error(line, format!("cannot read further: {source}"));
-                        error.unreadable = true;
-                        self.done = true;
-                        return Some(Err(error));
-                    }
-                    let blank = is_blank(&self.record);
-                    if !blank && !self.share.take() {
-                        continue;
-                    }
-                    let message = match e.kind() {
-                        // A blank line is a one-field record; in a file of several columns the
-                        // parser reports it as a short row, but it is just a gap.
-                        ErrorKind::UnequalLengths { .. } if blank => continue,
-                        ErrorKind::UnequalLengths {
-                            expected_len, len, ..
-                        } => {
-                            format!("expected {expected_len} fields as in the header, found {len}")
-                        }
-                        _ => e.to_string(),
-                    };
+        loop {
+            let error = match self.records.read(&mut self.record)? {
+                Ok(_) if is_blank(&self.record) => continue,
+                Ok(_) if !self.share.take() => continue,
+                Ok(line) if self.record.len() != self.width => {
+                    let (expected, found) = (self.width, self.record.len());
+                    let message =
+                        format!("expected {expected} fields as in the header, found {found}");
                     return Some(Err(self.error(line, message)));
                 }
+                Ok(line) => {
+                    return Some(self.recipient(line).map_err(|m| self.error(line, m)));
+                }
+                Err(error) => error,
+            };
+            if error.ends_reading() {
+                // Not a row but the end of what can be read (an I/O error, or a quote left
+                // open to the end of the file): every reader reports it, whichever row it fell
+                // in, and nothing is read after it.
+                let mut row = self.error(error.line(), error.to_string());
+                row.unreadable = true;
+                return Some(Err(row));
+            }
+            if self.share.take() {
+                return Some(Err(self.error(error.line(), error.to_string())));
             }
         }
-        None
     }
 }
 
@@ -232,54 +210,10 @@ fn is_blank(record: &ByteRecord) -> bool {
     record.len() == 1 && field(record, 0).iter().all(u8::is_ascii_whitespace)
 }
 
-/// The line `record` starts on, given the line the reader is at after it (see the module docs).
-fn first_line(record: &ByteRecord, line_after: u64) -> u64 {
-    let inner_newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-    let started_at = record.position().map_or(1, ::csv::Position::line);
-    line_after
-        .saturating_sub(inner_newlines + 1)
-        .max(started_at)
-}
-
-/// Appends a `\n` to input that does not end in one, so that every record, the last included,
-/// is followed by exactly one terminator and [`first_line`] can count it.
-struct FinalNewline<R> {
-    inner: R,
-    last: Option<u8>,
-    appended: bool,
-}
-
-impl<R> FinalNewline<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            last: None,
-            appended: false,
-        }
-    }
-}
-
-impl<R: Read> Read for FinalNewline<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.last = Some(buf[n - 1]);
-            return Ok(n);
-        }
-        if !self.appended && self.last.is_some_and(|b| b != b'\n') {
-            self.appended = true;
-            buf[0] = b'\n';
-            return Ok(1);
-        }
-        Ok(0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     /// A file whose disk fails after `good` bytes.
@@ -325,56 +259,59 @@ mod tests {
         }
     }
 
-    fn lines(data: &str) -> Vec<(u64, Vec<String>)> {
-        let mut reader = ReaderBuilder::new()
-            .terminator(Terminator::Any(b'\n'))
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(FinalNewline::new(data.as_bytes()));
-        let mut record = ByteRecord::new();
-        let mut out = Vec::new();
-        while reader.read_byte_record(&mut record).unwrap() {
-            if is_blank(&record) {
-                continue;
-            }
-            let fields = (0..record.len())
-                .map(|i| String::from_utf8(field(&record, i).to_vec()).unwrap())
-                .collect();
-            out.push((first_line(&record, reader.position().line()), fields));
+    fn shared(data: &[u8], index: u64, of: u64) -> Vec<Result<Recipient, RowError>> {
+        let mut rows = CsvRows::new(data, "people.csv".into(), None).unwrap();
+        rows.share = Share { index, of, next: 0 };
+        rows.collect()
+    }
+
+    /// Issue 10 item 6: a stray quote on line 3 used to swallow the rest of the file into one
+    /// short row (csv-core ends a record at the end of the file inside a quote without an
+    /// error). Now every share ends with the same `unreadable` error naming line 3.
+    #[test]
+    fn an_unterminated_quote_ends_every_share_at_its_line() {
+        let mut data = b"id,phone\na,+79161234567\nb,\"+79161234568\n".to_vec();
+        for n in 0..50 {
+            data.extend_from_slice(format!("c{n},+7916123{n:04}\n").as_bytes());
         }
-        out
+        for of in 1..=3 {
+            for index in 0..of {
+                let items = shared(&data, index, of);
+                let (last, before) = items.split_last().unwrap();
+                let error = last.as_ref().unwrap_err();
+                assert!(error.unreadable, "{error}");
+                assert_eq!(error.line, 3, "{error}");
+                assert!(
+                    error
+                        .to_string()
+                        .starts_with("people.csv:3: a quote opened")
+                );
+                assert!(before.iter().all(Result::is_ok), "{of}/{index}: {before:?}");
+            }
+        }
     }
 
+    /// A record over the limit is one row's error, seen by one share only, and the rows after it
+    /// are read as usual.
     #[test]
-    fn line_numbers_survive_blank_lines_crlf_and_multiline_fields() {
-        let got = lines("a,b\r\n\r\n\r\n\"x\r\ny\",z\r\n  \r\nlast,\"v\"");
-        assert_eq!(
-            got,
-            [
-                (1, vec!["a".to_owned(), "b".to_owned()]),
-                (4, vec!["x\r\ny".to_owned(), "z".to_owned()]),
-                (7, vec!["last".to_owned(), "v".to_owned()]),
-            ]
-        );
-        let got = lines("h\n\n\n\"a\n\nb\"\nc\n\"open\n");
-        let numbers: Vec<u64> = got.iter().map(|(line, _)| *line).collect();
-        assert_eq!(numbers, [1, 4, 7, 8]);
-    }
-
-    #[test]
-    fn final_newline_is_added_once() {
-        let mut out = Vec::new();
-        FinalNewline::new(&b"a,b"[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, b"a,b\n");
-        out.clear();
-        FinalNewline::new(&b"a\n"[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, b"a\n");
-        out.clear();
-        FinalNewline::new(&b""[..]).read_to_end(&mut out).unwrap();
-        assert!(out.is_empty());
+    fn a_huge_row_is_one_row_error() {
+        let huge = "x".repeat(crate::input::MAX_RECORD_BYTES);
+        let data = format!("id,phone\na,+79161234567\n{huge},+79161234568\nc,+79161234569\n");
+        let mut errors = 0;
+        let mut rows = 0;
+        for index in 0..2 {
+            for item in shared(data.as_bytes(), index, 2) {
+                match item {
+                    Ok(_) => rows += 1,
+                    Err(error) => {
+                        assert!(!error.unreadable);
+                        assert_eq!(error.line, 3);
+                        assert!(error.message.contains("longer than the limit"), "{error}");
+                        errors += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!((rows, errors), (2, 1));
     }
 }

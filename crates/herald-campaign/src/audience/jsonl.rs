@@ -1,16 +1,18 @@
 //! JSONL audiences: one JSON object per line, blank lines skipped.
 //!
-//! Lines are read one at a time into a reused buffer, so memory is bounded by the longest line.
-//! Each line is parsed on its own: a line that is not JSON, or not an object, is that row's error
-//! and the next line is read as usual.
+//! Lines are read one at a time into a reused buffer of at most [`MAX_RECORD_BYTES`]: a longer
+//! line is read past and is that row's error, so one huge line costs no memory. Each line is
+//! parsed on its own: a line that is not JSON, or not an object, is that row's error and the
+//! next line is read as usual.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 
 use herald_core::Region;
 use serde_json::Value;
 
 use super::{Column, RawRow, Recipient, RowError, Share, split_tags};
+use crate::input::{Line, MAX_RECORD_BYTES, read_line};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
@@ -54,15 +56,21 @@ impl Iterator for JsonlRows {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            self.buffer.clear();
-            let read = self.reader.read_until(b'\n', &mut self.buffer);
+            let read = read_line(&mut self.reader, &mut self.buffer, MAX_RECORD_BYTES);
             self.line += 1;
             match read {
-                Ok(0) => self.done = true,
-                Ok(_) => {
+                Ok(Line::End) => self.done = true,
+                Ok(Line::TooLong) => {
+                    if self.share.take() {
+                        let message = format!(
+                            "the line is longer than the limit of {MAX_RECORD_BYTES} bytes"
+                        );
+                        return Some(Err(self.error(message)));
+                    }
+                }
+                Ok(Line::Read) => {
                     // Without its terminator, so that JSON errors point into the line.
                     let mut bytes = self.buffer.as_slice();
-                    bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
                     bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
                     if self.line == 1 {
                         bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);

@@ -28,6 +28,8 @@ use std::path::Path;
 
 use herald_core::{PhoneNumber, RecipientId, Region, TimeZone};
 
+use crate::input::{FileKind, InputError, InputErrorKind};
+
 pub use seen::PhoneSet;
 pub use segment::Segment;
 
@@ -68,8 +70,9 @@ pub struct RowError {
     pub line: u64,
     /// What is wrong, in words.
     pub message: String,
-    /// The file could not be read past this point (an I/O error): no row follows it, and the
-    /// rows after it were never seen. A consumer that must see every row stops here.
+    /// The file could not be read past this point (an I/O error, or a quote left open to the
+    /// end of the file): no row follows it, and the rows after it were never seen. A consumer
+    /// that must see every row stops here.
     pub unreadable: bool,
 }
 
@@ -113,6 +116,15 @@ pub enum AudienceError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The path is a directory, a FIFO, a device: an audience is read as a stream of records
+    /// from a regular file, and anything else could block or never end.
+    #[error("{file}: cannot read audience: not a regular file ({kind})")]
+    NotRegular {
+        /// The path as given.
+        file: String,
+        /// What it is instead.
+        kind: FileKind,
+    },
     /// The extension is none of `.csv`, `.jsonl`, `.ndjson`.
     #[error("{file}: unknown audience format: expected a .csv, .jsonl or .ndjson file")]
     UnknownFormat {
@@ -138,7 +150,8 @@ pub struct AudienceReader {
 }
 
 enum Rows {
-    Csv(csv::CsvRows),
+    /// Boxed: csv-core's parser tables make it much larger than the JSONL reader.
+    Csv(Box<csv::CsvRows>),
     Jsonl(jsonl::JsonlRows),
 }
 
@@ -149,14 +162,13 @@ impl AudienceReader {
     /// `default_country` reads national-format phones (`8 916 …`) in rows without a `country`.
     pub fn open(path: &Path, default_country: Option<Region>) -> Result<Self, AudienceError> {
         let format = AudienceFormat::of(path)?;
-        let file = File::open(path).map_err(|source| AudienceError::Open {
-            file: display(path),
-            source,
-        })?;
+        let file = open(path)?;
         let rows = match format {
-            AudienceFormat::Csv => {
-                Rows::Csv(csv::CsvRows::new(file, display(path), default_country)?)
-            }
+            AudienceFormat::Csv => Rows::Csv(Box::new(csv::CsvRows::new(
+                file,
+                display(path),
+                default_country,
+            )?)),
             AudienceFormat::Jsonl => {
                 Rows::Jsonl(jsonl::JsonlRows::new(file, display(path), default_country))
             }
@@ -245,7 +257,7 @@ pub fn count_rows(path: &Path) -> Result<u64, AudienceError> {
         file: display(path),
         source,
     };
-    let mut file = File::open(path).map_err(open_error)?;
+    let mut file = open(path)?;
     let mut buffer = vec![0u8; 64 * 1024];
     let (mut newlines, mut non_blank_lines) = (0u64, 0u64);
     let (mut last, mut line_has_text) = (None, false);
@@ -274,6 +286,24 @@ pub fn count_rows(path: &Path) -> Result<u64, AudienceError> {
             lines.saturating_sub(1)
         }
         AudienceFormat::Jsonl => non_blank_lines,
+    })
+}
+
+/// Opens an audience file: a regular file only (see [`crate::input`]).
+fn open(path: &Path) -> Result<File, AudienceError> {
+    crate::input::open_stream(path).map_err(|InputError { kind, .. }| match kind {
+        InputErrorKind::NotRegular(kind) => AudienceError::NotRegular {
+            file: display(path),
+            kind,
+        },
+        InputErrorKind::Io(source) => AudienceError::Open {
+            file: display(path),
+            source,
+        },
+        other => AudienceError::Open {
+            file: display(path),
+            source: io::Error::other(other),
+        },
     })
 }
 

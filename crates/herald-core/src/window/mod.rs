@@ -51,6 +51,13 @@ pub enum SendWindowError {
         /// The second.
         second: Preset,
     },
+    /// Neither hours nor a preset: nothing says when the window is open. Fail closed: a window
+    /// is never "any time" by default (a campaign without a window is a separate, explicit
+    /// case, [`SendWindow::always`]).
+    #[error(
+        "the send window has no open hours: give `hours` (such as mon-fri: 09:00-20:00) or a `preset`"
+    )]
+    NoOpenHours,
     /// The hours, after legal limits, leave no open minute in the week.
     #[error("the send window is never open (after applying legal quiet hours)")]
     NeverOpen,
@@ -90,8 +97,12 @@ pub struct SendWindow {
 
 impl SendWindow {
     /// Builds a window. With neither hours nor a convention preset the base is "any time", so a
-    /// law preset alone means "its legal hours, every day".
+    /// law preset alone means "its legal hours, every day"; with no preset and no hours at all
+    /// it is [`SendWindowError::NoOpenHours`].
     pub fn new(spec: WindowSpec) -> Result<Self, SendWindowError> {
+        if spec.presets.is_empty() && spec.hours.is_empty() {
+            return Err(SendWindowError::NoOpenHours);
+        }
         let mut conventions = spec
             .presets
             .iter()
@@ -155,10 +166,17 @@ impl SendWindow {
         })
     }
 
-    /// Open at any time (a transactional campaign without a window).
+    /// Open at any time: a transactional or service campaign without a window.
     pub fn always() -> Self {
-        Self::new(WindowSpec::default())
-            .unwrap_or_else(|_| unreachable!("an empty spec is always open"))
+        Self {
+            weekly: WeeklyHours::always(),
+            transfer: vec![LocalInterval::ALL_DAY],
+            calendars: Vec::new(),
+            country_calendar: false,
+            closed: BTreeSet::new(),
+            working: BTreeSet::new(),
+            presets: Vec::new(),
+        }
     }
 
     /// The effective weekly hours (after legal limits).

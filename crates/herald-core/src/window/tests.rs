@@ -101,6 +101,25 @@ fn rejects_two_conventions_and_windows_that_never_open() {
     assert_eq!(never, Err(SendWindowError::NeverOpen));
 }
 
+/// Issue 10 item 14: a window with neither hours nor a preset (only holidays, say) was open
+/// around the clock. It is an error now; "any time" is only ever asked for explicitly.
+#[test]
+fn a_window_without_hours_or_presets_fails_closed() {
+    let holidays_only = SendWindow::new(WindowSpec {
+        calendars: vec!["ru".parse().unwrap()],
+        closed_dates: vec![NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()],
+        ..WindowSpec::default()
+    });
+    assert_eq!(holidays_only, Err(SendWindowError::NoOpenHours));
+    assert_eq!(
+        SendWindow::new(WindowSpec::default()),
+        Err(SendWindowError::NoOpenHours)
+    );
+    let always = SendWindow::always();
+    let sunday_night = zone("Europe/Moscow");
+    assert!(always.is_open_at(at("2026-12-06T00:30:00Z"), &sunday_night));
+}
+
 #[test]
 fn the_country_option_applies_each_recipients_own_calendar() {
     let window = SendWindow::new(WindowSpec {
