@@ -115,7 +115,7 @@ pub fn plan(
                 }
                 let mut planned = PlannedRow {
                     line: recipient.line,
-                    recipient: Some(recipient.id.to_string()),
+                    recipient: Some(recipient.id.as_str().to_owned()),
                     phone: Some(recipient.phone.to_string()),
                     zones: recipient.zone.into_iter().collect(),
                     outcome: PlannedOutcome::Skip(SkipReason::Duplicate),
@@ -134,7 +134,7 @@ pub fn plan(
                             planned.zones = prepared.place.zones().to_vec();
                             planned.language = Some(prepared.language.clone());
                             planned.outcome =
-                                decide_row(now, &policy, &run, &recipient.id, &prepared, &consent);
+                                decide_row(now, &policy, &run, recipient.id.id(), &prepared, &consent);
                         }
                     }
                 }

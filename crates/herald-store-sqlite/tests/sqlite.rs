@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope, SkipReason};
+use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, RecipientKey, Scope, SkipReason};
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
@@ -181,7 +181,7 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
     // The claim outlived the "crash": `a` is still in flight and still counts toward caps.
     let a = DeliveryKey {
         run: run.clone(),
-        recipient: RecipientId::parse("a").unwrap(),
+        recipient: RecipientKey::recipient(RecipientId::parse("a").unwrap()),
     };
     assert_eq!(d.in_flight().await.unwrap(), [a]);
     assert_eq!(d.history(&phone(1), t(0)).await.unwrap().len(), 1);
