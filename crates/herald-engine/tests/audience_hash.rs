@@ -333,3 +333,39 @@ async fn an_unfinished_run_without_a_hash_is_not_resumed() {
     }
     assert_eq!(setup.state().await, (None, 0));
 }
+
+/// A store written by schema 5 (`herald-store-sqlite`'s fixture: the demo run, expanded and
+/// partly sent) upgrades, and its run, which has no hash, goes on: its expansion finished, so
+/// the file is neither hashed nor read, even when it is gone.
+#[tokio::test]
+async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("crates/herald-store-sqlite/tests/fixtures/schema-v5.db"),
+        dir.path().join("h.db"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("audiences")).unwrap();
+    std::fs::copy(
+        root.join("campaigns/audiences/customers.csv"),
+        dir.path().join("audiences/customers.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("campaigns/demo-welcome.yaml"),
+        dir.path().join("demo-welcome.yaml"),
+    )
+    .unwrap();
+    let campaign = herald_campaign::load(&dir.path().join("demo-welcome.yaml")).unwrap();
+    std::fs::remove_file(dir.path().join("audiences/customers.csv")).unwrap();
+    let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
+    let (run, expansion) =
+        expand_with_readers(&stores, &campaign, "demo-welcome.yaml", now(), 1)
+            .await
+            .unwrap();
+    assert_eq!(run.as_str(), "demo-welcome@2026-11-01T08:00");
+    assert!(expansion.already_expanded && expansion.total == 19);
+    let record = stores.runs().run(&run).await.unwrap().unwrap();
+    assert_eq!(record.run.audience_sha256, None);
+}
