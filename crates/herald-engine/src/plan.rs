@@ -133,8 +133,14 @@ pub fn plan(
                         Ok(prepared) => {
                             planned.zones = prepared.place.zones().to_vec();
                             planned.language = Some(prepared.language.clone());
-                            planned.outcome =
-                                decide_row(now, &policy, &run, recipient.id.id(), &prepared, &consent);
+                            planned.outcome = decide_row(
+                                now,
+                                &policy,
+                                &run,
+                                recipient.id.id(),
+                                &prepared,
+                                &consent,
+                            );
                         }
                     }
                 }

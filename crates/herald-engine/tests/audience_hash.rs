@@ -122,10 +122,7 @@ impl Deliveries for HookedDeliveries {
         self.inner.deliveries().due_in(runs, now, limit).await
     }
 
-    async fn next_due_in(
-        &self,
-        runs: &[herald_core::RunId],
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_due_in(&self, runs: &[herald_core::RunId]) -> StoreResult<Option<DateTime<Utc>>> {
         self.inner.deliveries().next_due_in(runs).await
     }
 
@@ -262,7 +259,11 @@ async fn an_interrupted_expansion_resumes_only_from_the_same_file() {
     // Edited in place while the run was down: the resume stops, names the file, adds nothing.
     std::fs::write(setup.audience_path(), audience(Some(5_500))).unwrap();
     assert_changed(setup.expand(&*setup.sqlite).await, &setup.audience_path());
-    assert_eq!(setup.state().await, (None, 5_000), "the run stays unfinished");
+    assert_eq!(
+        setup.state().await,
+        (None, 5_000),
+        "the run stays unfinished"
+    );
 
     // The file it started from: the resume adds the rest and seals the run.
     std::fs::write(setup.audience_path(), audience(None)).unwrap();
@@ -360,10 +361,9 @@ async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
     let campaign = herald_campaign::load(&dir.path().join("demo-welcome.yaml")).unwrap();
     std::fs::remove_file(dir.path().join("audiences/customers.csv")).unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
-    let (run, expansion) =
-        expand_with_readers(&stores, &campaign, "demo-welcome.yaml", now(), 1)
-            .await
-            .unwrap();
+    let (run, expansion) = expand_with_readers(&stores, &campaign, "demo-welcome.yaml", now(), 1)
+        .await
+        .unwrap();
     assert_eq!(run.as_str(), "demo-welcome@2026-11-01T08:00");
     assert!(expansion.already_expanded && expansion.total == 19);
     let record = stores.runs().run(&run).await.unwrap().unwrap();

@@ -237,10 +237,7 @@ fn eight_rows_are_eight_deliveries() {
             id: Some(PHONES[4].into()),
             phone: 2,
         },
-        Row::Valid {
-            id: None,
-            phone: 4,
-        },
+        Row::Valid { id: None, phone: 4 },
     ];
     let (found, total) = runtime().block_on(stored(&rows, false, 1));
     assert_eq!(total, 8);

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use herald_core::{AudienceId, Outcome, PhoneNumber, Purpose, RecipientKey, Region, RunId, TimeZone};
+use herald_core::{
+    AudienceId, Outcome, PhoneNumber, Purpose, RecipientKey, Region, RunId, TimeZone,
+};
 use herald_store::{DeliveryKey, RecipientSnapshot, StoreError, StoreResult, Terminal};
 
 /// Unix seconds, rounded down: for instants where earlier is the safe side (`now`, expiry).

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, RecipientKey, Scope, SkipReason};
+use herald_core::{
+    ConsentEvent, ConsentKind, Outcome, RecipientId, RecipientKey, Scope, SkipReason,
+};
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,

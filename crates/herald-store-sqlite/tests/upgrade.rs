@@ -71,7 +71,10 @@ async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
     assert_eq!(run.purpose, Purpose::Transactional);
     assert_eq!(run.source, "campaigns/demo-welcome.yaml");
     assert_eq!(run.audience_sha256, None, "the old run has no hash");
-    assert_eq!((*total, *state, state_reason), (Some(19), RunState::Active, &None));
+    assert_eq!(
+        (*total, *state, state_reason),
+        (Some(19), RunState::Active, &None)
+    );
 
     let counts = stores.deliveries().counts(&run_id()).await.unwrap();
     assert_eq!((counts.total(), counts.queued, counts.sent), (19, 7, 10));
@@ -98,7 +101,10 @@ async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
         .await
         .unwrap();
     assert_eq!(
-        opted_out.iter().map(|e| (e.kind, e.scope)).collect::<Vec<_>>(),
+        opted_out
+            .iter()
+            .map(|e| (e.kind, e.scope))
+            .collect::<Vec<_>>(),
         [(ConsentKind::OptOut, Scope::All)]
     );
     // The sends made before the upgrade still count toward frequency caps.
@@ -143,8 +149,16 @@ async fn the_old_runs_deliveries_keep_being_worked() {
 
     // Re-inserting the old synthetic keys as they were stored adds nothing.
     let old = [
-        ended(&run_id(), "line:13", Outcome::Skipped(SkipReason::InvalidRecipient)),
-        ended(&run_id(), "c-1018#line19", Outcome::Skipped(SkipReason::Duplicate)),
+        ended(
+            &run_id(),
+            "line:13",
+            Outcome::Skipped(SkipReason::InvalidRecipient),
+        ),
+        ended(
+            &run_id(),
+            "c-1018#line19",
+            Outcome::Skipped(SkipReason::Duplicate),
+        ),
     ];
     assert_eq!(d.insert_batch(&old).await.unwrap(), 0);
 }
@@ -155,7 +169,13 @@ async fn new_runs_on_the_upgraded_file_record_their_hash() {
     let (_dir, stores) = upgraded();
     let fresh = new_run("promo");
     assert!(fresh.audience_sha256.is_some());
-    assert!(stores.runs().create_run(&fresh, at("2026-12-02T00:00:00Z")).await.unwrap());
+    assert!(
+        stores
+            .runs()
+            .create_run(&fresh, at("2026-12-02T00:00:00Z"))
+            .await
+            .unwrap()
+    );
     let record = stores.runs().run(&fresh.run).await.unwrap().unwrap();
     assert_eq!(record.run, fresh);
     let hash = record.run.audience_sha256.unwrap();
@@ -184,7 +204,11 @@ async fn new_runs_on_the_upgraded_file_record_their_hash() {
     };
     let due = stores
         .deliveries()
-        .due_in(&[fresh.run.clone()], at("2030-01-01T00:00:00Z"), 10)
+        .due_in(
+            std::slice::from_ref(&fresh.run),
+            at("2030-01-01T00:00:00Z"),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(due.iter().map(|d| &d.key).collect::<Vec<_>>(), [&key]);

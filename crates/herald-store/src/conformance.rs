@@ -20,8 +20,8 @@ use herald_core::{
 };
 
 use crate::{
-    AudienceHash, Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun,
-    RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
+    AudienceHash, Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery,
+    NewRun, RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
     StoredConsent, Stores, Terminal,
 };
 
@@ -1046,7 +1046,10 @@ pub async fn synthetic_keys_never_meet_real_ids<S: Stores>(stores: &S) {
     let counts = f.counts().await;
     assert_eq!((counts.total(), counts.queued), (10, 6), "{counts:?}");
     let due_now = d.due(t(0), 100).await.unwrap();
-    let mut keys: Vec<String> = due_now.iter().map(|d| d.key.recipient.to_string()).collect();
+    let mut keys: Vec<String> = due_now
+        .iter()
+        .map(|d| d.key.recipient.to_string())
+        .collect();
     keys.sort();
     let mut expected = vec![
         "+4915110000005".to_owned(),

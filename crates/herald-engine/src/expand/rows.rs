@@ -13,6 +13,11 @@ use crate::first_seen::FirstSeen;
 use crate::prepare::{decide_prepared, prepare};
 
 /// A row as decided on its own, before the duplicate check (which needs the rows before it).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every row is a `Recipient`: boxing it would add an allocation per row to \
+              save memory only on the rare rows outside the segment or broken"
+)]
 pub(super) enum Candidate {
     /// Outside the campaign's `where`: no delivery at all.
     Outside,
@@ -66,8 +71,7 @@ pub(super) fn candidate(
             Some(not.detail),
         ),
         Ok(prepared) => {
-            let decision =
-                decide_prepared(now, policy, run, recipient.id.id(), &prepared, consent);
+            let decision = decide_prepared(now, policy, run, recipient.id.id(), &prepared, consent);
             let initial = match decision {
                 Decision::Send => Initial::Queued { due_at: now },
                 Decision::Defer { until } => Initial::Queued { due_at: until },

@@ -139,7 +139,10 @@ fn decode(stored: Stored) -> StoreResult<Delivery> {
     let parsed = parse_key(&stored.run, &stored.recipient)?;
     // Only a recipient's own key is ever queued: duplicates and broken rows start ended.
     let id = parsed.recipient.audience_id().cloned().ok_or_else(|| {
-        crate::codec::corrupt(key(), "a queued delivery under a duplicate's or broken row's key")
+        crate::codec::corrupt(
+            key(),
+            "a queued delivery under a duplicate's or broken row's key",
+        )
     })?;
     let due_at = instant(stored.due_at, &key)?;
     Ok(Delivery {
