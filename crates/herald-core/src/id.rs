@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+mod key;
+
+pub use key::{AudienceId, RecipientKey};
+
 /// Why an identifier was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -168,6 +172,12 @@ macro_rules! opaque_id {
 
 opaque_id!(
     /// A recipient's id as given by the audience file (a CRM key, not the phone).
+    ///
+    /// It never contains whitespace, and that is what keeps audience rows apart: the rows that
+    /// are not keyed by their own id (a row without one, a duplicate, a broken row) get a
+    /// [`RecipientKey`] written with spaces (`phone +79161234567`, `cust-17 dup line 9`,
+    /// `line 17`), a form no recipient id can take, so no real recipient can ever share a
+    /// delivery key with one of them.
     RecipientId,
     "recipient id"
 );

@@ -6,14 +6,20 @@
 //! only what is missing. Each row is decided once here with the same step `plan` uses, so a
 //! delivery starts queued at its exact release instant (not polled) or already ended (duplicate,
 //! broken row, no common window, …).
+//!
+//! Re-reading is only sound if the file is the same, so a run records the SHA-256 of its
+//! audience when it is created (taken in the row-count pre-pass), and the file must still have
+//! it when an unfinished expansion resumes and again before the run is sealed; otherwise the
+//! expansion stops with [`ExpandError::Changed`] and the run stays unfinished. A run whose
+//! expansion finished never reads its file again, so editing it then is harmless.
 
 mod rows;
 
 use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
-use herald_campaign::audience::{AudienceReader, count_rows};
+use herald_campaign::audience::{AudienceReader, survey};
 use herald_core::RunId;
-use herald_store::{Deliveries, NewRun, Runs, StoreError, Stores};
+use herald_store::{AudienceHash, Deliveries, NewRun, RunRecord, Runs, StoreError, Stores};
 
 use rows::{Candidate, Dedupe, candidate};
 
@@ -37,12 +43,39 @@ pub enum ExpandError {
     /// and the run is left unfinished, so running again reads the whole file and adds the rest.
     #[error("{0}; the rows before it are stored: run again to read the rest")]
     Unreadable(herald_campaign::audience::RowError),
-    /// The threads reading the audience saw different files: it was changed while being read.
-    /// The run is left unfinished, as for [`ExpandError::Unreadable`].
-    #[error("{file}: the audience changed while it was being read; run again")]
+    /// The audience is not the file the run was started from: its SHA-256 differs from the one
+    /// recorded with the run (checked when an unfinished expansion resumes and before a run is
+    /// sealed), or the threads reading it saw different files. The rows stored so far stay, the
+    /// run stays unfinished, and it resumes only from the file it was started from.
+    #[error(
+        "{file}: the audience changed {when} (run {run} was started from a file with SHA-256 \
+         {expected}); the run stays unfinished: put back the file it was started from and run \
+         again, or start a new run (another `at` or campaign id) for the new file"
+    )]
     Changed {
         /// The audience path as given.
         file: String,
+        /// The run.
+        run: RunId,
+        /// The hash recorded with the run.
+        expected: AudienceHash,
+        /// When the change was noticed, in words.
+        when: &'static str,
+    },
+    /// An unfinished expansion of a run created before runs recorded their audience's hash
+    /// (by an older herald): nothing can tell whether the file changed since, and its duplicate
+    /// and broken rows were stored under keys of an older form, so resuming could store rows
+    /// twice or send twice. It is not resumed.
+    #[error(
+        "{file}: run {run} was started by an older herald that did not record its audience's \
+         SHA-256, and its expansion did not finish; it cannot be resumed safely: finish it with \
+         the herald that started it, or start a new run (another `at` or campaign id)"
+    )]
+    Unverifiable {
+        /// The audience path as given.
+        file: String,
+        /// The run.
+        run: RunId,
     },
 }
 
@@ -81,32 +114,57 @@ pub async fn expand_with_readers<S: Stores>(
     readers: usize,
 ) -> Result<(RunId, Expansion), ExpandError> {
     let (run, fire) = campaign.run_at(now).ok_or(ExpandError::NoRun(now))?;
+    // A run whose expansion finished never needs its file again: not even to hash it.
+    if let Some(expanded) = stores.runs().run(&run).await?.as_ref().and_then(expanded) {
+        return Ok((run, expanded));
+    }
+    let audience = &campaign.audience.source;
+    let file = || audience.display().to_string();
+    let surveyed = survey(audience)?;
+    let hash = AudienceHash::from_bytes(surveyed.sha256);
     let new_run = NewRun {
         run: run.clone(),
         campaign: campaign.id.clone(),
         purpose: campaign.purpose,
         source: source.to_owned(),
         at_least_once: campaign.delivery == herald_campaign::campaign::DeliveryMode::AtLeastOnce,
+        audience_sha256: Some(hash),
     };
-    stores.runs().create_run(&new_run, now).await?;
-    if let Some(record) = stores.runs().run(&run).await?
-        && let Some(total) = record.total
-    {
-        return Ok((
-            run,
-            Expansion {
-                inserted: 0,
-                total,
-                already_expanded: true,
-            },
-        ));
+    let created = stores.runs().create_run(&new_run, now).await?;
+    let record = stores
+        .runs()
+        .run(&run)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {run}, just created")))?;
+    if let Some(expanded) = expanded(&record) {
+        // Finished by another process since the first look.
+        return Ok((run, expanded));
     }
+    if !created {
+        match record.run.audience_sha256 {
+            None => return Err(ExpandError::Unverifiable { file: file(), run }),
+            Some(expected) if expected != hash => {
+                return Err(ExpandError::Changed {
+                    file: file(),
+                    run,
+                    expected,
+                    when: "since the run started expanding it",
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let changed = |when| ExpandError::Changed {
+        file: file(),
+        run: run.clone(),
+        expected: hash,
+        when,
+    };
     // Validating phones is most of the cost of a row, so rows are read and decided on several
     // blocking threads (each reader takes every n-th row of the file) while this task puts them
     // back in file order, drops duplicates and writes the batches. Each thread has at most
     // `AHEAD` chunks waiting, so memory stays flat whatever the audience size.
-    let audience = &campaign.audience.source;
-    let mut dedupe = Dedupe::new(run.clone(), count_rows(audience)?);
+    let mut dedupe = Dedupe::new(run.clone(), surveyed.rows);
     let threads = readers.max(1);
     let mut streams = Vec::with_capacity(threads);
     for index in 0..threads {
@@ -129,11 +187,7 @@ pub async fn expand_with_readers<S: Stores>(
     while stream < threads {
         match streams[stream].next().await {
             Some(Err(error)) => return Err(error),
-            Some(Ok(_)) if draining => {
-                return Err(ExpandError::Changed {
-                    file: audience.display().to_string(),
-                });
-            }
+            Some(Ok(_)) if draining => return Err(changed("while it was being read")),
             Some(Ok(candidate)) => {
                 if let Some(delivery) = dedupe.settle(candidate) {
                     batch.push(delivery);
@@ -156,6 +210,11 @@ pub async fn expand_with_readers<S: Stores>(
     if !batch.is_empty() {
         inserted += stores.deliveries().insert_batch(&batch).await?;
     }
+    // The rows read must be the file hashed: a file rewritten (in place or by a rename) while
+    // it was read has another hash now, and the run is not sealed with rows of two versions.
+    if AudienceHash::from_bytes(survey(audience)?.sha256) != hash {
+        return Err(changed("while it was being read"));
+    }
     let total = stores.deliveries().counts(&run).await?.total();
     stores.runs().finish_expansion(&run, total).await?;
     Ok((
@@ -166,6 +225,15 @@ pub async fn expand_with_readers<S: Stores>(
             already_expanded: false,
         },
     ))
+}
+
+/// What a run whose expansion finished reports, without reading anything.
+fn expanded(record: &RunRecord) -> Option<Expansion> {
+    record.total.map(|total| Expansion {
+        inserted: 0,
+        total,
+        already_expanded: true,
+    })
 }
 
 /// Rows per message from a reading thread.

@@ -123,7 +123,7 @@ pub fn plan(
                 }
                 let mut planned = PlannedRow {
                     line: recipient.line,
-                    recipient: Some(recipient.id.to_string()),
+                    recipient: Some(recipient.id.as_str().to_owned()),
                     phone: Some(recipient.phone.to_string()),
                     zones: recipient.zone.into_iter().collect(),
                     outcome: PlannedOutcome::Skip(SkipReason::Duplicate),
@@ -141,8 +141,14 @@ pub fn plan(
                         Ok(prepared) => {
                             planned.zones = prepared.place.zones().to_vec();
                             planned.language = Some(prepared.language.clone());
-                            planned.outcome =
-                                decide_row(now, &policy, &run, &recipient.id, &prepared, &consent);
+                            planned.outcome = decide_row(
+                                now,
+                                &policy,
+                                &run,
+                                recipient.id.id(),
+                                &prepared,
+                                &consent,
+                            );
                         }
                     }
                 }

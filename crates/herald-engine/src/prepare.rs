@@ -56,7 +56,7 @@ pub fn prepare(
     let attribute = |name: &str| -> Option<String> {
         match name {
             "locale" => recipient.locale.clone(),
-            "id" => Some(recipient.id.to_string()),
+            "id" => Some(recipient.id.as_str().to_owned()),
             _ => recipient.attributes.get(name).cloned(),
         }
     };

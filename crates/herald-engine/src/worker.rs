@@ -781,7 +781,7 @@ impl Item {
         };
         let delivery = CoreDelivery {
             run: &self.delivery.key.run,
-            recipient: &self.delivery.key.recipient,
+            recipient: self.delivery.recipient.id.id(),
             scheduled_at: self.delivery.scheduled_at,
             expires_at: self.delivery.expires_at,
         };
@@ -847,7 +847,7 @@ fn message(delivery: &Delivery, campaign: &Campaign, prepared: &Prepared) -> Out
     OutgoingMessage {
         idempotency_key: format!("{}/{}", delivery.key.run, delivery.key.recipient),
         run: delivery.key.run.to_string(),
-        recipient: delivery.key.recipient.to_string(),
+        recipient: delivery.recipient.id.as_str().to_owned(),
         to: delivery.recipient.phone.expose_e164().to_owned(),
         template: campaign.template.name.clone(),
         language: prepared.language.clone(),

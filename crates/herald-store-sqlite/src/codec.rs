@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use herald_core::{Outcome, PhoneNumber, Purpose, RecipientId, Region, RunId, TimeZone};
+use herald_core::{
+    AudienceId, Outcome, PhoneNumber, Purpose, RecipientKey, Region, RunId, TimeZone,
+};
 use herald_store::{DeliveryKey, RecipientSnapshot, StoreError, StoreResult, Terminal};
 
 /// Unix seconds, rounded down: for instants where earlier is the safe side (`now`, expiry).
@@ -42,7 +44,7 @@ pub(crate) fn parse_key(run: &str, recipient: &str) -> StoreResult<DeliveryKey> 
     let bad = |what: &str| corrupt(delivery_key(run, recipient), format!("invalid {what}"));
     Ok(DeliveryKey {
         run: RunId::parse(run).map_err(|_| bad("run id"))?,
-        recipient: RecipientId::parse(recipient).map_err(|_| bad("recipient id"))?,
+        recipient: RecipientKey::parse(recipient).map_err(|_| bad("recipient key"))?,
     })
 }
 
@@ -129,7 +131,7 @@ impl StoredSnapshot {
     /// Decodes the snapshot of `id`.
     pub(crate) fn decode(
         self,
-        id: RecipientId,
+        id: AudienceId,
         key: &dyn Fn() -> String,
     ) -> StoreResult<RecipientSnapshot> {
         let zone = match self.zone {

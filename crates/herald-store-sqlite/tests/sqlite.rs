@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope, SkipReason};
+use herald_core::{
+    ConsentEvent, ConsentKind, Outcome, RecipientId, RecipientKey, Scope, SkipReason,
+};
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
@@ -101,7 +103,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
     assert!(
         stores
             .runs()
@@ -111,7 +113,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 5);
+    assert_eq!(again.schema_version().unwrap(), 6);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -181,7 +183,7 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
     // The claim outlived the "crash": `a` is still in flight and still counts toward caps.
     let a = DeliveryKey {
         run: run.clone(),
-        recipient: RecipientId::parse("a").unwrap(),
+        recipient: RecipientKey::recipient(RecipientId::parse("a").unwrap()),
     };
     assert_eq!(d.in_flight().await.unwrap(), [a]);
     assert_eq!(d.history(&phone(1), t(0)).await.unwrap().len(), 1);
@@ -450,7 +452,7 @@ async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
     drop(conn);
 
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
     let history = stores
         .deliveries()
         .history(&sent_phone, t(0))
@@ -518,5 +520,5 @@ fn an_older_file_is_not_upgraded_while_a_run_holds_it() {
     assert_eq!(version, 1);
     lock_file.unlock().unwrap();
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
 }

@@ -15,13 +15,13 @@ use std::task::Poll;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{
-    CampaignId, ConsentEvent, ConsentKind, Outcome, PastSend, PhoneNumber, Purpose, RecipientId,
-    Region, RunId, Scope, SkipReason, TimeZone,
+    AudienceId, CampaignId, ConsentEvent, ConsentKind, Outcome, PastSend, PhoneNumber, Purpose,
+    RecipientId, RecipientKey, Region, RunId, Scope, SkipReason, TimeZone,
 };
 
 use crate::{
-    Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery, NewRun,
-    RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
+    AudienceHash, Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery,
+    NewRun, RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
     StoredConsent, Stores, Terminal,
 };
 
@@ -51,6 +51,8 @@ macro_rules! conformance_tests {
             conformance_pause_records_its_reason => pause_records_its_reason,
             conformance_recent_recipients_are_unique_with_their_latest_send => recent_recipients_are_unique_with_their_latest_send,
             conformance_a_claim_decided_on_stale_consent_is_refused => a_claim_decided_on_stale_consent_is_refused,
+            conformance_a_run_keeps_the_audience_hash_it_was_created_with => a_run_keeps_the_audience_hash_it_was_created_with,
+            conformance_synthetic_keys_never_meet_real_ids => synthetic_keys_never_meet_real_ids,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -82,6 +84,7 @@ pub fn new_run(name: &str) -> NewRun {
         purpose: Purpose::Marketing,
         source: format!("id: {name}\n"),
         at_least_once: false,
+        audience_sha256: Some(AudienceHash::from_bytes([0xa5; 32])),
     }
 }
 
@@ -102,10 +105,10 @@ pub fn queued(run: &RunId, recipient: &str, n: u32, due: i64) -> NewDelivery {
     NewDelivery {
         key: DeliveryKey {
             run: run.clone(),
-            recipient: id.clone(),
+            recipient: RecipientKey::recipient(id.clone()),
         },
         recipient: Some(RecipientSnapshot {
-            id,
+            id: AudienceId::Given(id),
             phone: phone(n),
             zone: Some(TimeZone::parse("Europe/Berlin").expect("zone")),
             locale: Some("de-DE".into()),
@@ -119,10 +122,11 @@ pub fn queued(run: &RunId, recipient: &str, n: u32, due: i64) -> NewDelivery {
     }
 }
 
-/// A delivery decided at expansion, without a recipient (an unparsable row).
+/// A delivery decided at expansion, without a recipient (an unparsable row), under the key
+/// `recipient` (a recipient id or a synthetic key such as `line 7`).
 #[doc(hidden)]
 pub fn ended(run: &RunId, recipient: &str, outcome: Outcome) -> NewDelivery {
-    let recipient = RecipientId::parse(recipient).expect("recipient id");
+    let recipient = RecipientKey::parse(recipient).expect("delivery key");
     let detail = Some("decided at expansion".into());
     NewDelivery {
         key: DeliveryKey {
@@ -170,7 +174,7 @@ impl<'a, S: Stores> Fixture<'a, S> {
         let recipient = RecipientId::parse(recipient).expect("recipient id");
         DeliveryKey {
             run: self.run.clone(),
-            recipient,
+            recipient: RecipientKey::recipient(recipient),
         }
     }
 
@@ -328,7 +332,7 @@ pub async fn insert_is_idempotent<S: Stores>(stores: &S) {
     let (f, d) = (Fixture::new(stores, "promo").await, stores.deliveries());
     let invalid = ended(
         &f.run,
-        "line:7",
+        "line 7",
         Outcome::Skipped(SkipReason::InvalidRecipient),
     );
     let mut batch = vec![
@@ -975,4 +979,91 @@ pub async fn recent_recipients_are_unique_with_their_latest_send<S: Stores>(stor
         .expect("recent_recipients");
     recent.sort_by(|x, y| x.0.expose_e164().cmp(y.0.expose_e164()));
     assert_eq!(recent, [(phone(1), t(30)), (phone(2), t(20))]);
+}
+
+/// The audience hash reads back as written, a resubmission with another hash changes nothing
+/// (the run stays tied to the file it was created with), and a run may have none.
+#[doc(hidden)]
+pub async fn a_run_keeps_the_audience_hash_it_was_created_with<S: Stores>(stores: &S) {
+    let runs = stores.runs();
+    let first = new_run("promo");
+    assert!(runs.create_run(&first, t(0)).await.unwrap());
+    let rewritten = NewRun {
+        audience_sha256: Some(AudienceHash::from_bytes([0x3c; 32])),
+        ..first.clone()
+    };
+    assert!(!runs.create_run(&rewritten, t(5)).await.unwrap());
+    let stored = runs.run(&first.run).await.unwrap().expect("the run");
+    assert_eq!(stored.run.audience_sha256, first.audience_sha256);
+    let unhashed = NewRun {
+        audience_sha256: None,
+        ..new_run("older")
+    };
+    assert!(runs.create_run(&unhashed, t(0)).await.unwrap());
+    let stored = runs.run(&unhashed.run).await.unwrap().expect("the run");
+    assert_eq!(stored.run.audience_sha256, None);
+}
+
+/// Every synthetic key is a delivery of its own, beside real ids that look like one (the
+/// forms of earlier versions, the word `invalid`) and beside a duplicate key longer than a
+/// recipient id may be; all of them read back, and only the recipients are due.
+#[doc(hidden)]
+pub async fn synthetic_keys_never_meet_real_ids<S: Stores>(stores: &S) {
+    let (f, d) = (Fixture::new(stores, "promo").await, stores.deliveries());
+    let long = "x".repeat(128);
+    let skipped = |reason| Outcome::Skipped(reason);
+    let mut batch = vec![
+        queued(&f.run, "invalid", 1, 0),
+        queued(&f.run, "line:7", 2, 0),
+        queued(&f.run, &format!("{}#line9", &long[6..]), 3, 0),
+        queued(&f.run, &long, 4, 0),
+        ended(&f.run, "line 7", skipped(SkipReason::InvalidRecipient)),
+        ended(
+            &f.run,
+            &format!("{long} dup line 9"),
+            skipped(SkipReason::Duplicate),
+        ),
+        ended(
+            &f.run,
+            &format!("{long} dup line 10"),
+            skipped(SkipReason::Duplicate),
+        ),
+        ended(
+            &f.run,
+            "phone +4915110000004 dup line 11",
+            skipped(SkipReason::Duplicate),
+        ),
+    ];
+    let mut by_phone = queued(&f.run, "+4915110000005", 5, 0);
+    let phone_id = RecipientId::parse("+4915110000005").expect("recipient id");
+    by_phone.key.recipient = RecipientKey::Recipient(AudienceId::Phone(phone_id.clone()));
+    if let Some(snapshot) = by_phone.recipient.as_mut() {
+        snapshot.id = AudienceId::Phone(phone_id);
+    }
+    batch.push(by_phone.clone());
+    batch.push(queued(&f.run, "+4915110000005", 6, 0));
+    assert_eq!(d.insert_batch(&batch).await.unwrap(), 10);
+    let counts = f.counts().await;
+    assert_eq!((counts.total(), counts.queued), (10, 6), "{counts:?}");
+    let due_now = d.due(t(0), 100).await.unwrap();
+    let mut keys: Vec<String> = due_now
+        .iter()
+        .map(|d| d.key.recipient.to_string())
+        .collect();
+    keys.sort();
+    let mut expected = vec![
+        "+4915110000005".to_owned(),
+        "invalid".to_owned(),
+        "line:7".to_owned(),
+        "phone +4915110000005".to_owned(),
+        long.clone(),
+        format!("{}#line9", &long[6..]),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    let read_back = due_now
+        .iter()
+        .find(|d| d.key == by_phone.key)
+        .expect("the phone-keyed delivery");
+    assert_eq!(Some(&read_back.recipient), by_phone.recipient.as_ref());
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use herald_core::{
-    CampaignId, ConsentEvent, Outcome, PhoneNumber, Purpose, RecipientId, Region, RunId, TimeZone,
+    AudienceId, CampaignId, ConsentEvent, Outcome, PhoneNumber, Purpose, RecipientKey, Region,
+    RunId, TimeZone,
 };
 
 /// A run to create.
@@ -20,6 +21,60 @@ pub struct NewRun {
     pub source: String,
     /// `at_least_once` (unknown outcomes are retried) or not.
     pub at_least_once: bool,
+    /// The SHA-256 of the audience file the run is expanded from, taken before its first row is
+    /// read. An unfinished expansion resumes only from a file with the same hash, so a run never
+    /// mixes rows of two versions of its audience. Every run this herald creates has one; `None`
+    /// is a run created before stores recorded it (SQLite schema 5 and older), whose unfinished
+    /// expansion is therefore not resumed.
+    pub audience_sha256: Option<AudienceHash>,
+}
+
+/// The SHA-256 of an audience file's bytes. A cryptographic hash rather than a checksum: a file
+/// edited on purpose to keep a checksum cannot pass for the one a run started from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AudienceHash([u8; 32]);
+
+impl AudienceHash {
+    /// The hash with these bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The hash's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Reads the 64 lowercase hex digits `Display` writes; `None` for anything else.
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
+        let nibble = |d: u8| match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'a'..=b'f' => Some(d - b'a' + 10),
+            _ => None,
+        };
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Self(bytes))
+    }
+}
+
+impl std::fmt::Display for AudienceHash {
+    /// 64 lowercase hex digits, as `sha256sum` prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::fmt::Debug for AudienceHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AudienceHash({self})")
+    }
 }
 
 /// Whether a run's deliveries are being worked on.
@@ -71,8 +126,8 @@ pub struct RunRecord {
 /// resumed run does not depend on the audience file being unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientSnapshot {
-    /// The recipient.
-    pub id: RecipientId,
+    /// The recipient: the row's id, or its phone when it has none.
+    pub id: AudienceId,
     /// The phone.
     pub phone: PhoneNumber,
     /// The zone, if known.
@@ -92,8 +147,9 @@ pub struct RecipientSnapshot {
 pub struct DeliveryKey {
     /// The run.
     pub run: RunId,
-    /// The recipient.
-    pub recipient: RecipientId,
+    /// The recipient: a recipient's id, or a synthetic key for a row that is not one
+    /// ([`RecipientKey`]).
+    pub recipient: RecipientKey,
 }
 
 /// A terminal outcome with an optional human detail (the bad row's message, the provider's
@@ -124,7 +180,7 @@ pub struct NewDelivery {
     /// (run, recipient).
     pub key: DeliveryKey,
     /// The recipient. For rows that could not be parsed there is no phone: those start `Ended`
-    /// and carry only the key (the recipient id is then `line:<n>`).
+    /// and carry only the key ([`RecipientKey::Unreadable`], `line <n>`).
     pub recipient: Option<RecipientSnapshot>,
     /// The planned instant (the campaign's `at` in the recipient's zone).
     pub scheduled_at: Option<DateTime<Utc>>,

@@ -7,8 +7,10 @@
 //! whole (cannot open it, unknown extension, no `phone` column) are an [`AudienceError`].
 //!
 //! The only per-audience state that grows is the set of phones already seen, [`PhoneSet`], kept
-//! at about 9.4 bytes per phone; [`count_rows`] is the cheap pre-pass that sizes it. [`Segment`]
-//! is the campaign's `where` filter.
+//! at about 9.4 bytes per phone (and, in expansion, the set of ids, [`IdSet`]); [`count_rows`]
+//! is the cheap pre-pass that sizes them, and [`survey`] the same pass that also takes the
+//! file's SHA-256, which ties a run to the file it was expanded from. [`Segment`] is the
+//! campaign's `where` filter.
 //!
 //! # Columns
 //! `phone` (required), `id`, `timezone`, `locale`, `country` and `tags` are known columns (CSV
@@ -26,11 +28,12 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use herald_core::{PhoneNumber, RecipientId, Region, TimeZone};
+use herald_core::{AudienceId, PhoneNumber, RecipientId, Region, TimeZone};
+use sha2::{Digest, Sha256};
 
 use crate::input::{FileKind, InputError, InputErrorKind};
 
-pub use seen::PhoneSet;
+pub use seen::{IdHash, IdSet, PhoneSet};
 pub use segment::Segment;
 
 /// One valid audience row.
@@ -39,10 +42,12 @@ pub struct Recipient {
     /// The 1-based line of the file the row starts on, so that later per-recipient problems
     /// (a missing template variable, say) can still point at the row.
     pub line: u64,
-    /// The `id` column, or the phone in E.164 when the row has none: an id derived from the
-    /// phone stays the same when the file is edited and the campaign re-run, whereas a row
-    /// number would shift and make already-sent recipients look new.
-    pub id: RecipientId,
+    /// The `id` column ([`AudienceId::Given`]), or the phone in E.164 when the row has none
+    /// ([`AudienceId::Phone`]): an id derived from the phone stays the same when the file is
+    /// edited and the campaign re-run, whereas a row number would shift and make already-sent
+    /// recipients look new. The two kinds are told apart so that a given id that happens to
+    /// read like another row's phone is not taken for it.
+    pub id: AudienceId,
     /// The phone number.
     pub phone: PhoneNumber,
     /// The `timezone` column; `None` when absent or blank (the window policy then decides from
@@ -252,6 +257,33 @@ impl fmt::Debug for AudienceReader {
 /// newlines inside quoted fields, bad rows); it exists to pre-size [`PhoneSet`], where a
 /// slightly high estimate costs a few bytes and a low one a regrowth.
 pub fn count_rows(path: &Path) -> Result<u64, AudienceError> {
+    scan(path, None)
+}
+
+/// What one pass over an audience file's bytes learns: see [`survey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Survey {
+    /// The estimate of [`count_rows`].
+    pub rows: u64,
+    /// The SHA-256 of the file's bytes.
+    pub sha256: [u8; 32],
+}
+
+/// [`count_rows`] and the SHA-256 of the same bytes, in one pass. Expansion records the hash
+/// with its run and checks it again before the run is sealed and whenever an unfinished
+/// expansion resumes: a run must be made of the rows of one version of its file.
+pub fn survey(path: &Path) -> Result<Survey, AudienceError> {
+    let mut hasher = Sha256::new();
+    let rows = scan(path, Some(&mut hasher))?;
+    Ok(Survey {
+        rows,
+        sha256: hasher.finalize().into(),
+    })
+}
+
+/// The pass behind [`count_rows`] and [`survey`]: counts rows, and hashes the bytes when given
+/// a hasher.
+fn scan(path: &Path, mut hasher: Option<&mut Sha256>) -> Result<u64, AudienceError> {
     let format = AudienceFormat::of(path)?;
     let open_error = |source| AudienceError::Open {
         file: display(path),
@@ -268,6 +300,9 @@ pub fn count_rows(path: &Path) -> Result<u64, AudienceError> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(open_error(e)),
         };
+        if let Some(hasher) = hasher.as_deref_mut() {
+            hasher.update(&buffer[..n]);
+        }
         for &byte in &buffer[..n] {
             if byte == b'\n' {
                 newlines += 1;
@@ -385,8 +420,8 @@ impl<'a> RawRow<'a> {
             .transpose()
             .map_err(|e| e.to_string())?;
         let id = match non_blank(self.id) {
-            Some(id) => RecipientId::parse(id),
-            None => RecipientId::parse(phone.expose_e164()),
+            Some(id) => RecipientId::parse(id).map(AudienceId::Given),
+            None => RecipientId::parse(phone.expose_e164()).map(AudienceId::Phone),
         }
         .map_err(|e| e.to_string())?;
         Ok(Recipient {
@@ -458,7 +493,10 @@ mod tests {
             ..RawRow::default()
         };
         let r = raw.into_recipient(3, None).unwrap();
-        assert_eq!(r.id.as_str(), "+79161234567");
+        assert_eq!(
+            r.id,
+            AudienceId::Phone(RecipientId::parse("+79161234567").unwrap())
+        );
         assert_eq!(r.country, Region::parse("RU").ok());
         assert_eq!(r.zone, None);
 

@@ -53,7 +53,7 @@ fn same_text(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use herald_core::{PhoneNumber, RecipientId};
+    use herald_core::{AudienceId, PhoneNumber, RecipientId};
 
     use super::*;
 
@@ -61,7 +61,7 @@ mod tests {
         let phone = PhoneNumber::parse(phone, None).unwrap();
         Recipient {
             line: 2,
-            id: RecipientId::parse(phone.expose_e164()).unwrap(),
+            id: AudienceId::Phone(RecipientId::parse(phone.expose_e164()).unwrap()),
             phone,
             zone: None,
             locale: None,

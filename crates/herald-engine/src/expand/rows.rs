@@ -3,14 +3,21 @@
 
 use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
-use herald_campaign::audience::{Recipient, RowError};
-use herald_core::{ConsentState, Decision, Outcome, Policy, RecipientId, RunId, SkipReason};
+use herald_campaign::audience::{IdHash, Recipient, RowError};
+use herald_core::{
+    AudienceId, ConsentState, Decision, Outcome, Policy, RecipientKey, RunId, SkipReason,
+};
 use herald_store::{DeliveryKey, Initial, NewDelivery, RecipientSnapshot, Terminal};
 
-use crate::first_seen::{FirstSeen, id_hash};
+use crate::first_seen::FirstSeen;
 use crate::prepare::{decide_prepared, prepare};
 
 /// A row as decided on its own, before the duplicate check (which needs the rows before it).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every row is a `Recipient`: boxing it would add an allocation per row to \
+              save memory only on the rare rows outside the segment or broken"
+)]
 pub(super) enum Candidate {
     /// Outside the campaign's `where`: no delivery at all.
     Outside,
@@ -18,8 +25,8 @@ pub(super) enum Candidate {
     Broken(RowError),
     /// A recipient and the delivery it gets if no earlier row has its id or its phone.
     Recipient {
-        /// The hash of the recipient id, for the duplicate check.
-        id_hash: u64,
+        /// The hash of the row's given id, for the duplicate check (`None` without one).
+        id_hash: Option<IdHash>,
         /// The delivery, with the recipient's snapshot.
         first: NewDelivery,
     },
@@ -41,7 +48,10 @@ pub(super) fn candidate(
         }
         Ok(recipient) => recipient,
     };
-    let id_hash = id_hash(recipient.id.as_str());
+    let id_hash = match &recipient.id {
+        AudienceId::Given(id) => Some(IdHash::of(id)),
+        AudienceId::Phone(_) => None,
+    };
     let prepared = prepare(campaign, &recipient, fire);
     let snapshot = RecipientSnapshot {
         id: recipient.id.clone(),
@@ -55,13 +65,13 @@ pub(super) fn candidate(
     let first = match prepared {
         Err(not) => ended(
             run,
-            recipient.id.as_str(),
+            RecipientKey::Recipient(recipient.id),
             Some(snapshot),
             not.reason,
             Some(not.detail),
         ),
         Ok(prepared) => {
-            let decision = decide_prepared(now, policy, run, &recipient.id, &prepared, consent);
+            let decision = decide_prepared(now, policy, run, recipient.id.id(), &prepared, consent);
             let initial = match decision {
                 Decision::Send => Initial::Queued { due_at: now },
                 Decision::Defer { until } => Initial::Queued { due_at: until },
@@ -77,7 +87,7 @@ pub(super) fn candidate(
             NewDelivery {
                 key: DeliveryKey {
                     run: run.clone(),
-                    recipient: recipient.id,
+                    recipient: RecipientKey::Recipient(recipient.id),
                 },
                 recipient: Some(snapshot),
                 scheduled_at: Some(prepared.scheduled_at),
@@ -111,7 +121,7 @@ impl Dedupe {
             Candidate::Outside => None,
             Candidate::Broken(error) => Some(ended(
                 &self.run,
-                &format!("line:{}", error.line),
+                RecipientKey::Unreadable { line: error.line },
                 None,
                 SkipReason::InvalidRecipient,
                 Some(error.to_string()),
@@ -123,11 +133,15 @@ impl Dedupe {
                 let Err(detail) = self.seen.check(id_hash, &snapshot.phone) else {
                     return Some(first);
                 };
-                // The line number makes the key unique within the file.
-                let id = format!("{}#line{}", first.key.recipient, snapshot.line);
+                // The line makes the key unique within the file (a row starts on a line of its
+                // own); the row's id says whose it was.
+                let key = RecipientKey::Duplicate {
+                    row: snapshot.id.clone(),
+                    line: snapshot.line,
+                };
                 Some(ended(
                     &self.run,
-                    &id,
+                    key,
                     first.recipient,
                     SkipReason::Duplicate,
                     Some(detail.to_owned()),
@@ -139,15 +153,11 @@ impl Dedupe {
 
 fn ended(
     run: &RunId,
-    recipient: &str,
+    recipient: RecipientKey,
     snapshot: Option<RecipientSnapshot>,
     reason: SkipReason,
     detail: Option<String>,
 ) -> NewDelivery {
-    // Row-derived ids (`line:17`, `c-1#line9`) contain no whitespace, so they always parse; the
-    // fallback only guards against a future id rule.
-    let recipient = RecipientId::parse(recipient)
-        .unwrap_or_else(|_| RecipientId::parse("invalid").unwrap_or_else(|_| unreachable!()));
     NewDelivery {
         key: DeliveryKey {
             run: run.clone(),

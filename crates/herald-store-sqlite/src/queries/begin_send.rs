@@ -60,7 +60,7 @@ pub(crate) fn begin_send_in(
         .and_then(|mut stmt| {
             stmt.execute((
                 run.id,
-                key.recipient.as_str(),
+                key.recipient.to_string(),
                 secs(send.at),
                 consent.map(|seen| seen.channel.as_str()),
                 consent.map_or(0, |seen| i64::try_from(seen.events).unwrap_or(i64::MAX)),

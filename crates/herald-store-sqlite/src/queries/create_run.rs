@@ -1,4 +1,5 @@
-//! `Runs::create_run`: insert once, keyed by the run id.
+//! `Runs::create_run`: insert once, keyed by the run id. A second submission changes nothing,
+//! not even the audience hash: the run stays tied to the file it was created with.
 
 use herald_store::{NewRun, StoreResult};
 use rusqlite::Connection;
@@ -9,8 +10,9 @@ use crate::db::backend;
 pub(crate) fn create_run(conn: &mut Connection, run: &NewRun, now: i64) -> StoreResult<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO runs (run_id, campaign, purpose, source, at_least_once, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO runs (run_id, campaign, purpose, source, at_least_once, created_at,
+                 audience_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (run_id) DO NOTHING",
         )
         .and_then(|mut stmt| {
@@ -21,6 +23,7 @@ pub(crate) fn create_run(conn: &mut Connection, run: &NewRun, now: i64) -> Store
                 run.source.as_str(),
                 run.at_least_once,
                 now,
+                run.audience_sha256.map(|hash| hash.to_string()),
             ))
         })
         .map_err(backend)?;

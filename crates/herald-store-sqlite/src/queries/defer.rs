@@ -20,7 +20,7 @@ pub(crate) fn defer(
         .prepare_cached(
             "UPDATE deliveries SET due_at = ?3 WHERE run = ?1 AND recipient = ?2 AND state = 'queued'",
         )
-        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.as_str(), until)))
+        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.to_string(), until)))
         .map_err(backend)?;
     if changed == 0 {
         return Err(unchanged(conn, key, "queued"));

@@ -137,9 +137,16 @@ pub(crate) fn next_due_in(
 fn decode(stored: Stored) -> StoreResult<Delivery> {
     let key = || delivery_key(&stored.run, &stored.recipient);
     let parsed = parse_key(&stored.run, &stored.recipient)?;
+    // Only a recipient's own key is ever queued: duplicates and broken rows start ended.
+    let id = parsed.recipient.audience_id().cloned().ok_or_else(|| {
+        crate::codec::corrupt(
+            key(),
+            "a queued delivery under a duplicate's or broken row's key",
+        )
+    })?;
     let due_at = instant(stored.due_at, &key)?;
     Ok(Delivery {
-        recipient: stored.snapshot.decode(parsed.recipient.clone(), &key)?,
+        recipient: stored.snapshot.decode(id, &key)?,
         key: parsed,
         scheduled_at: match stored.scheduled_at {
             Some(at) => instant(at, &key)?,

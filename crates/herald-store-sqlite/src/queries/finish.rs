@@ -65,7 +65,7 @@ pub(crate) fn finish_in(
             .and_then(|mut stmt| {
                 stmt.execute((
                     run.id,
-                    key.recipient.as_str(),
+                    key.recipient.to_string(),
                     state,
                     reason,
                     code.as_deref(),

@@ -47,7 +47,7 @@ impl Row {
         }
         Ok(Self {
             run: delivery.key.run.clone(),
-            recipient: delivery.key.recipient.as_str().to_owned(),
+            recipient: delivery.key.recipient.to_string(),
             state,
             due_at,
             scheduled_at: delivery.scheduled_at.map(secs).or(due_at),

@@ -43,7 +43,7 @@ pub(crate) fn unchanged(conn: &Connection, key: &DeliveryKey, expected: &str) ->
              WHERE r.run_id = ?1 AND d.recipient = ?2",
         )
         .and_then(|mut stmt| {
-            stmt.query_row((key.run.as_str(), key.recipient.as_str()), |row| {
+            stmt.query_row((key.run.as_str(), key.recipient.to_string()), |row| {
                 row.get::<_, String>(0)
             })
             .optional()

@@ -36,7 +36,7 @@ pub(crate) fn requeue_in(
             "UPDATE deliveries SET state = 'queued', due_at = ?3, sent_at = NULL
              WHERE run = ?1 AND recipient = ?2 AND state = 'sending'",
         )
-        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.as_str(), until)))
+        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.to_string(), until)))
         .map_err(backend)?;
     if requeued == 0 {
         return Err(unchanged(tx, key, "sending"));

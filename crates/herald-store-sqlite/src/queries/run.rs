@@ -1,15 +1,15 @@
 //! `Runs::run`: one run by id, and the row decoding `runs` shares.
 
 use herald_core::{CampaignId, RunId};
-use herald_store::{NewRun, RunRecord, RunState, StoreResult};
+use herald_store::{AudienceHash, NewRun, RunRecord, RunState, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::codec::{corrupt, instant, purpose};
 use crate::db::backend;
 
 /// The columns [`StoredRun::read`] expects, in order.
-pub(crate) const COLUMNS: &str =
-    "run_id, campaign, purpose, source, at_least_once, created_at, total, state, state_reason";
+pub(crate) const COLUMNS: &str = "run_id, campaign, purpose, source, at_least_once, created_at, \
+     total, state, state_reason, audience_sha256";
 
 /// A runs row as stored.
 pub(crate) struct StoredRun {
@@ -22,6 +22,7 @@ pub(crate) struct StoredRun {
     total: Option<i64>,
     state: String,
     state_reason: Option<String>,
+    audience_sha256: Option<String>,
 }
 
 impl StoredRun {
@@ -37,6 +38,7 @@ impl StoredRun {
             total: row.get(6)?,
             state: row.get(7)?,
             state_reason: row.get(8)?,
+            audience_sha256: row.get(9)?,
         })
     }
 
@@ -51,6 +53,11 @@ impl StoredRun {
                 purpose: purpose(&self.purpose, &key)?,
                 source: self.source.clone(),
                 at_least_once: self.at_least_once,
+                audience_sha256: self
+                    .audience_sha256
+                    .as_deref()
+                    .map(|hex| AudienceHash::parse_hex(hex).ok_or_else(|| bad("audience hash")))
+                    .transpose()?,
             },
             created_at: instant(self.created_at, &key)?,
             total: self
