@@ -327,3 +327,58 @@ proptest! {
         }
     }
 }
+
+/// A reader that hands out its bytes in the given chunk sizes (cycled).
+struct Chunked<'a> {
+    data: &'a [u8],
+    sizes: Vec<usize>,
+    next: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()];
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Every record as (line, fields) or (line of the error, whether reading ended).
+fn records(
+    source: impl std::io::Read,
+    limit: usize,
+) -> Vec<Result<(u64, csv::ByteRecord), (u64, bool)>> {
+    let mut reader = herald_campaign::input::CsvRecords::with_limit(source, limit);
+    let mut record = csv::ByteRecord::new();
+    let mut out = Vec::new();
+    while let Some(item) = reader.read(&mut record) {
+        out.push(
+            item.map(|line| (line, record.clone()))
+                .map_err(|e| (e.line(), e.ends_reading())),
+        );
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// How the file arrives (one byte at a time, odd chunks) changes nothing: not the records,
+    /// their lines, nor which are too long.
+    #[test]
+    fn csv_records_do_not_depend_on_read_sizes(
+        text in proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(0xef)],
+            0..300,
+        ),
+        sizes in proptest::collection::vec(1usize..7, 1..5),
+        limit in 1usize..40,
+    ) {
+        let whole = records(&text[..], limit);
+        let chunked = records(Chunked { data: &text, sizes, next: 0 }, limit);
+        prop_assert_eq!(whole, chunked);
+    }
+}

@@ -294,8 +294,11 @@ impl Tracker {
     }
 
     /// The record csv-core just returned is done (at the end of the input it has no `\n`).
+    /// Its length is forgotten: blank lines read before the next record starts must not find
+    /// this one's.
     fn end_record(&mut self) {
         self.state = State::StartRecord;
+        self.record_bytes = 0;
     }
 
     /// The line to blame for a read error: the current record's, or the next one's.
@@ -429,6 +432,11 @@ mod tests {
         }
         assert_eq!(got, expected);
         assert_eq!(expected.len(), 4);
+        // Blank lines read alone after a long record do not make the next one long.
+        let mut records = CsvRecords::with_limit(Trickle(b"xxxxxxxxxxxxxxxx\n\n\nok\n"), 10);
+        assert_eq!(records.read(&mut record).unwrap().unwrap_err().line(), 1);
+        assert_eq!(records.read(&mut record).unwrap().unwrap(), 4);
+        assert_eq!(record, vec!["ok"]);
         assert_eq!(expected[0].as_ref().unwrap().1, vec!["h", "q\""]);
         assert_eq!(expected[2], Err(5));
     }
