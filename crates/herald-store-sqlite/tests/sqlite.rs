@@ -250,7 +250,11 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
         .await
         .unwrap();
     // Inserts count too: one decided at expansion, one queued into the cancelled run.
-    let duplicate = ended(&f.run, "line:3", Outcome::Skipped(SkipReason::Duplicate));
+    let duplicate = ended(
+        &f.run,
+        "r-3 dup line 3",
+        Outcome::Skipped(SkipReason::Duplicate),
+    );
     stores
         .deliveries()
         .insert_batch(&[duplicate])

@@ -51,7 +51,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Runs: one row per (campaign, fire time), created once.
 pub trait Runs: Send + Sync {
-    /// Records a run; `Ok(false)` if it already exists (a second submission is not a new run).
+    /// Records a run; `Ok(false)` if it already exists (a second submission is not a new run,
+    /// and changes nothing of the stored one, its audience hash included).
     fn create_run(
         &self,
         run: &NewRun,
