@@ -18,16 +18,16 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
     let runtime = runtime()?;
     match command {
         ConsentCommand::Import(args) => {
-            let report =
-                runtime.block_on(import(&stores, &args.file, args.channel.as_ref(), now))?;
-            for error in &report.errors {
-                eprintln!("{error}");
-            }
+            let report = runtime.block_on(import(
+                &stores,
+                &args.file,
+                args.channel.as_ref(),
+                now,
+                |error| eprintln!("{error}"),
+            ))?;
             println!(
                 "{} rows read, {} events stored, {} rows rejected",
-                report.rows,
-                report.stored,
-                report.errors.len()
+                report.rows, report.stored, report.rejected
             );
             if let Some(stop) = &report.stopped {
                 println!(
@@ -35,7 +35,7 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                      file was not read"
                 );
             }
-            if report.errors.is_empty() {
+            if report.rejected == 0 {
                 Ok(())
             } else {
                 Err(Failure::User(String::new()))

@@ -256,10 +256,7 @@ fn an_opt_in_needs_a_scope_and_cannot_be_dated_ahead() {
         ],
     );
     let shown = ok(d, &["consent", "show", q]);
-    assert!(
-        shown.contains(&format!("[dated ahead of when recorded (")),
-        "{shown}"
-    );
+    assert!(shown.contains("[dated ahead of when recorded ("), "{shown}");
     assert!(
         shown.contains(&format!("counts from {soon}, not yet]")),
         "{shown}"
@@ -340,5 +337,86 @@ fn an_unterminated_quote_stops_the_import_and_keeps_the_rows_before_it() {
     assert!(ok(d, &["consent", "show", phone("ctrl1")]).contains("audit trail (1 events"));
     for id in ["ctrl2", "ctrl3"] {
         assert!(ok(d, &["consent", "show", phone(id)]).contains("audit trail (0 events"));
+    }
+}
+
+/// Runs `herald` with its address space capped at `limit` bytes (prlimit), killed if it has not
+/// finished after a generous guard (not a performance limit: a broken build must fail, not hang).
+fn herald_capped(dir: &Path, limit: u64, args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg(format!("--as={limit}"))
+        .arg(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("herald.toml"))
+        .current_dir(dir)
+        .env_remove("HERALD_CONFIG")
+        .env("XDG_DATA_HOME", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("herald {args:?} did not finish; killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_import_reads_only_regular_files_in_bounded_memory() {
+    const LIMIT: u64 = 128 << 20;
+    let receiver = Receiver::start();
+    let dir = project(&receiver);
+    let d = dir.path();
+    // A 256 MiB line (a sparse file: zeros) after the header, then a good row: twice the address
+    // space the process may use, so reading it whole would abort. It is one row error.
+    let file = d.join("huge.csv");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = fs::File::create(&file).unwrap();
+        f.write_all(b"phone,kind,occurred_at,scope\n").unwrap();
+        f.seek(SeekFrom::Start(256 << 20)).unwrap();
+        writeln!(
+            f,
+            "\n{},opt_in,2026-10-01T10:00:00Z,marketing",
+            phone("ctrl1")
+        )
+        .unwrap();
+    }
+    let out = herald_capped(d, LIMIT, &["consent", "import", "huge.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("huge.csv:2: record longer than 65536 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("2 rows read, 1 events stored, 1 rows rejected"),
+        "{}",
+        stdout(&out)
+    );
+    // A FIFO would block the open and a device never ends: both are refused before reading.
+    let fifo = d.join("fifo.csv");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in ["fifo.csv", "/dev/zero"] {
+        let out = herald_capped(d, LIMIT, &["consent", "import", path]);
+        assert_eq!(out.status.code(), Some(1), "{path}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{path}: not a regular file")),
+            "{}",
+            stderr(&out)
+        );
     }
 }

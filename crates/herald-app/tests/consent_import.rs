@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_app::consent::{ImportReport, MAX_RECORD, import};
+use herald_app::consent::{MAX_RECORD, import};
 use herald_core::{ConsentChannel, ConsentKind, PhoneNumber, RecordedConsent, Scope};
 use herald_store::{Consents, Stores};
 use herald_store_sqlite::SqliteStores;
@@ -14,6 +14,16 @@ fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
         .unwrap()
         .to_utc()
+}
+
+/// An [`herald_app::consent::ImportReport`] with the row errors it reported.
+#[derive(Debug)]
+struct Imported {
+    rows: u64,
+    accepted: u64,
+    stored: u64,
+    stopped: Option<String>,
+    errors: Vec<String>,
 }
 
 struct Fixture {
@@ -43,11 +53,23 @@ impl Fixture {
         path
     }
 
-    fn import(&self, file: &Path, channel: Option<&str>) -> Result<ImportReport, String> {
+    fn import(&self, file: &Path, channel: Option<&str>) -> Result<Imported, String> {
         let channel = channel.map(|c| ConsentChannel::parse(c).unwrap());
-        self.runtime
-            .block_on(import(&self.stores, file, channel.as_ref(), now()))
-            .map_err(|e| e.to_string())
+        let mut errors = Vec::new();
+        let report = self
+            .runtime
+            .block_on(import(&self.stores, file, channel.as_ref(), now(), |e| {
+                errors.push(e)
+            }))
+            .map_err(|e| e.to_string())?;
+        assert_eq!(report.rejected, errors.len() as u64);
+        Ok(Imported {
+            rows: report.rows,
+            accepted: report.accepted,
+            stored: report.stored,
+            stopped: report.stopped,
+            errors,
+        })
     }
 
     fn events(&self, channel: &str, phone: &str) -> Vec<RecordedConsent> {
@@ -59,7 +81,7 @@ impl Fixture {
 }
 
 /// The errors with the directory taken out, so they read `file.csv:3: …`.
-fn relative_errors(fixture: &Fixture, report: &ImportReport) -> Vec<String> {
+fn relative_errors(fixture: &Fixture, report: &Imported) -> Vec<String> {
     let dir = format!("{}/", fixture.dir.path().display());
     report.errors.iter().map(|e| e.replace(&dir, "")).collect()
 }

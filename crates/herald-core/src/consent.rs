@@ -30,13 +30,13 @@ pub const MAX_DATED_AHEAD: TimeDelta = TimeDelta::minutes(5);
 
 /// Why a purpose, scope or event kind was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: expected one of {expected}")]
+#[error("invalid {what} {input:?}: expected {expected}")]
 pub struct ConsentParseError {
     /// What was being parsed.
     pub what: &'static str,
     /// The rejected input.
     pub input: String,
-    /// The accepted values.
+    /// What is accepted (`one of a, b` or a description).
     pub expected: &'static str,
 }
 
@@ -81,7 +81,7 @@ impl FromStr for Purpose {
             _ => Err(ConsentParseError {
                 what: "purpose",
                 input: s.to_owned(),
-                expected: "marketing, transactional, service",
+                expected: "one of marketing, transactional, service",
             }),
         }
     }
@@ -140,7 +140,7 @@ impl FromStr for Scope {
             .ok_or_else(|| ConsentParseError {
                 what: "consent scope",
                 input: s.to_owned(),
-                expected: "marketing, transactional, service, all",
+                expected: "one of marketing, transactional, service, all",
             })
     }
 }
@@ -170,7 +170,7 @@ impl FromStr for ConsentKind {
             _ => Err(ConsentParseError {
                 what: "consent kind",
                 input: s.to_owned(),
-                expected: "opt_in, opt_out",
+                expected: "one of opt_in, opt_out",
             }),
         }
     }

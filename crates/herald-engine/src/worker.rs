@@ -134,11 +134,6 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         self
     }
 
-    /// The channel consent is looked up under.
-    pub fn consent_channel(&self) -> &ConsentChannel {
-        &self.consent_channel
-    }
-
     /// Limits the unique recipients messaged in any moving 24 hours (WhatsApp's messaging tier:
     /// 250, 2,000, 10,000, 100,000). Hitting it has no error code, so it is enforced here;
     /// recipients over it are deferred until a slot frees, never failed.

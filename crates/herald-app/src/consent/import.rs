@@ -34,7 +34,7 @@ use crate::AppError;
 /// Events appended per transaction.
 const BATCH: usize = 1000;
 
-/// What an import did. Every row read is either accepted or in `errors`.
+/// What an import did. Every row read is either accepted or rejected.
 #[derive(Debug, Default)]
 pub struct ImportReport {
     /// Rows read (blank lines are not rows).
@@ -43,8 +43,8 @@ pub struct ImportReport {
     pub accepted: u64,
     /// Events newly stored (an accepted event already in the log is not stored twice).
     pub stored: u64,
-    /// `file:line: message` for rows that were not imported.
-    pub errors: Vec<String>,
+    /// Rows not imported (each reported as it was read, see [`import`]).
+    pub rejected: u64,
     /// Set when the import stopped before the end of the file: `file:line: why`.
     pub stopped: Option<String>,
 }
@@ -230,12 +230,14 @@ impl Context<'_> {
 }
 
 /// Imports `file`; `channel` is `--channel` when given. Whole-file problems (not a regular
-/// file, a bad header) are errors; row problems are in the report.
+/// file, a bad header) are errors; each row problem is handed to `on_error` as
+/// `file:line: message` when it is read, so a file of bad rows costs no memory.
 pub async fn import<S: Stores>(
     stores: &S,
     file: &Path,
     channel: Option<&ConsentChannel>,
     now: DateTime<Utc>,
+    mut on_error: impl FnMut(String),
 ) -> Result<ImportReport, AppError> {
     let label = file.display().to_string();
     let input = open_regular_file(file, &label)?;
@@ -292,7 +294,8 @@ pub async fn import<S: Stores>(
             Err(stop) => {
                 let at = format!("{label}:{}", stop.line());
                 report.rows += 1;
-                report.errors.push(format!(
+                report.rejected += 1;
+                on_error(format!(
                     "{at}: {stop}; the import stopped here: the rows before it were stored, \
                      nothing from this line on was"
                 ));
@@ -306,7 +309,10 @@ pub async fn import<S: Stores>(
                 report.accepted += 1;
                 batch.push(stored);
             }
-            Err((line, message)) => report.errors.push(format!("{label}:{line}: {message}")),
+            Err((line, message)) => {
+                report.rejected += 1;
+                on_error(format!("{label}:{line}: {message}"));
+            }
         }
         if batch.len() >= BATCH {
             report.stored += stores.consents().append(&batch, now).await?;

@@ -348,6 +348,22 @@ impl<R: Read> Read for Tap<R> {
                 }
                 continue;
             }
+            let ordinary = self.ordinary_run();
+            if ordinary > 0 {
+                // Field content that cannot change the state: handed on (or skipped) as a block.
+                let take = match self.cut {
+                    Some(_) => ordinary,
+                    None => ordinary.min(out.len() - n),
+                };
+                if self.cut.is_none() {
+                    let from = &self.chunk[self.start..self.start + take];
+                    out[n..n + take].copy_from_slice(from);
+                    n += take;
+                }
+                self.start += take;
+                self.record_len += take;
+                continue;
+            }
             let byte = self.chunk[self.start];
             self.start += 1;
             if self.step(byte) {
@@ -356,6 +372,31 @@ impl<R: Read> Read for Tap<R> {
             }
         }
         Ok(n)
+    }
+}
+
+impl<R> Tap<R> {
+    /// How many of the next buffered bytes are plain content of the field being read: bytes
+    /// that leave the state as it is and, short of the cap, go to the parser unchanged. Kept
+    /// under the cap (when not already skipping) so the byte that crosses it goes through
+    /// [`Tap::step`].
+    fn ordinary_run(&self) -> usize {
+        let pending = &self.chunk[self.start..self.end];
+        let run = match self.state {
+            State::InField => pending
+                .iter()
+                .position(|&b| matches!(b, b',' | b'\n'))
+                .unwrap_or(pending.len()),
+            State::InQuoted => pending
+                .iter()
+                .position(|&b| matches!(b, b'"' | b'\n'))
+                .unwrap_or(pending.len()),
+            _ => 0,
+        };
+        match self.cut {
+            Some(_) => run,
+            None => run.min(MAX_RECORD.saturating_sub(self.record_len)),
+        }
     }
 }
 
