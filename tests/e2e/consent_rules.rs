@@ -27,9 +27,9 @@ fn phone(id: &str) -> &'static str {
     PEOPLE.iter().find(|(i, _)| *i == id).unwrap().1
 }
 
-/// A store, an audience of [`PEOPLE`], a `main` webhook sender checking `whatsapp` consent and
-/// a `texts` webhook sender checking `sms` consent, and a marketing campaign for each, open at
-/// every hour of every day.
+/// A store, an audience of [`PEOPLE`], a `main` webhook sender checking `whatsapp` consent, and
+/// two marketing campaigns open at every hour of every day: `c.yaml` on `main`, `sms.yaml` on a
+/// `texts` sender that [`add_sms_sender`] configures.
 fn project(receiver: &Receiver) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,phone,timezone\n");
@@ -50,14 +50,23 @@ fn project(receiver: &Receiver) -> tempfile::TempDir {
         fs::write(dir.path().join(file), campaign).unwrap();
     }
     let config = format!(
-        "[store]\nsqlite = \"{db}\"\n\
-         [senders.main]\nchannel = \"webhook\"\nurl = \"{url}\"\n\
-         [senders.texts]\nchannel = \"webhook\"\nurl = \"{url}\"\nconsent_channel = \"sms\"\n",
+        "[store]\nsqlite = \"{db}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{url}\"\n",
         db = dir.path().join("herald.db").display(),
         url = receiver.url(),
     );
     fs::write(dir.path().join("herald.toml"), config).unwrap();
     dir
+}
+
+/// Adds the `texts` webhook sender, which checks consent given on `sms`.
+fn add_sms_sender(dir: &Path, receiver: &Receiver) {
+    let path = dir.join("herald.toml");
+    let mut config = fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "[senders.texts]\nchannel = \"webhook\"\nurl = \"{}\"\nconsent_channel = \"sms\"\n",
+        receiver.url()
+    ));
+    fs::write(path, config).unwrap();
 }
 
 fn herald(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -196,6 +205,7 @@ fn only_valid_whatsapp_opt_ins_receive_a_marketing_campaign() {
     assert_eq!(s["total"].as_u64(), Some(8), "{s}");
 
     // The SMS-consent campaign reaches the SMS opt-in only.
+    add_sms_sender(d, &receiver);
     let before = receiver.count();
     ok(d, &["run", "sms.yaml"]);
     assert_eq!(receiver.recipients()[before..], ["sms_only"]);
