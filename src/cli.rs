@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use herald_core::{ConsentChannel, Scope};
 
 /// Herald: consent- and window-safe broadcast campaigns.
 #[derive(Debug, Parser)]
@@ -36,7 +37,11 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Counts by state and reason, and the next deferred wave.
     Status(StatusArgs),
-    /// Record and inspect consent.
+    /// Record and inspect consent, per channel (opt-in, opt-out, show, import).
+    ///
+    /// Consent is kept per channel: an opt-in on sms is not consent on whatsapp. Every consent
+    /// command takes --channel NAME (default whatsapp, the channel a WhatsApp sender checks;
+    /// an outbox or webhook sender checks its consent_channel, default whatsapp).
     #[command(subcommand)]
     Consent(ConsentCommand),
 }
@@ -61,30 +66,79 @@ pub(crate) struct StatusArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConsentCommand {
-    /// Import events from a CSV: phone,kind,occurred_at[,scope,source,proof].
-    Import {
-        /// The CSV file.
-        file: PathBuf,
-    },
-    /// Record an opt-in.
+    /// Import events from a CSV file (columns phone, kind, occurred_at; optionally scope,
+    /// channel, source, proof).
+    ///
+    /// A header row names the columns, in any order; a column the import does not know is an
+    /// error for the whole file. Fields may be quoted ("Web form, landing page"), with commas and
+    /// line breaks inside. Each row:
+    ///
+    /// - kind: opt_in or opt_out.
+    ///
+    /// - scope: marketing, transactional, service or all. An opt_in row must name it; an opt_out
+    ///   row without it withdraws all.
+    ///
+    /// - occurred_at: when it happened (RFC 3339). A date more than 5 minutes after the import
+    ///   is refused.
+    ///
+    /// - channel: the channel it was given on ([a-z][a-z0-9_-]*, e.g. sms). Without the column
+    ///   every row is on --channel; with it, an empty cell is an error, and if --channel is
+    ///   also given a row on another channel is an error.
+    ///
+    /// - source (default import), proof (default FILE:LINE of the row).
+    ///
+    /// The file must be a regular file; a record over 64 KiB is a row error. Bad rows are
+    /// printed as FILE:LINE: message and the others stored (exit 1 if any row was bad). A quote
+    /// that never closes stops the import at the line it opened on; the rows before it are
+    /// stored.
+    Import(ImportArgs),
+    /// Record an opt-in (--scope required).
+    ///
+    /// The opt-in counts from --at (default now); a date more than 5 minutes ahead is refused.
     OptIn(ConsentArgs),
-    /// Record an opt-out.
+    /// Record an opt-out (--scope default all).
+    ///
+    /// The opt-out counts from --at (default now), or from now if --at is up to 5 minutes
+    /// ahead; a date further ahead is refused.
     OptOut(ConsentArgs),
-    /// The state per scope and the audit trail of a phone.
-    Show {
-        /// The phone (E.164).
-        phone: String,
-    },
+    /// The state per scope and the audit trail of a phone on one channel.
+    ///
+    /// Events stored with a date after the moment they were recorded are marked: an opt-in
+    /// counts from its date and not before, an opt-out from when it was recorded.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The CSV file.
+    pub(crate) file: PathBuf,
+    /// The channel of rows in a file without a `channel` column (default whatsapp); with the
+    /// column, the channel every row must name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) channel: Option<ConsentChannel>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The phone (E.164).
+    pub(crate) phone: String,
+    /// The channel to show.
+    #[arg(long, value_name = "NAME", default_value = "whatsapp")]
+    pub(crate) channel: ConsentChannel,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ConsentArgs {
     /// The phone (E.164).
     pub(crate) phone: String,
-    /// marketing, transactional, service or all.
-    #[arg(long, default_value = "all")]
-    pub(crate) scope: String,
-    /// When it happened (RFC 3339); default now.
+    /// marketing, transactional, service or all: required for an opt-in (it never defaults to
+    /// all); an opt-out without it withdraws all.
+    #[arg(long)]
+    pub(crate) scope: Option<Scope>,
+    /// The channel it was given or withdrawn on ([a-z][a-z0-9_-]*).
+    #[arg(long, value_name = "NAME", default_value = "whatsapp")]
+    pub(crate) channel: ConsentChannel,
+    /// When it happened (RFC 3339); default now. At most 5 minutes ahead of now.
     #[arg(long)]
     pub(crate) at: Option<String>,
     /// Where it came from.

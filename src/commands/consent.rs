@@ -1,15 +1,14 @@
-//! `herald consent import FILE | opt-in PHONE | opt-out PHONE | show PHONE`
+//! `herald consent import FILE | opt-in PHONE | opt-out PHONE | show PHONE`, each on one
+//! `--channel`.
 
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use herald_app::consent::{ConsentInput, import, record, show};
-use herald_core::{ConsentKind, Scope};
+use herald_app::consent::{ConsentInput, ConsentView, InputError, import, show, store};
+use herald_core::{ConsentKind, Purpose, RecordedConsent, Scope};
 
 use crate::cli::{ConsentArgs, ConsentCommand};
 use crate::commands::{Failure, environment, runtime, settings};
-
-const CHANNEL: &str = herald_engine::worker::DEFAULT_CONSENT_CHANNEL;
 
 pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(), Failure> {
     let env = environment();
@@ -18,18 +17,25 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
     let now = Utc::now();
     let runtime = runtime()?;
     match command {
-        ConsentCommand::Import { file } => {
-            let report = runtime.block_on(import(&stores, CHANNEL, file, now))?;
-            for error in &report.errors {
-                eprintln!("{error}");
-            }
+        ConsentCommand::Import(args) => {
+            let report = runtime.block_on(import(
+                &stores,
+                &args.file,
+                args.channel.as_ref(),
+                now,
+                |error| eprintln!("{error}"),
+            ))?;
             println!(
                 "{} rows read, {} events stored, {} rows rejected",
-                report.rows,
-                report.stored,
-                report.errors.len()
+                report.rows, report.stored, report.rejected
             );
-            if report.errors.is_empty() {
+            if let Some(stop) = &report.stopped {
+                println!(
+                    "stopped early at {stop}; the rows before it were stored, the rest of the \
+                     file was not read"
+                );
+            }
+            if report.rejected == 0 {
                 Ok(())
             } else {
                 Err(Failure::User(String::new()))
@@ -37,49 +43,84 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
         }
         ConsentCommand::OptIn(args) => one(&runtime, &stores, ConsentKind::OptIn, args, now),
         ConsentCommand::OptOut(args) => one(&runtime, &stores, ConsentKind::OptOut, args, now),
-        ConsentCommand::Show { phone } => {
-            let (state, events) = runtime.block_on(show(&stores, CHANNEL, phone))?;
-            for scope in Scope::ALL {
-                let current = match state.of_scope(scope) {
-                    Some(ConsentKind::OptIn) => "opted in",
-                    Some(ConsentKind::OptOut) => "opted out",
-                    None => "no event",
-                };
-                println!("{:<14} {current}", scope.as_str());
-            }
-            for purpose in [
-                herald_core::Purpose::Marketing,
-                herald_core::Purpose::Transactional,
-                herald_core::Purpose::Service,
-            ] {
-                let verdict = match state.permits(purpose) {
-                    Ok(()) => "may send".to_owned(),
-                    Err(reason) => format!("skip ({reason})"),
-                };
-                println!("{} campaigns: {verdict}", purpose.as_str());
-            }
-            println!("audit trail ({} events, oldest first):", events.len());
-            for e in &events {
-                let kind = if e.kind == ConsentKind::OptIn {
-                    "opt_in"
-                } else {
-                    "opt_out"
-                };
-                let proof = e
-                    .proof
-                    .as_deref()
-                    .map(|p| format!(" proof={p}"))
-                    .unwrap_or_default();
-                println!(
-                    "  {} {kind}({}) source={}{proof}",
-                    e.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    e.scope.as_str(),
-                    e.source
-                );
-            }
+        ConsentCommand::Show(args) => {
+            let view = runtime.block_on(show(&stores, &args.channel, &args.phone, now))?;
+            print_view(&view);
             Ok(())
         }
     }
+}
+
+fn print_view(view: &ConsentView) {
+    println!("channel {}", view.channel);
+    for scope in Scope::ALL {
+        let current = match view.state.of_scope(scope) {
+            Some(ConsentKind::OptIn) => "opted in",
+            Some(ConsentKind::OptOut) => "opted out",
+            None => "no event",
+        };
+        println!("{:<14} {current}", scope.as_str());
+    }
+    for purpose in [Purpose::Marketing, Purpose::Transactional, Purpose::Service] {
+        let verdict = match view.state.permits(purpose) {
+            Ok(()) => "may send".to_owned(),
+            Err(reason) => format!("skip ({reason})"),
+        };
+        println!("{} campaigns: {verdict}", purpose.as_str());
+    }
+    println!("audit trail ({} events, oldest first):", view.records.len());
+    for record in &view.records {
+        let e = &record.event;
+        let kind = match e.kind {
+            ConsentKind::OptIn => "opt_in",
+            ConsentKind::OptOut => "opt_out",
+        };
+        let proof = e
+            .proof
+            .as_deref()
+            .map(|p| format!(" proof={}", printable(p)))
+            .unwrap_or_default();
+        println!(
+            "  {} {kind}({}) source={}{proof}{}",
+            utc(e.occurred_at),
+            e.scope.as_str(),
+            printable(&e.source),
+            dated_ahead_note(record, view.now)
+        );
+    }
+}
+
+/// Imported text on one line, with control characters (line breaks, terminal escapes) shown
+/// escaped rather than acted on.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The mark of an event dated after it was recorded: when it counts from instead.
+fn dated_ahead_note(record: &RecordedConsent, now: DateTime<Utc>) -> String {
+    if !record.dated_ahead() {
+        return String::new();
+    }
+    let counts = match record.counts_from(now) {
+        Some(from) => format!("counts from {}", utc(from)),
+        None => format!("counts from {}, not yet", utc(record.event.occurred_at)),
+    };
+    format!(
+        "  [dated ahead of when recorded ({}); {counts}]",
+        utc(record.recorded_at)
+    )
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn one(
@@ -89,10 +130,6 @@ fn one(
     args: &ConsentArgs,
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
-    let scope: Scope = args
-        .scope
-        .parse()
-        .map_err(|e: herald_core::consent::ConsentParseError| Failure::User(e.to_string()))?;
     let occurred_at = match &args.at {
         Some(text) => Some(
             DateTime::parse_from_rfc3339(text)
@@ -102,14 +139,37 @@ fn one(
         None => None,
     };
     let input = ConsentInput {
+        channel: args.channel.clone(),
         phone: args.phone.clone(),
         kind,
-        scope,
+        scope: args.scope,
         occurred_at,
         source: args.source.clone(),
         proof: args.proof.clone(),
     };
-    runtime.block_on(record(stores, CHANNEL, &input, now))?;
-    println!("recorded");
+    let stored = input.to_stored(now).map_err(|e| {
+        Failure::User(match e {
+            InputError::MissingScope => "consent opt-in needs --scope (marketing, transactional, \
+                                         service or all): an opt-in never defaults to all"
+                .to_owned(),
+            InputError::DatedAhead(e) => format!("--at: {e}"),
+            InputError::Phone(e) => e,
+        })
+    })?;
+    let summary = format!(
+        "{}({}) on {}",
+        match kind {
+            ConsentKind::OptIn => "opt_in",
+            ConsentKind::OptOut => "opt_out",
+        },
+        stored.event.scope,
+        stored.channel
+    );
+    let new = runtime.block_on(store(stores, stored, now))?;
+    if new {
+        println!("recorded {summary}");
+    } else {
+        println!("already recorded: {summary}");
+    }
     Ok(())
 }

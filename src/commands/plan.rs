@@ -3,6 +3,7 @@
 use std::io::{BufWriter, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use herald_core::ConsentChannel;
 use herald_engine::plan::{PlanSummary, PlannedOutcome, PlannedRow, local_time, plan};
 use serde_json::{Value, json};
 
@@ -22,10 +23,14 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
     };
     let campaign =
         herald_campaign::load(&args.file, now).map_err(|d| Failure::User(d.to_string()))?;
-    let senders = crate::commands::validate::configured_senders(config)?;
+    let settings = crate::commands::validate::configured_settings(config)?;
+    let senders = settings
+        .as_ref()
+        .map(|s| s.senders.keys().cloned().collect());
     if let Some(message) = crate::commands::validate::unknown_sender(&campaign, senders.as_ref()) {
         return Err(Failure::User(format!("{}: {message}", args.file.display())));
     }
+    let consent = ConsentOn::of(&campaign, settings.as_ref());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut write_error: Option<std::io::Error> = None;
@@ -33,9 +38,10 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
     if args.format == Format::Json {
         write!(
             out,
-            "{{\"campaign\":{},\"now\":{},\"recipients\":[",
+            "{{\"campaign\":{},\"now\":{},\"consent\":{},\"recipients\":[",
             json!(campaign.id.as_str()),
-            json!(utc(now))
+            json!(utc(now)),
+            json!({"channel": consent.channel.as_str(), "sender": consent.sender}),
         )?;
     } else {
         writeln!(
@@ -69,7 +75,7 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
     }
     match args.format {
         Format::Json => writeln!(out, "\n],\"summary\":{}}}", summary_json(&summary))?,
-        Format::Table => write_summary(&mut out, &summary)?,
+        Format::Table => write_summary(&mut out, &summary, &consent)?,
     }
     out.flush()?;
     Ok(())
@@ -147,7 +153,49 @@ fn summary_json(summary: &PlanSummary) -> Value {
     })
 }
 
-fn write_summary(out: &mut impl Write, summary: &PlanSummary) -> std::io::Result<()> {
+/// The channel consent will be checked on: the sender's `consent_channel` in the given config,
+/// or, with no config to look in, `whatsapp` (what every sender checks unless configured).
+struct ConsentOn {
+    channel: ConsentChannel,
+    /// The sender it comes from, when a config was given.
+    sender: Option<String>,
+}
+
+impl ConsentOn {
+    fn of(campaign: &herald_campaign::Campaign, settings: Option<&herald_app::Settings>) -> Self {
+        let name = campaign.sender.as_ref().map_or("main", |s| s.as_str());
+        match settings.and_then(|s| s.senders.get(name)) {
+            Some(sender) => Self {
+                channel: sender.consent_channel(),
+                sender: Some(name.to_owned()),
+            },
+            None => Self {
+                channel: ConsentChannel::whatsapp(),
+                sender: None,
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.sender {
+            Some(sender) => format!(
+                "consent is checked on channel {} (sender {sender})",
+                self.channel
+            ),
+            None => format!(
+                "consent is checked on channel {} (the default; give --config to see the \
+                 sender's consent_channel)",
+                self.channel
+            ),
+        }
+    }
+}
+
+fn write_summary(
+    out: &mut impl Write,
+    summary: &PlanSummary,
+    consent: &ConsentOn,
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "run {}", summary.run.as_deref().unwrap_or("-"))?;
     if !summary.next_fires.is_empty() {
@@ -177,5 +225,6 @@ fn write_summary(out: &mut impl Write, summary: &PlanSummary) -> std::io::Result
     writeln!(
         out,
         "consent and frequency caps are checked at the moment of each send; this plan assumes they allow it."
-    )
+    )?;
+    writeln!(out, "{}", consent.describe())
 }

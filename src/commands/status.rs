@@ -22,11 +22,18 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
             let doc: Vec<_> = runs
                 .iter()
                 .map(|(record, counts)| {
+                    let consent = match herald_app::run::consent_channel_of(&settings, record, chrono::Utc::now()) {
+                        Ok((sender, channel)) => {
+                            json!({"channel": channel.as_str(), "sender": sender})
+                        }
+                        Err(why) => json!({"channel": null, "unknown": why}),
+                    };
                     json!({
                         "run": record.run.run.as_str(),
                         "campaign": record.run.campaign.as_str(),
                         "state": record.state.as_str(),
                         "state_reason": record.state_reason,
+                        "consent": consent,
                         "total": counts.total(),
                         "queued": counts.queued,
                         "sending": counts.sending,
@@ -52,6 +59,12 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default();
                 println!("run {} ({}{why})", record.run.run, record.state.as_str());
+                match herald_app::run::consent_channel_of(&settings, record, chrono::Utc::now()) {
+                    Ok((sender, channel)) => {
+                        println!("  consent checked on {channel} (sender {sender})");
+                    }
+                    Err(why) => println!("  consent channel unknown: {why}"),
+                }
                 print_counts(counts);
                 println!();
             }

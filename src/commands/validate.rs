@@ -10,13 +10,20 @@ use crate::commands::{Failure, environment};
 /// The senders of the config, when one is given (`--config` or `HERALD_CONFIG`): `validate` and
 /// `plan` need no config file, and check `sender` only against one that is named.
 pub(crate) fn configured_senders(config: Option<&Path>) -> Result<Option<Vec<String>>, Failure> {
+    Ok(configured_settings(config)?.map(|settings| settings.senders.keys().cloned().collect()))
+}
+
+/// The settings, when a config is given (as for [`configured_senders`]).
+pub(crate) fn configured_settings(
+    config: Option<&Path>,
+) -> Result<Option<herald_app::Settings>, Failure> {
     let env = environment();
     if config.is_none() && !env.contains_key("HERALD_CONFIG") {
         return Ok(None);
     }
-    let settings =
-        herald_app::Settings::load(config, &env).map_err(|e| Failure::User(e.to_string()))?;
-    Ok(Some(settings.senders.keys().cloned().collect()))
+    herald_app::Settings::load(config, &env)
+        .map(Some)
+        .map_err(|e| Failure::User(e.to_string()))
 }
 
 /// A message when the campaign names a sender the given config lacks.

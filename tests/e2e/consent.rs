@@ -122,10 +122,10 @@ fn bad_consent_input_names_the_row_and_keeps_the_good_rows() {
     .unwrap();
     fs::write(
         dir.path().join("optins.csv"),
-        "phone,kind,occurred_at\n\
-         +79161000001,opt_in,2026-10-01T10:00:00Z\n\
-         +7916,opt_in,2026-10-01T10:00:00Z\n\
-         +79161000003,maybe,2026-10-01T10:00:00Z\n",
+        "phone,kind,occurred_at,scope\n\
+         +79161000001,opt_in,2026-10-01T10:00:00Z,marketing\n\
+         +7916,opt_in,2026-10-01T10:00:00Z,marketing\n\
+         +79161000003,maybe,2026-10-01T10:00:00Z,marketing\n",
     )
     .unwrap();
     let out = herald_cmd(dir.path(), &["consent", "import", "optins.csv"])

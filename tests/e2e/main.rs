@@ -2,6 +2,7 @@
 
 mod consent;
 mod inputs;
+mod consent_rules;
 mod plan;
 mod receiver;
 mod run;

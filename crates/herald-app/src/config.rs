@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
-use serde::Deserialize;
+use herald_core::ConsentChannel;
+use serde::{Deserialize, Deserializer};
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +101,32 @@ pub struct SenderSettings {
     /// Webhook request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Outbox and webhook senders: the channel whose consent they check (default `whatsapp`).
+    /// Those channels stand in for the messaging channel a recipient consented on, so they must
+    /// say which one; a WhatsApp sender always checks `whatsapp`, and naming anything there is
+    /// an error rather than a way to send on consent given elsewhere.
+    #[serde(default, deserialize_with = "consent_channel")]
+    pub consent_channel: Option<ConsentChannel>,
+}
+
+fn consent_channel<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ConsentChannel>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    ConsentChannel::parse(&name)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("consent_channel: {e}")))
 }
 
 impl SenderSettings {
+    /// The channel whose consent this sender checks: `whatsapp` unless an outbox or webhook
+    /// sender names another.
+    pub fn consent_channel(&self) -> ConsentChannel {
+        self.consent_channel
+            .clone()
+            .unwrap_or_else(ConsentChannel::whatsapp)
+    }
+
     /// The configured rate, or the channel's default.
     pub fn rate(&self) -> u32 {
         self.per_second.unwrap_or(match self.channel {
@@ -205,6 +229,7 @@ impl Settings {
                 tier_limit: None,
                 per_second: None,
                 timeout_seconds: default_timeout(),
+                consent_channel: None,
             });
         settings.validate()?;
         Ok(settings)
@@ -238,6 +263,12 @@ impl Settings {
                 {
                     return invalid(format!(
                         "senders.{name}: phone_number_id and token_env are required for whatsapp"
+                    ));
+                }
+                ChannelKind::Whatsapp if sender.consent_channel.is_some() => {
+                    return invalid(format!(
+                        "senders.{name}.consent_channel: a whatsapp sender checks consent on \
+                         whatsapp; the key is for outbox and webhook senders"
                     ));
                 }
                 _ => {}
@@ -420,5 +451,57 @@ mod input_tests {
             "{err}"
         );
         assert!(err.contains("herald.toml"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod consent_channel_tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<Settings, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, toml).unwrap();
+        Settings::load(Some(&file), &BTreeMap::new()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn outbox_and_webhook_senders_name_their_consent_channel_and_whatsapp_ones_cannot() {
+        let settings = load(
+            "[senders.hook]\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\n\
+             consent_channel = \"sms\"\n\
+             [senders.box]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n\
+             [senders.wa]\nchannel = \"whatsapp\"\nphone_number_id = \"1\"\ntoken_env = \"T\"\n",
+        )
+        .unwrap();
+        assert_eq!(settings.senders["hook"].consent_channel().as_str(), "sms");
+        assert_eq!(
+            settings.senders["box"].consent_channel().as_str(),
+            "whatsapp"
+        );
+        assert_eq!(
+            settings.senders["wa"].consent_channel().as_str(),
+            "whatsapp"
+        );
+
+        let error = load(
+            "[senders.hook]\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\n\
+             consent_channel = \"SMS\"\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("consent_channel"), "{error}");
+        assert!(error.contains("\"SMS\""), "{error}");
+
+        let error = load(
+            "[senders.wa]\nchannel = \"whatsapp\"\nphone_number_id = \"1\"\ntoken_env = \"T\"\n\
+             consent_channel = \"whatsapp\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains(
+                "senders.wa.consent_channel: a whatsapp sender checks consent on whatsapp"
+            ),
+            "{error}"
+        );
     }
 }

@@ -1,23 +1,36 @@
 //! `herald consent`: record and inspect consent events.
+//!
+//! Every way in applies the rules of design §1.1 before anything is stored: the event names its
+//! channel (consent on `sms` is not consent on `whatsapp`), an opt-in names its scope (an
+//! opt-out without one withdraws `all`), and nothing dated more than five minutes after it is
+//! recorded is accepted.
 
-use std::path::Path;
+mod import;
+mod records;
 
 use chrono::{DateTime, Utc};
-use herald_core::consent::ConsentParseError;
-use herald_core::{ConsentEvent, ConsentKind, ConsentState, PhoneNumber, Scope};
+use herald_core::consent::DatedAhead;
+use herald_core::{
+    ConsentChannel, ConsentEvent, ConsentKind, ConsentState, PhoneNumber, RecordedConsent, Scope,
+};
 use herald_store::{Consents, StoredConsent, Stores};
 
 use crate::AppError;
 
-/// One consent row as given on the command line or in an import file.
+pub use import::{ImportReport, import};
+pub use records::MAX_RECORD;
+
+/// One consent event as given on the command line or in an import row.
 #[derive(Debug, Clone)]
 pub struct ConsentInput {
+    /// The channel it was given or withdrawn on.
+    pub channel: ConsentChannel,
     /// The phone as written.
     pub phone: String,
     /// opt_in or opt_out.
     pub kind: ConsentKind,
-    /// What it covers.
-    pub scope: Scope,
+    /// What it covers, as given: an opt-in must name it, an opt-out without one is `all`.
+    pub scope: Option<Scope>,
     /// When it happened (default: now).
     pub occurred_at: Option<DateTime<Utc>>,
     /// Where it came from.
@@ -26,136 +39,83 @@ pub struct ConsentInput {
     pub proof: Option<String>,
 }
 
-fn to_stored(
-    input: &ConsentInput,
-    channel: &str,
-    now: DateTime<Utc>,
-) -> Result<StoredConsent, String> {
-    let phone = PhoneNumber::parse(&input.phone, None).map_err(|e| e.to_string())?;
-    Ok(StoredConsent {
-        channel: channel.to_owned(),
-        phone,
-        event: ConsentEvent {
-            kind: input.kind,
-            scope: input.scope,
-            occurred_at: input.occurred_at.unwrap_or(now),
-            source: input.source.clone(),
-            proof: input.proof.clone(),
-        },
-    })
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The phone does not parse.
+    #[error("{0}")]
+    Phone(String),
+    /// An opt-in that does not say what it covers: reading it as `all` would grant marketing
+    /// to someone who may have agreed to receipts only.
+    #[error("an opt-in needs a scope (marketing, transactional, service or all)")]
+    MissingScope,
+    /// Dated too far ahead.
+    #[error(transparent)]
+    DatedAhead(#[from] DatedAhead),
 }
 
-/// Records one event.
-pub async fn record<S: Stores>(
-    stores: &S,
-    channel: &str,
-    input: &ConsentInput,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let stored = to_stored(input, channel, now).map_err(AppError::User)?;
-    stores.consents().append(&[stored], now).await?;
-    Ok(())
-}
-
-/// What an import did.
-#[derive(Debug, Default)]
-pub struct ImportReport {
-    /// Events newly stored.
-    pub stored: u64,
-    /// Rows read.
-    pub rows: u64,
-    /// `file:line: message` for rows that were not imported.
-    pub errors: Vec<String>,
-}
-
-/// Imports a CSV with columns `phone,kind,scope,occurred_at,source,proof` (scope, source and
-/// proof optional; occurred_at RFC 3339, required: an import states when consent was given).
-/// Bad rows are reported and skipped; good rows are stored in batches.
-pub async fn import<S: Stores>(
-    stores: &S,
-    channel: &str,
-    file: &Path,
-    now: DateTime<Utc>,
-) -> Result<ImportReport, AppError> {
-    let label = file.display().to_string();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| AppError::User(format!("{label}: cannot read: {e}")))?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = match lines.next() {
-        Some((_, h)) => h
-            .trim_start_matches('\u{feff}')
-            .split(',')
-            .map(|c| c.trim().to_ascii_lowercase())
-            .collect(),
-        None => return Err(AppError::User(format!("{label}: empty file"))),
-    };
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let (Some(phone_col), Some(kind_col), Some(at_col)) =
-        (column("phone"), column("kind"), column("occurred_at"))
-    else {
-        return Err(AppError::User(format!(
-            "{label}:1: expected columns phone, kind, occurred_at (and optionally scope, source, proof)"
-        )));
-    };
-    let (scope_col, source_col, proof_col) = (column("scope"), column("source"), column("proof"));
-    let mut report = ImportReport::default();
-    let mut batch = Vec::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        report.rows += 1;
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |i: Option<usize>| {
-            i.and_then(|i| fields.get(i))
-                .copied()
-                .filter(|v| !v.is_empty())
+impl ConsentInput {
+    /// The event to store, recorded at `now`.
+    pub fn to_stored(&self, now: DateTime<Utc>) -> Result<StoredConsent, InputError> {
+        let phone =
+            PhoneNumber::parse(&self.phone, None).map_err(|e| InputError::Phone(e.to_string()))?;
+        let scope = match (self.kind, self.scope) {
+            (_, Some(scope)) => scope,
+            (ConsentKind::OptIn, None) => return Err(InputError::MissingScope),
+            (ConsentKind::OptOut, None) => Scope::All,
         };
-        let parsed = (|| -> Result<StoredConsent, String> {
-            let kind: ConsentKind = get(Some(kind_col))
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e: ConsentParseError| e.to_string())?;
-            let scope: Scope = get(scope_col)
-                .unwrap_or("all")
-                .parse()
-                .map_err(|e: ConsentParseError| e.to_string())?;
-            let at_text = get(Some(at_col)).ok_or("missing occurred_at")?;
-            let occurred_at = DateTime::parse_from_rfc3339(at_text)
-                .map_err(|e| format!("invalid occurred_at {at_text:?}: {e}"))?
-                .to_utc();
-            let input = ConsentInput {
-                phone: get(Some(phone_col)).unwrap_or_default().to_owned(),
-                kind,
-                scope,
-                occurred_at: Some(occurred_at),
-                source: get(source_col).unwrap_or("import").to_owned(),
-                proof: get(proof_col).map(str::to_owned),
-            };
-            to_stored(&input, channel, now)
-        })();
-        match parsed {
-            Ok(stored) => batch.push(stored),
-            Err(message) => report
-                .errors
-                .push(format!("{label}:{}: {message}", index + 1)),
-        }
-        if batch.len() >= 1000 {
-            report.stored += stores.consents().append(&batch, now).await?;
-            batch.clear();
-        }
+        let event = ConsentEvent {
+            kind: self.kind,
+            scope,
+            occurred_at: self.occurred_at.unwrap_or(now),
+            source: self.source.clone(),
+            proof: self.proof.clone(),
+        };
+        event.check_dated(now)?;
+        Ok(StoredConsent {
+            channel: self.channel.to_string(),
+            phone,
+            event,
+        })
     }
-    report.stored += stores.consents().append(&batch, now).await?;
-    Ok(report)
 }
 
-/// The state per scope and the audit trail of a phone.
+/// Stores an event [`ConsentInput::to_stored`] accepted, recorded at `now`; returns whether it
+/// was new (an identical event already in the log is not stored twice).
+pub async fn store<S: Stores>(
+    stores: &S,
+    stored: StoredConsent,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    Ok(stores.consents().append(&[stored], now).await? > 0)
+}
+
+/// A phone's consent on one channel, as of `now`.
+#[derive(Debug, Clone)]
+pub struct ConsentView {
+    /// The channel.
+    pub channel: ConsentChannel,
+    /// The state each purpose is decided on.
+    pub state: ConsentState,
+    /// The audit trail, in the order the events happened.
+    pub records: Vec<RecordedConsent>,
+    /// The instant the state is for.
+    pub now: DateTime<Utc>,
+}
+
+/// The state per scope and the audit trail of a phone on `channel`.
 pub async fn show<S: Stores>(
     stores: &S,
-    channel: &str,
+    channel: &ConsentChannel,
     phone: &str,
-) -> Result<(ConsentState, Vec<ConsentEvent>), AppError> {
+    now: DateTime<Utc>,
+) -> Result<ConsentView, AppError> {
     let phone = PhoneNumber::parse(phone, None).map_err(|e| AppError::User(e.to_string()))?;
-    let events = stores.consents().events(channel, &phone).await?;
-    Ok((ConsentState::from_events(&events), events))
+    let records = stores.consents().events(channel.as_str(), &phone).await?;
+    Ok(ConsentView {
+        channel: channel.clone(),
+        state: ConsentState::at(now, &records),
+        records,
+        now,
+    })
 }

@@ -102,7 +102,8 @@ pub async fn run_campaign(
         Arc::clone(&clock),
         rate,
         settings.worker.batch,
-    );
+    )
+    .with_consent_channel(sender.consent_channel());
     if let Some(tier) = sender.tier_limit {
         worker = worker.with_tier(tier);
     }
@@ -246,4 +247,24 @@ pub async fn status(
         out.push((record, counts));
     }
     Ok(out)
+}
+
+/// The sender of a stored run and the channel its consent is checked on, as `herald run` would
+/// resolve them now: the store keeps the campaign file's path, not its sender, so this reads
+/// the file's `sender` and looks it up in `settings`. `Err` says why it cannot tell. `now` is
+/// the instant validation measures a cron horizon from.
+pub fn consent_channel_of(
+    settings: &Settings,
+    record: &herald_store::RunRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(String, herald_core::ConsentChannel), String> {
+    let source = Path::new(&record.run.source);
+    let campaign = herald_campaign::load(source, now)
+        .map_err(|_| format!("campaign file {} cannot be read", source.display()))?;
+    let name = campaign.sender.as_ref().map_or("main", |s| s.as_str());
+    let sender = settings
+        .senders
+        .get(name)
+        .ok_or_else(|| format!("sender `{name}` is not configured"))?;
+    Ok((name.to_owned(), sender.consent_channel()))
 }

@@ -1,25 +1,42 @@
-//! Consent: the append-only events and the state derived from them (design §2).
+//! Consent: the append-only events and the state derived from them (design §1.1, §2).
 //!
-//! The state keeps, per scope, the newest opt-in and the newest opt-out *by when they happened*.
+//! The state keeps, per scope, the newest opt-in and the newest opt-out *by when they count*.
 //! Folding is a maximum per field, so the result cannot depend on the order events arrive in: a
 //! late-arriving old opt-in never overrides a newer opt-out. Ties go to the opt-out.
+//!
+//! # Dates ahead of the clock
+//! An event's date is what the source says, and sources have clocks too. Input dated more than
+//! [`MAX_DATED_AHEAD`] after it is recorded is refused ([`ConsentEvent::check_dated`]); events
+//! stored before that rule (or within the allowance) count as [`RecordedConsent::counts_from`]
+//! says: an opt-in from when it happened and never before `now` (a date in 2099 cannot grant
+//! today, nor outrank a real opt-out made meanwhile until 2099 comes), an opt-out from the
+//! earlier of when it happened and when it was recorded (a STOP dated a minute ahead stops sends
+//! at once). Both directions fail closed.
+
+mod channel;
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use crate::outcome::SkipReason;
 
+pub use channel::ConsentChannel;
+
+/// How far after the moment it is recorded an event may be dated: room for the source's clock
+/// to run a little ahead of Herald's, and no more.
+pub const MAX_DATED_AHEAD: TimeDelta = TimeDelta::minutes(5);
+
 /// Why a purpose, scope or event kind was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: expected one of {expected}")]
+#[error("invalid {what} {input:?}: expected {expected}")]
 pub struct ConsentParseError {
     /// What was being parsed.
     pub what: &'static str,
     /// The rejected input.
     pub input: String,
-    /// The accepted values.
+    /// What is accepted (`one of a, b` or a description).
     pub expected: &'static str,
 }
 
@@ -64,7 +81,7 @@ impl FromStr for Purpose {
             _ => Err(ConsentParseError {
                 what: "purpose",
                 input: s.to_owned(),
-                expected: "marketing, transactional, service",
+                expected: "one of marketing, transactional, service",
             }),
         }
     }
@@ -123,7 +140,7 @@ impl FromStr for Scope {
             .ok_or_else(|| ConsentParseError {
                 what: "consent scope",
                 input: s.to_owned(),
-                expected: "marketing, transactional, service, all",
+                expected: "one of marketing, transactional, service, all",
             })
     }
 }
@@ -153,7 +170,7 @@ impl FromStr for ConsentKind {
             _ => Err(ConsentParseError {
                 what: "consent kind",
                 input: s.to_owned(),
-                expected: "opt_in, opt_out",
+                expected: "one of opt_in, opt_out",
             }),
         }
     }
@@ -175,6 +192,66 @@ pub struct ConsentEvent {
     pub proof: Option<String>,
 }
 
+/// An event dated more than [`MAX_DATED_AHEAD`] after it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "dated {}, more than 5 minutes after it is recorded ({}): consent cannot be given or withdrawn in the future",
+    rfc3339(.occurred_at),
+    rfc3339(.recorded_at)
+)]
+pub struct DatedAhead {
+    /// The date the input gave.
+    pub occurred_at: DateTime<Utc>,
+    /// When it was being recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl ConsentEvent {
+    /// Refuses an event dated more than [`MAX_DATED_AHEAD`] after `recorded_at`, the moment it
+    /// is being recorded. Every way into the log (the CLI, an import, the API) checks this first.
+    pub fn check_dated(&self, recorded_at: DateTime<Utc>) -> Result<(), DatedAhead> {
+        if self.occurred_at - recorded_at > MAX_DATED_AHEAD {
+            return Err(DatedAhead {
+                occurred_at: self.occurred_at,
+                recorded_at,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A stored event and when Herald recorded it: what the fold needs to apply the rule for events
+/// dated ahead (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedConsent {
+    /// The event as given.
+    pub event: ConsentEvent,
+    /// When it was appended to the log.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedConsent {
+    /// The instant from which the event counts as of `now`, or `None` while it does not count:
+    /// an opt-in from when it happened, once that is not after `now`; an opt-out always, from
+    /// the earlier of when it happened and when it was recorded.
+    pub fn counts_from(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let occurred_at = self.event.occurred_at;
+        match self.event.kind {
+            ConsentKind::OptIn => (occurred_at <= now).then_some(occurred_at),
+            ConsentKind::OptOut => Some(occurred_at.min(self.recorded_at)),
+        }
+    }
+
+    /// Whether the event is dated after it was recorded (shown as such in the audit trail).
+    pub fn dated_ahead(&self) -> bool {
+        self.event.occurred_at > self.recorded_at
+    }
+}
+
 /// The newest opt-in and opt-out per scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConsentState {
@@ -183,16 +260,23 @@ pub struct ConsentState {
 }
 
 impl ConsentState {
-    /// Folds events in any order.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a ConsentEvent>) -> Self {
+    /// The state at `now` of a log, folded in any order; each event counts as
+    /// [`RecordedConsent::counts_from`] says.
+    pub fn at<'a>(
+        now: DateTime<Utc>,
+        records: impl IntoIterator<Item = &'a RecordedConsent>,
+    ) -> Self {
         let mut state = Self::default();
-        for event in events {
-            state.apply(event.kind, event.scope, event.occurred_at);
+        for record in records {
+            if let Some(from) = record.counts_from(now) {
+                state.apply(record.event.kind, record.event.scope, from);
+            }
         }
         state
     }
 
-    /// Adds one event.
+    /// Adds one event that counts from `occurred_at`. [`ConsentState::at`] is the way to fold a
+    /// stored log; this is for a state built by hand (a plan's assumed consent, tests).
     pub fn apply(&mut self, kind: ConsentKind, scope: Scope, occurred_at: DateTime<Utc>) {
         let slot = match kind {
             ConsentKind::OptIn => &mut self.newest_in[scope.index()],

@@ -29,7 +29,9 @@ pub mod tz;
 pub mod window;
 
 pub use cap::{CapPeriod, CapScope, FrequencyCap, PastSend};
-pub use consent::{ConsentEvent, ConsentKind, ConsentState, Purpose, Scope};
+pub use consent::{
+    ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Purpose, RecordedConsent, Scope,
+};
 pub use decision::{Decision, Delivery, Facts, Policy, decide};
 pub use id::{AudienceId, CampaignId, RecipientId, RecipientKey, RunId, SenderId};
 pub use outcome::{Outcome, SkipReason};

@@ -21,8 +21,8 @@ use herald_channel::{Channel, OutgoingMessage, SendError};
 use herald_core::cap::CapPeriod;
 use herald_core::clock::Clock;
 use herald_core::{
-    ConsentEvent, ConsentKind, ConsentState, Decision, Delivery as CoreDelivery, Facts, Outcome,
-    PastSend, PhoneNumber, Policy, RunId, Scope, decide,
+    ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Decision, Delivery as CoreDelivery,
+    Facts, Outcome, PastSend, PhoneNumber, Policy, RunId, Scope, decide,
 };
 use herald_store::{
     Change, ConsentSeen, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError,
@@ -30,9 +30,6 @@ use herald_store::{
 };
 
 use crate::prepare::{Prepared, prepare};
-
-/// The consent channel unless configured otherwise.
-pub const DEFAULT_CONSENT_CHANNEL: &str = "whatsapp";
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +80,8 @@ pub struct Worker<S: Stores, C: Channel> {
     /// Template errors per run; a few pause the run (one bad template must not burn the audience).
     template_errors: Mutex<HashMap<RunId, u32>>,
     progress: Progress,
-    consent_channel: String,
+    /// The channel consent is read and recorded on (see [`Worker::with_consent_channel`]).
+    consent_channel: ConsentChannel,
 }
 
 /// Why a step failed as a whole.
@@ -123,14 +121,16 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             effects: Mutex::new(Vec::new()),
             template_errors: Mutex::new(HashMap::new()),
             progress: Progress::default(),
-            consent_channel: DEFAULT_CONSENT_CHANNEL.to_owned(),
+            consent_channel: ConsentChannel::whatsapp(),
         }
     }
 
-    /// The channel consent is looked up under. The outbox and webhook channels stand in for the
-    /// messaging channel a recipient actually consented on, so by default that is `whatsapp`.
-    pub fn with_consent_channel(mut self, channel: &str) -> Self {
-        self.consent_channel = channel.to_owned();
+    /// The channel consent is looked up under (and opt-outs the provider reports are recorded
+    /// on). A WhatsApp sender checks `whatsapp`, the default; the outbox and webhook channels
+    /// stand in for the messaging channel a recipient actually consented on, which their
+    /// sender's `consent_channel` names.
+    pub fn with_consent_channel(mut self, channel: ConsentChannel) -> Self {
+        self.consent_channel = channel;
         self
     }
 
@@ -269,7 +269,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let events = self
             .stores
             .consents()
-            .events_for(&self.consent_channel, &phones)
+            .events_for(self.consent_channel.as_str(), &phones)
             .await?;
         let histories = self
             .stores
@@ -281,7 +281,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let mut ready: Vec<(Item, ConsentState, Vec<PastSend>, u64)> = Vec::new();
         let mut phones_in_step = std::collections::HashSet::new();
         for ((item, events), history) in items.into_iter().zip(events).zip(histories) {
-            let consent = ConsentState::from_events(&events);
+            let consent = ConsentState::at(now, &events);
             let seen = events.len() as u64;
             match item.decide(now, &consent, &history) {
                 // One send per phone per step: a second delivery to the same phone (another run)
@@ -322,7 +322,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                             key: item.delivery.key.clone(),
                             send,
                             consent: Some(ConsentSeen {
-                                channel: self.consent_channel.clone(),
+                                channel: self.consent_channel.to_string(),
                                 events: seen,
                             }),
                         });
@@ -586,7 +586,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                         proof: None,
                     };
                     let stored = StoredConsent {
-                        channel: self.consent_channel.clone(),
+                        channel: self.consent_channel.to_string(),
                         phone,
                         event,
                     };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
-use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
+use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, RecordedConsent, Scope};
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Consents, Deliveries, StoreResult, StoredConsent, Stores};
@@ -31,7 +31,11 @@ impl Consents for ArrivingLate {
         self.inner.consents().append(events, now).await
     }
 
-    async fn events(&self, channel: &str, phone: &PhoneNumber) -> StoreResult<Vec<ConsentEvent>> {
+    async fn events(
+        &self,
+        channel: &str,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<RecordedConsent>> {
         self.inner.consents().events(channel, phone).await
     }
 
@@ -39,7 +43,7 @@ impl Consents for ArrivingLate {
         &self,
         channel: &str,
         phones: &[PhoneNumber],
-    ) -> StoreResult<Vec<Vec<ConsentEvent>>> {
+    ) -> StoreResult<Vec<Vec<RecordedConsent>>> {
         let read = self.inner.consents().events_for(channel, phones).await?;
         let late = std::mem::take(&mut *self.late.lock().unwrap());
         if !late.is_empty() {

@@ -364,7 +364,7 @@ async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
         .events("whatsapp", &phone)
         .await
         .unwrap();
-    let last = events.last().unwrap();
+    let last = &events.last().unwrap().event;
     assert_eq!(
         (last.kind, last.scope, last.source.as_str()),
         (ConsentKind::OptOut, Scope::Marketing, "webhook:131050")

@@ -2,7 +2,7 @@
 //! task, then runs its `queries/` function on the blocking pool.
 
 use chrono::{DateTime, Utc};
-use herald_core::{ConsentEvent, PastSend, PhoneNumber, RunId};
+use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
     Change, Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, RunRecord,
     RunState, Runs, StoreResult, StoredConsent, Terminal,
@@ -266,7 +266,11 @@ impl Consents for SqliteConsents {
             .await
     }
 
-    async fn events(&self, channel: &str, phone: &PhoneNumber) -> StoreResult<Vec<ConsentEvent>> {
+    async fn events(
+        &self,
+        channel: &str,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<RecordedConsent>> {
         let (channel, phone) = (channel.to_owned(), phone.clone());
         self.db
             .call(move |conn| queries::consent_events::consent_events(conn, &channel, &phone))
@@ -277,7 +281,7 @@ impl Consents for SqliteConsents {
         &self,
         channel: &str,
         phones: &[PhoneNumber],
-    ) -> StoreResult<Vec<Vec<ConsentEvent>>> {
+    ) -> StoreResult<Vec<Vec<RecordedConsent>>> {
         let (channel, phones) = (channel.to_owned(), phones.to_vec());
         self.db
             .call(move |conn| {

@@ -204,7 +204,10 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
         .events("whatsapp", &phone(1))
         .await
         .unwrap();
-    assert_eq!(events, [consent.event]);
+    assert_eq!(
+        events.into_iter().map(|r| r.event).collect::<Vec<_>>(),
+        [consent.event]
+    );
 }
 
 /// `run_counts` is kept by the writes themselves, once per transaction; after every kind of

@@ -91,7 +91,7 @@ async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
     assert_eq!(
         opted_in
             .iter()
-            .map(|e| (e.kind, e.scope, e.source.as_str()))
+            .map(|e| (e.event.kind, e.event.scope, e.event.source.as_str()))
             .collect::<Vec<_>>(),
         [(ConsentKind::OptIn, Scope::Marketing, "cli")]
     );
@@ -103,7 +103,7 @@ async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
     assert_eq!(
         opted_out
             .iter()
-            .map(|e| (e.kind, e.scope))
+            .map(|e| (e.event.kind, e.event.scope))
             .collect::<Vec<_>>(),
         [(ConsentKind::OptOut, Scope::All)]
     );

@@ -16,7 +16,7 @@ use std::task::Poll;
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{
     AudienceId, CampaignId, ConsentEvent, ConsentKind, Outcome, PastSend, PhoneNumber, Purpose,
-    RecipientId, RecipientKey, Region, RunId, Scope, SkipReason, TimeZone,
+    RecipientId, RecipientKey, RecordedConsent, Region, RunId, Scope, SkipReason, TimeZone,
 };
 
 use crate::{
@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
             conformance_cancel_ends_queued_deliveries => cancel_ends_queued_deliveries,
             conformance_counts_add_up => counts_add_up,
             conformance_consent_append_is_idempotent_and_ordered => consent_append_is_idempotent_and_ordered,
+            conformance_consent_dated_ahead_keeps_both_instants => consent_dated_ahead_keeps_both_instants,
             conformance_finish_from_queued_and_sending => finish_from_queued_and_sending,
             conformance_defer_moves_due => defer_moves_due,
             conformance_apply_is_per_change_and_at_most_once => apply_is_per_change_and_at_most_once,
@@ -633,7 +634,8 @@ pub async fn consent_append_is_idempotent_and_ordered<S: Stores>(stores: &S) {
             .unwrap(),
         1
     );
-    let events = c.events("whatsapp", &phone(1)).await.unwrap();
+    let records = c.events("whatsapp", &phone(1)).await.unwrap();
+    let events: Vec<ConsentEvent> = records.iter().map(|r| r.event.clone()).collect();
     assert_eq!(events.len(), 4);
     assert_eq!(
         events[..2]
@@ -642,9 +644,56 @@ pub async fn consent_append_is_idempotent_and_ordered<S: Stores>(stores: &S) {
             .count(),
         2
     );
-    assert_eq!(&events[2..], [start, signup.clone()]);
-    assert_eq!(c.events("webhook", &phone(1)).await.unwrap(), [signup]);
+    assert_eq!(&events[2..], [start.clone(), signup.clone()]);
+    // Each event comes back with when it was first recorded: appending it again (the re-import
+    // above, at 1001) does not move that.
+    let recorded_at = |event: &ConsentEvent| {
+        records
+            .iter()
+            .find(|r| r.event == *event)
+            .map(|r| r.recorded_at)
+    };
+    assert_eq!(recorded_at(&stop), Some(t(1000)));
+    assert_eq!(recorded_at(&start), Some(t(1000)));
+    assert_eq!(recorded_at(&via_api), Some(t(1003)));
+    assert_eq!(
+        c.events("webhook", &phone(1)).await.unwrap(),
+        [RecordedConsent {
+            event: signup,
+            recorded_at: t(1002)
+        }]
+    );
     assert_eq!(c.events("whatsapp", &phone(3)).await.unwrap(), []);
+}
+
+/// An event dated after it was recorded comes back with both instants, unchanged: the fold, not
+/// the store, decides what such an event means (an opt-in dated 2099 must not be clamped into
+/// one that counts today).
+#[doc(hidden)]
+pub async fn consent_dated_ahead_keeps_both_instants<S: Stores>(stores: &S) {
+    let c = stores.consents();
+    let ahead = StoredConsent {
+        channel: "whatsapp".into(),
+        phone: phone(1),
+        event: ConsentEvent {
+            kind: ConsentKind::OptIn,
+            scope: Scope::Marketing,
+            occurred_at: t(4_000_000_000),
+            source: "legacy".into(),
+            proof: None,
+        },
+    };
+    assert_eq!(
+        c.append(std::slice::from_ref(&ahead), t(10)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.events("whatsapp", &phone(1)).await.unwrap(),
+        [RecordedConsent {
+            event: ahead.event,
+            recorded_at: t(10)
+        }]
+    );
 }
 
 /// A claim carrying what its decision knew of consent is refused when an event was recorded

@@ -17,7 +17,7 @@ mod types;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use herald_core::{ConsentEvent, PastSend, PhoneNumber, RunId};
+use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 
 pub use types::*;
 
@@ -229,18 +229,20 @@ pub trait Consents: Send + Sync {
         events: &[StoredConsent],
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
-    /// Every event of a phone on a channel, in the order they happened.
+    /// Every event of a phone on a channel, in the order they happened, each with the instant
+    /// it was recorded (the `now` of the `append` that first stored it): the fold needs both to
+    /// judge an event dated ahead of its recording.
     fn events(
         &self,
         channel: &str,
         phone: &PhoneNumber,
-    ) -> impl Future<Output = StoreResult<Vec<ConsentEvent>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<RecordedConsent>>> + Send;
     /// [`Consents::events`] for several phones at once, in the same order.
     fn events_for(
         &self,
         channel: &str,
         phones: &[PhoneNumber],
-    ) -> impl Future<Output = StoreResult<Vec<Vec<ConsentEvent>>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Vec<RecordedConsent>>>> + Send;
 }
 
 /// The three stores a backend provides, bundled so the engine has one type parameter.

@@ -244,7 +244,8 @@ impl RunCounts {
 /// A consent event with the key it is stored under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredConsent {
-    /// The channel (`whatsapp`, `webhook`, `outbox`, …).
+    /// The consent channel: a [`herald_core::ConsentChannel`] name (`whatsapp`, `sms`, …), the
+    /// messaging channel the recipient gave or withdrew consent on, not Herald's transport.
     pub channel: String,
     /// The phone.
     pub phone: PhoneNumber,

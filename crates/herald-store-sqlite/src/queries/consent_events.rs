@@ -1,6 +1,6 @@
 //! `Consents::events`: one phone's log on one channel, an ordered range of the primary key.
 
-use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
+use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, RecordedConsent, Scope};
 use herald_store::StoreResult;
 use rusqlite::Connection;
 
@@ -15,15 +15,15 @@ pub(crate) fn kind_name(kind: ConsentKind) -> &'static str {
     }
 }
 
-/// Every event of `phone` on `channel`, by when it happened.
+/// Every event of `phone` on `channel`, by when it happened, with when it was recorded.
 pub(crate) fn consent_events(
     conn: &Connection,
     channel: &str,
     phone: &PhoneNumber,
-) -> StoreResult<Vec<ConsentEvent>> {
+) -> StoreResult<Vec<RecordedConsent>> {
     let stored = conn
         .prepare_cached(
-            "SELECT occurred_at, kind, scope, source, proof FROM consents
+            "SELECT occurred_at, kind, scope, source, proof, recorded_at FROM consents
              WHERE channel = ?1 AND phone = ?2 ORDER BY occurred_at",
         )
         .and_then(|mut stmt| {
@@ -34,6 +34,7 @@ pub(crate) fn consent_events(
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
                     row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()
@@ -43,17 +44,20 @@ pub(crate) fn consent_events(
     let key = || format!("consents/{channel}/{phone}");
     stored
         .into_iter()
-        .map(|(occurred_at, kind, scope, source, proof)| {
-            Ok(ConsentEvent {
-                kind: kind
-                    .parse()
-                    .map_err(|_| corrupt(key(), format!("unknown consent kind {kind:?}")))?,
-                scope: scope
-                    .parse::<Scope>()
-                    .map_err(|_| corrupt(key(), format!("unknown consent scope {scope:?}")))?,
-                occurred_at: instant(occurred_at, &key)?,
-                source,
-                proof,
+        .map(|(occurred_at, kind, scope, source, proof, recorded_at)| {
+            Ok(RecordedConsent {
+                event: ConsentEvent {
+                    kind: kind
+                        .parse()
+                        .map_err(|_| corrupt(key(), format!("unknown consent kind {kind:?}")))?,
+                    scope: scope
+                        .parse::<Scope>()
+                        .map_err(|_| corrupt(key(), format!("unknown consent scope {scope:?}")))?,
+                    occurred_at: instant(occurred_at, &key)?,
+                    source,
+                    proof,
+                },
+                recorded_at: instant(recorded_at, &key)?,
             })
         })
         .collect()
