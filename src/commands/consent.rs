@@ -8,11 +8,16 @@ use herald_core::{ConsentKind, Scope};
 
 use crate::cli::{ConsentArgs, ConsentCommand};
 use crate::commands::{Failure, environment, runtime, settings};
+use crate::output::Output;
 
 const CHANNEL: &str = herald_engine::worker::DEFAULT_CONSENT_CHANNEL;
 
-pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(), Failure> {
-    let env = environment();
+pub(crate) fn run(
+    config: Option<&Path>,
+    command: &ConsentCommand,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let env = environment()?;
     let settings = settings(config, &env)?;
     let stores = herald_app::open_store(&settings, &env)?;
     let now = Utc::now();
@@ -21,22 +26,23 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
         ConsentCommand::Import { file } => {
             let report = runtime.block_on(import(&stores, CHANNEL, file, now))?;
             for error in &report.errors {
-                eprintln!("{error}");
+                writeln!(out.stderr(), "{error}");
             }
-            println!(
+            writeln!(
+                out,
                 "{} rows read, {} events stored, {} rows rejected",
                 report.rows,
                 report.stored,
                 report.errors.len()
-            );
+            )?;
             if report.errors.is_empty() {
                 Ok(())
             } else {
                 Err(Failure::User(String::new()))
             }
         }
-        ConsentCommand::OptIn(args) => one(&runtime, &stores, ConsentKind::OptIn, args, now),
-        ConsentCommand::OptOut(args) => one(&runtime, &stores, ConsentKind::OptOut, args, now),
+        ConsentCommand::OptIn(args) => one(&runtime, &stores, ConsentKind::OptIn, args, now, out),
+        ConsentCommand::OptOut(args) => one(&runtime, &stores, ConsentKind::OptOut, args, now, out),
         ConsentCommand::Show { phone } => {
             let (state, events) = runtime.block_on(show(&stores, CHANNEL, phone))?;
             for scope in Scope::ALL {
@@ -45,7 +51,7 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                     Some(ConsentKind::OptOut) => "opted out",
                     None => "no event",
                 };
-                println!("{:<14} {current}", scope.as_str());
+                writeln!(out, "{:<14} {current}", scope.as_str())?;
             }
             for purpose in [
                 herald_core::Purpose::Marketing,
@@ -56,9 +62,9 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                     Ok(()) => "may send".to_owned(),
                     Err(reason) => format!("skip ({reason})"),
                 };
-                println!("{} campaigns: {verdict}", purpose.as_str());
+                writeln!(out, "{} campaigns: {verdict}", purpose.as_str())?;
             }
-            println!("audit trail ({} events, oldest first):", events.len());
+            writeln!(out, "audit trail ({} events, oldest first):", events.len())?;
             for e in &events {
                 let kind = if e.kind == ConsentKind::OptIn {
                     "opt_in"
@@ -70,12 +76,13 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                     .as_deref()
                     .map(|p| format!(" proof={p}"))
                     .unwrap_or_default();
-                println!(
+                writeln!(
+                    out,
                     "  {} {kind}({}) source={}{proof}",
                     e.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
                     e.scope.as_str(),
                     e.source
-                );
+                )?;
             }
             Ok(())
         }
@@ -88,6 +95,7 @@ fn one(
     kind: ConsentKind,
     args: &ConsentArgs,
     now: DateTime<Utc>,
+    out: &mut Output,
 ) -> Result<(), Failure> {
     let scope: Scope = args
         .scope
@@ -110,6 +118,6 @@ fn one(
         proof: args.proof.clone(),
     };
     runtime.block_on(record(stores, CHANNEL, &input, now))?;
-    println!("recorded");
+    writeln!(out, "recorded")?;
     Ok(())
 }
