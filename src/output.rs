@@ -244,7 +244,11 @@ mod tests {
             }
             let first = first.or_else(|| out.finish().err()).unwrap();
             assert_eq!(first.0.kind(), io::ErrorKind::StorageFull);
-            assert!(first.to_string().starts_with("cannot write to standard output"));
+            assert!(
+                first
+                    .to_string()
+                    .starts_with("cannot write to standard output")
+            );
             assert!(writeln!(out, "more").is_err());
             assert!(out.finish().is_err());
         }

@@ -26,7 +26,7 @@ pub(crate) fn init(out: &mut Output) -> Result<(), String> {
         (None, Ok(Some(text))) => parse(&text).unwrap_or_else(|e| {
             writeln!(
                 out.stderr(),
-                "herald: ignoring RUST_LOG {text:?} ({e}); logging warnings only (HERALD_LOG takes precedence)"
+                "herald: ignoring RUST_LOG {text:?} ({e}); logging warnings only"
             );
             default_filter()
         }),

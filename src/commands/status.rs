@@ -56,7 +56,12 @@ pub(crate) fn run(
                     .as_deref()
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default();
-                writeln!(out, "run {} ({}{why})", record.run.run, record.state.as_str())?;
+                writeln!(
+                    out,
+                    "run {} ({}{why})",
+                    record.run.run,
+                    record.state.as_str()
+                )?;
                 write_counts(out, counts)?;
                 writeln!(out)?;
             }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
 mod consent;
+mod logs;
 mod output;
 mod plan;
 mod receiver;

@@ -61,7 +61,10 @@ fn with_closed_pipe(mut cmd: Command) -> Output {
 }
 
 fn with_full_disk(mut cmd: Command) -> Output {
-    let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     cmd.stdout(full).stderr(Stdio::piped()).output().unwrap()
 }
 
@@ -131,7 +134,13 @@ fn a_reader_that_leaves_after_one_line_ends_plan_and_validate_quietly() {
         let (first, out) = read_a_line_then_close(herald_cmd(dir.path(), &args));
         assert!(!first.is_empty(), "{:?}", &args[..2]);
         assert_no_panic(&args[..2], &out);
-        assert_eq!(out.status.code(), Some(0), "{:?}: {}", &args[..2], stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}: {}",
+            &args[..2],
+            stderr(&out)
+        );
         assert_eq!(stderr(&out), "", "{:?}", &args[..2]);
     }
 }
