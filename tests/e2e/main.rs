@@ -1,5 +1,6 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
+mod config;
 mod consent;
 mod logs;
 mod output;
