@@ -60,7 +60,7 @@ mod tests {
                 format!("Invalid OAuth access token {TOKEN}."),
                 "Invalid OAuth access token <redacted>.",
             ),
-            (format!("{TOKEN}"), "<redacted>"),
+            (TOKEN.to_owned(), "<redacted>"),
             (
                 format!("\"Bearer {TOKEN}\" and ?access_token={TOKEN}&x=1"),
                 "\"Bearer <redacted>\" and ?access_token=<redacted>&x=1",
