@@ -48,13 +48,16 @@ pub(crate) struct Output {
     stderr: Box<dyn Write>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 enum State {
     Open,
     /// The reader went away: everything else is dropped.
     Closed,
-    /// A write failed; the kind is kept so every later write reports the same failure.
-    Failed(io::ErrorKind),
+    /// A write failed; kept so that every later write reports the same failure.
+    Failed {
+        kind: io::ErrorKind,
+        said: String,
+    },
 }
 
 impl Output {
@@ -115,7 +118,9 @@ impl Output {
     ) -> Result<(), OutputError> {
         match self.state {
             State::Closed => return Ok(()),
-            State::Failed(kind) => return Err(OutputError(io::Error::from(kind))),
+            State::Failed { kind, ref said } => {
+                return Err(OutputError(io::Error::new(kind, said.clone())));
+            }
             State::Open => {}
         }
         let mut result = write(&mut self.stdout);
@@ -137,7 +142,10 @@ impl Output {
                 Ok(())
             }
             Err(error) => {
-                self.state = State::Failed(error.kind());
+                self.state = State::Failed {
+                    kind: error.kind(),
+                    said: error.to_string(),
+                };
                 Err(OutputError(error))
             }
         }

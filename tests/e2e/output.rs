@@ -168,7 +168,11 @@ fn a_full_disk_under_a_failing_validation_still_says_both() {
     assert_no_panic(&args, &out);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(err.contains("bad.yaml:2:10: invalid purpose"), "{err}");
+    assert!(
+        err.contains("herald: cannot write to standard output: No space left on device"),
+        "{err}"
+    );
 }
 
 #[test]
