@@ -5,9 +5,25 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use herald_core::{ConsentChannel, Scope};
 
+/// The rules every command shares.
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok; 1 your input (campaign, config, store path); 2 an internal error, or output
+that could not be written (a full disk). When the reader of the output goes away (`| head`),
+herald stops writing quietly and exits with the code it would have had.
+
+Environment: HERALD_CONFIG (the config file); HERALD_<SECTION>__<KEY> sets a config key
+(HERALD_SENDERS__MAIN__PER_SECOND=5); HERALD_LOG, else RUST_LOG, filters the logs on stderr
+(e.g. debug; default warn); NO_COLOR turns colours off (they are only used on a terminal).";
+
 /// Herald: consent- and window-safe broadcast campaigns.
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about, propagate_version = true)]
+#[command(
+    name = "herald",
+    version,
+    about,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 pub(crate) struct Cli {
     /// Config file (default: $HERALD_CONFIG, then ./herald.toml): a regular file of at most 1 MiB.
     #[arg(long, global = true)]

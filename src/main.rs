@@ -1,8 +1,13 @@
 //! The `herald` command: parse flags, dispatch to one command, map the result to an exit code
-//! (0 ok, 1 the user's mistake, 2 ours).
+//! (0 ok, 1 the user's mistake, 2 ours or the environment's, a full disk under stdout included).
+//! Every byte for stdout and stderr goes through [`output::Output`]: `println!` and friends
+//! panic on a closed pipe or a full disk, so they are denied here.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
 mod commands;
+mod output;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -10,49 +15,83 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::commands::Failure;
+use crate::output::Output;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            // Help and version are successes; every other parse error is a user error.
-            let code = if error.use_stderr() { 1 } else { 0 };
-            let _ = error.print();
-            return ExitCode::from(code);
-        }
+    let mut out = Output::process();
+    let code = match Cli::try_parse() {
+        Ok(cli) => match telemetry::init(&mut out) {
+            Ok(()) => exit_code(dispatch(cli, &mut out), &mut out),
+            Err(message) => exit_code(Err(Failure::User(message)), &mut out),
+        },
+        Err(error) => clap_error(&error, &mut out),
     };
-    init_telemetry();
+    ExitCode::from(code)
+}
+
+fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
     let config = cli.config.as_deref();
-    let result = match cli.command {
-        Command::Validate(args) => commands::validate::run(config, &args),
-        Command::Plan(args) => commands::plan::run(config, &args),
-        Command::Schema => commands::schema::run(),
-        Command::Run(args) => commands::run::run(config, &args),
-        Command::Status(args) => commands::status::run(config, &args),
-        Command::Consent(command) => commands::consent::run(config, &command),
-    };
+    match cli.command {
+        Command::Validate(args) => commands::validate::run(config, &args, out),
+        Command::Plan(args) => commands::plan::run(config, &args, out),
+        Command::Schema => commands::schema::run(out),
+        Command::Run(args) => commands::run::run(config, &args, out),
+        Command::Status(args) => commands::status::run(config, &args, out),
+        Command::Consent(command) => commands::consent::run(config, &command, out),
+    }
+}
+
+/// Flushes stdout and maps the command's result, or the flush's failure, to an exit code.
+fn exit_code(result: Result<(), Failure>, out: &mut Output) -> u8 {
+    let flushed = out.finish();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => match flushed {
+            Ok(()) => 0,
+            Err(error) => {
+                writeln!(out.stderr(), "herald: {error}");
+                2
+            }
+        },
         Err(Failure::User(message)) => {
             if !message.is_empty() {
-                eprintln!("{message}");
+                writeln!(out.stderr(), "{message}");
             }
-            ExitCode::from(1)
+            // Output the user was shown only in part is our failure, whatever else went wrong.
+            if let Err(error) = flushed {
+                writeln!(out.stderr(), "herald: {error}");
+                return 2;
+            }
+            1
+        }
+        Err(Failure::Output(error)) => {
+            writeln!(out.stderr(), "herald: {error}");
+            2
         }
         Err(Failure::Internal(error)) => {
-            eprintln!("herald: internal error: {error:#}");
-            ExitCode::from(2)
+            writeln!(out.stderr(), "herald: internal error: {error:#}");
+            2
         }
     }
 }
 
-/// Logs go to stderr, filtered by `HERALD_LOG` (default: warnings). Phone numbers are masked by
-/// their `Display`; the full number is only ever logged at debug level.
-fn init_telemetry() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Help and version are successes written to stdout (under the same rules as any output); every
+/// other parse error is a user error on stderr. Styled only for a terminal.
+fn clap_error(error: &clap::Error, out: &mut Output) -> u8 {
+    let rendered = error.render();
+    if error.use_stderr() {
+        let text = if output::stderr_is_terminal() {
+            rendered.ansi().to_string()
+        } else {
+            rendered.to_string()
+        };
+        write!(out.stderr(), "{text}");
+        return 1;
+    }
+    let text = if out.is_terminal() {
+        rendered.ansi().to_string()
+    } else {
+        rendered.to_string()
+    };
+    let written = write!(out, "{text}");
+    exit_code(written.map_err(Failure::Output), out)
 }

@@ -7,6 +7,8 @@
 //! `{"bench":"herald_embedded_drain","jobs":N,"jobs_per_s":…}`.
 //! A run that lost or doubled a delivery prints no figure and exits 1.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::fmt::Write as _;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -87,11 +89,11 @@ async fn bench(root: &Path, jobs: u64, concurrency: usize) -> Result<(), String>
     }
     drop(stores); // the last connection closing checkpoints the WAL into the file
     let bytes = std::fs::metadata(&db).map_err(|e| e.to_string())?.len();
-    println!(
+    emit(format_args!(
         "{{\"bench\":\"herald_embedded_enqueue\",\"jobs\":{jobs},\"jobs_per_s\":{:.0},\"db_bytes_per_job\":{:.1}}}",
         jobs as f64 / enqueue_s,
         bytes as f64 / jobs as f64
-    );
+    ))?;
 
     let stores = Arc::new(SqliteStores::open(&db).map_err(|e| e.to_string())?);
     let opt_in = |i: u64| StoredConsent {
@@ -138,13 +140,32 @@ async fn bench(root: &Path, jobs: u64, concurrency: usize) -> Result<(), String>
             counts.sent
         ));
     }
-    println!(
+    emit(format_args!(
         "{{\"bench\":\"herald_embedded_drain\",\"jobs\":{jobs},\"jobs_per_s\":{:.0}}}",
         jobs as f64 / drain_s
-    );
+    ))?;
     drop(worker);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Prints one result line. Writing is checked (`println!` panics on a closed pipe or a full
+/// disk); a reader that left early ends the bench quietly.
+#[allow(clippy::disallowed_methods)]
+fn emit(line: std::fmt::Arguments<'_>) -> Result<(), String> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout(), "{line}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
+
+/// Says why the bench stops; a stderr that cannot be written is ignored (nowhere else to say it).
+#[allow(clippy::disallowed_methods)]
+fn fail(message: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 fn main() {
@@ -167,13 +188,13 @@ fn main() {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("herald-bench: {e}");
+            fail(format_args!("herald-bench: {e}"));
             std::process::exit(2);
         }
     };
     for jobs in sizes {
         if let Err(message) = runtime.block_on(bench(&root, jobs, concurrency)) {
-            eprintln!("herald-bench: {jobs} jobs: {message}");
+            fail(format_args!("herald-bench: {jobs} jobs: {message}"));
             std::process::exit(1);
         }
     }

@@ -9,9 +9,14 @@ use herald_core::{ConsentKind, Purpose, RecordedConsent, Scope};
 
 use crate::cli::{ConsentArgs, ConsentCommand};
 use crate::commands::{Failure, environment, runtime, settings};
+use crate::output::{Output, OutputError};
 
-pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(), Failure> {
-    let env = environment();
+pub(crate) fn run(
+    config: Option<&Path>,
+    command: &ConsentCommand,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let env = environment()?;
     let settings = settings(config, &env)?;
     let stores = herald_app::open_store(&settings, &env)?;
     let now = Utc::now();
@@ -23,17 +28,21 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                 &args.file,
                 args.channel.as_ref(),
                 now,
-                |error| eprintln!("{error}"),
+                |error| {
+                    let _ = writeln!(out.stderr(), "{error}");
+                },
             ))?;
-            println!(
+            writeln!(
+                out,
                 "{} rows read, {} events stored, {} rows rejected",
                 report.rows, report.stored, report.rejected
-            );
+            )?;
             if let Some(stop) = &report.stopped {
-                println!(
+                writeln!(
+                    out,
                     "stopped early at {stop}; the rows before it were stored, the rest of the \
                      file was not read"
-                );
+                )?;
             }
             if report.rejected == 0 {
                 Ok(())
@@ -41,34 +50,38 @@ pub(crate) fn run(config: Option<&Path>, command: &ConsentCommand) -> Result<(),
                 Err(Failure::User(String::new()))
             }
         }
-        ConsentCommand::OptIn(args) => one(&runtime, &stores, ConsentKind::OptIn, args, now),
-        ConsentCommand::OptOut(args) => one(&runtime, &stores, ConsentKind::OptOut, args, now),
+        ConsentCommand::OptIn(args) => one(&runtime, &stores, ConsentKind::OptIn, args, now, out),
+        ConsentCommand::OptOut(args) => one(&runtime, &stores, ConsentKind::OptOut, args, now, out),
         ConsentCommand::Show(args) => {
             let view = runtime.block_on(show(&stores, &args.channel, &args.phone, now))?;
-            print_view(&view);
+            print_view(&view, out)?;
             Ok(())
         }
     }
 }
 
-fn print_view(view: &ConsentView) {
-    println!("channel {}", view.channel);
+fn print_view(view: &ConsentView, out: &mut Output) -> Result<(), OutputError> {
+    writeln!(out, "channel {}", view.channel)?;
     for scope in Scope::ALL {
         let current = match view.state.of_scope(scope) {
             Some(ConsentKind::OptIn) => "opted in",
             Some(ConsentKind::OptOut) => "opted out",
             None => "no event",
         };
-        println!("{:<14} {current}", scope.as_str());
+        writeln!(out, "{:<14} {current}", scope.as_str())?;
     }
     for purpose in [Purpose::Marketing, Purpose::Transactional, Purpose::Service] {
         let verdict = match view.state.permits(purpose) {
             Ok(()) => "may send".to_owned(),
             Err(reason) => format!("skip ({reason})"),
         };
-        println!("{} campaigns: {verdict}", purpose.as_str());
+        writeln!(out, "{} campaigns: {verdict}", purpose.as_str())?;
     }
-    println!("audit trail ({} events, oldest first):", view.records.len());
+    writeln!(
+        out,
+        "audit trail ({} events, oldest first):",
+        view.records.len()
+    )?;
     for record in &view.records {
         let e = &record.event;
         let kind = match e.kind {
@@ -80,14 +93,16 @@ fn print_view(view: &ConsentView) {
             .as_deref()
             .map(|p| format!(" proof={}", printable(p)))
             .unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "  {} {kind}({}) source={}{proof}{}",
             utc(e.occurred_at),
             e.scope.as_str(),
             printable(&e.source),
             dated_ahead_note(record, view.now)
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Imported text on one line, with control characters (line breaks, terminal escapes) shown
@@ -129,6 +144,7 @@ fn one(
     kind: ConsentKind,
     args: &ConsentArgs,
     now: DateTime<Utc>,
+    out: &mut Output,
 ) -> Result<(), Failure> {
     let occurred_at = match &args.at {
         Some(text) => Some(
@@ -167,9 +183,9 @@ fn one(
     );
     let new = runtime.block_on(store(stores, stored, now))?;
     if new {
-        println!("recorded {summary}");
+        writeln!(out, "recorded {summary}")?;
     } else {
-        println!("already recorded: {summary}");
+        writeln!(out, "already recorded: {summary}")?;
     }
     Ok(())
 }

@@ -7,6 +7,8 @@ pub(crate) mod schema;
 pub(crate) mod status;
 pub(crate) mod validate;
 
+use crate::output::OutputError;
+
 /// How a command failed, which decides the exit code.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -14,6 +16,14 @@ pub(crate) enum Failure {
     User(String),
     /// A bug or an environment failure: exit 2.
     Internal(anyhow::Error),
+    /// Stdout could not be written (not a closed pipe, which is no failure): exit 2.
+    Output(OutputError),
+}
+
+impl From<OutputError> for Failure {
+    fn from(error: OutputError) -> Self {
+        Failure::Output(error)
+    }
 }
 
 impl From<std::io::Error> for Failure {
@@ -32,8 +42,31 @@ impl From<herald_app::AppError> for Failure {
 }
 
 /// The process environment, read once and passed down (nothing below reads it itself).
-pub(crate) fn environment() -> std::collections::BTreeMap<String, String> {
-    std::env::vars().collect()
+///
+/// A variable whose name or value is not UTF-8 is left out (`std::env::vars` would panic on it),
+/// unless it is one of ours (`HERALD_…`): then it is an error naming it, not a silent omission.
+pub(crate) fn environment() -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut env = std::collections::BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => {
+                env.insert(name, value);
+            }
+            (Ok(name), Err(_)) if name.starts_with("HERALD_") => {
+                return Err(Failure::User(format!(
+                    "environment variable {name} is not valid UTF-8"
+                )));
+            }
+            (Err(name), _) if name.to_string_lossy().starts_with("HERALD_") => {
+                return Err(Failure::User(format!(
+                    "environment variable {} has a name that is not valid UTF-8",
+                    name.to_string_lossy()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(env)
 }
 
 /// Settings from `--config`, the environment and defaults.
@@ -41,7 +74,14 @@ pub(crate) fn settings(
     config: Option<&std::path::Path>,
     env: &std::collections::BTreeMap<String, String>,
 ) -> Result<herald_app::Settings, Failure> {
-    herald_app::Settings::load(config, env).map_err(|e| Failure::User(e.to_string()))
+    let settings =
+        herald_app::Settings::load(config, env).map_err(|e| Failure::User(e.to_string()))?;
+    tracing::debug!(
+        senders = ?settings.senders.keys().collect::<Vec<_>>(),
+        store = %settings.sqlite_path(env).display(),
+        "settings loaded"
+    );
+    Ok(settings)
 }
 
 /// A runtime for the commands that talk to a store or a channel.

@@ -1,7 +1,5 @@
 //! `herald plan FILE [--now T] [--format table|json]`
 
-use std::io::{BufWriter, Write};
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::ConsentChannel;
 use herald_engine::plan::{PlanSummary, PlannedOutcome, PlannedRow, local_time, plan};
@@ -9,8 +7,13 @@ use serde_json::{Value, json};
 
 use crate::cli::{Format, PlanArgs};
 use crate::commands::Failure;
+use crate::output::{Output, OutputError};
 
-pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(), Failure> {
+pub(crate) fn run(
+    config: Option<&std::path::Path>,
+    args: &PlanArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
     let now = match &args.now {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.to_utc())
@@ -31,9 +34,7 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
         return Err(Failure::User(format!("{}: {message}", args.file.display())));
     }
     let consent = ConsentOn::of(&campaign, settings.as_ref());
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut write_error: Option<std::io::Error> = None;
+    let mut write_error: Option<OutputError> = None;
     let mut first = true;
     if args.format == Format::Json {
         write!(
@@ -55,7 +56,12 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
             return;
         }
         if let Some(detail) = row.detail.as_deref().filter(|_| row.recipient.is_none()) {
-            eprintln!("{detail}");
+            writeln!(out.stderr(), "{detail}");
+        }
+        // Once stdout's reader has left, the rest of the plan is still worked out (its errors
+        // decide the exit code) but not formatted.
+        if out.is_closed() {
+            return;
         }
         let result = match args.format {
             Format::Json => {
@@ -75,9 +81,8 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
     }
     match args.format {
         Format::Json => writeln!(out, "\n],\"summary\":{}}}", summary_json(&summary))?,
-        Format::Table => write_summary(&mut out, &summary, &consent)?,
+        Format::Table => write_summary(out, &summary, &consent)?,
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -192,10 +197,10 @@ impl ConsentOn {
 }
 
 fn write_summary(
-    out: &mut impl Write,
+    out: &mut Output,
     summary: &PlanSummary,
     consent: &ConsentOn,
-) -> std::io::Result<()> {
+) -> Result<(), OutputError> {
     writeln!(out)?;
     writeln!(out, "run {}", summary.run.as_deref().unwrap_or("-"))?;
     if !summary.next_fires.is_empty() {

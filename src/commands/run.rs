@@ -8,11 +8,12 @@ use herald_engine::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::RunArgs;
-use crate::commands::status::print_counts;
+use crate::commands::status::write_counts;
 use crate::commands::{Failure, environment, runtime, settings};
+use crate::output::Output;
 
-pub(crate) fn run(config: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
-    let env = environment();
+pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Result<(), Failure> {
+    let env = environment()?;
     let settings = settings(config, &env)?;
     let runtime = runtime()?;
     let bar = ProgressBar::new(0);
@@ -55,20 +56,22 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs) -> Result<(), Failure> 
     bar.finish_and_clear();
     let report = report?;
     if report.recovered > 0 {
-        eprintln!(
+        writeln!(
+            out.stderr(),
             "{} deliveries were interrupted in flight by an earlier crash and ended unknown (or were requeued under at_least_once)",
             report.recovered
         );
     }
-    println!("run {}", report.run);
-    print_counts(&report.counts);
+    writeln!(out, "run {}", report.run)?;
+    write_counts(out, &report.counts)?;
     if report.interrupted {
-        println!("stopped; run the same command again to resume");
+        writeln!(out, "stopped; run the same command again to resume")?;
     } else if report.counts.queued > 0 {
-        println!(
+        writeln!(
+            out,
             "{} deliveries wait for their window; run again (or without --until-idle) to send them",
             report.counts.queued
-        );
+        )?;
     }
     Ok(())
 }

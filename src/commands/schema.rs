@@ -1,10 +1,9 @@
 //! `herald schema`: the JSON Schema committed as campaigns/schema.json.
 
-use std::io::Write;
-
 use crate::commands::Failure;
+use crate::output::Output;
 
-pub(crate) fn run() -> Result<(), Failure> {
-    std::io::stdout().write_all(herald_campaign::schema::campaign_schema_text().as_bytes())?;
+pub(crate) fn run(out: &mut Output) -> Result<(), Failure> {
+    out.write_all(herald_campaign::schema::campaign_schema_text().as_bytes())?;
     Ok(())
 }

@@ -8,9 +8,14 @@ use serde_json::json;
 
 use crate::cli::{Format, StatusArgs};
 use crate::commands::{Failure, environment, runtime, settings};
+use crate::output::{Output, OutputError};
 
-pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failure> {
-    let env = environment();
+pub(crate) fn run(
+    config: Option<&Path>,
+    args: &StatusArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let env = environment()?;
     let settings = settings(config, &env)?;
     let runs = runtime()?.block_on(herald_app::run::status(
         &settings,
@@ -46,11 +51,11 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                     })
                 })
                 .collect();
-            println!("{}", serde_json::Value::Array(doc));
+            writeln!(out, "{}", serde_json::Value::Array(doc))?;
         }
         Format::Table => {
             if runs.is_empty() {
-                println!("no runs yet");
+                writeln!(out, "no runs yet")?;
             }
             for (record, counts) in &runs {
                 let why = record
@@ -58,15 +63,20 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                     .as_deref()
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default();
-                println!("run {} ({}{why})", record.run.run, record.state.as_str());
+                writeln!(
+                    out,
+                    "run {} ({}{why})",
+                    record.run.run,
+                    record.state.as_str()
+                )?;
                 match herald_app::run::consent_channel_of(&settings, record, chrono::Utc::now()) {
                     Ok((sender, channel)) => {
-                        println!("  consent checked on {channel} (sender {sender})");
+                        writeln!(out, "  consent checked on {channel} (sender {sender})")?;
                     }
-                    Err(why) => println!("  consent channel unknown: {why}"),
+                    Err(why) => writeln!(out, "  consent channel unknown: {why}")?,
                 }
-                print_counts(counts);
-                println!();
+                write_counts(out, counts)?;
+                writeln!(out)?;
             }
         }
     }
@@ -74,29 +84,31 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
 }
 
 /// Counts as aligned lines; they add up to `total`.
-pub(crate) fn print_counts(counts: &RunCounts) {
-    println!("  total    {}", counts.total());
-    println!("  sent     {}", counts.sent);
-    println!("  queued   {}", counts.queued);
+pub(crate) fn write_counts(out: &mut Output, counts: &RunCounts) -> Result<(), OutputError> {
+    writeln!(out, "  total    {}", counts.total())?;
+    writeln!(out, "  sent     {}", counts.sent)?;
+    writeln!(out, "  queued   {}", counts.queued)?;
     if counts.sending > 0 {
-        println!("  sending  {}", counts.sending);
+        writeln!(out, "  sending  {}", counts.sending)?;
     }
     for (code, n) in &counts.failed {
-        println!("  failed({code}) {n}");
+        writeln!(out, "  failed({code}) {n}")?;
     }
     if counts.unknown > 0 {
-        println!("  unknown  {}", counts.unknown);
+        writeln!(out, "  unknown  {}", counts.unknown)?;
     }
     if counts.expired > 0 {
-        println!("  expired  {}", counts.expired);
+        writeln!(out, "  expired  {}", counts.expired)?;
     }
     for (reason, n) in &counts.skipped {
-        println!("  skipped({reason}) {n}");
+        writeln!(out, "  skipped({reason}) {n}")?;
     }
     if let Some((at, n)) = counts.next_wave {
-        println!(
+        writeln!(
+            out,
             "  next deferred wave: {} ({n} due within the hour)",
             at.to_rfc3339_opts(SecondsFormat::Secs, true)
-        );
+        )?;
     }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use herald_campaign::Campaign;
 
 use crate::cli::ValidateArgs;
 use crate::commands::{Failure, environment};
+use crate::output::Output;
 
 /// The senders of the config, when one is given (`--config` or `HERALD_CONFIG`): `validate` and
 /// `plan` need no config file, and check `sender` only against one that is named.
@@ -17,7 +18,7 @@ pub(crate) fn configured_senders(config: Option<&Path>) -> Result<Option<Vec<Str
 pub(crate) fn configured_settings(
     config: Option<&Path>,
 ) -> Result<Option<herald_app::Settings>, Failure> {
-    let env = environment();
+    let env = environment()?;
     if config.is_none() && !env.contains_key("HERALD_CONFIG") {
         return Ok(None);
     }
@@ -38,7 +39,11 @@ pub(crate) fn unknown_sender(campaign: &Campaign, senders: Option<&Vec<String>>)
     })
 }
 
-pub(crate) fn run(config: Option<&Path>, args: &ValidateArgs) -> Result<(), Failure> {
+pub(crate) fn run(
+    config: Option<&Path>,
+    args: &ValidateArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
     let senders = configured_senders(config)?;
     // A cron schedule must fire within five years of now (the validator reads no clock).
     let now = chrono::Utc::now();
@@ -46,16 +51,16 @@ pub(crate) fn run(config: Option<&Path>, args: &ValidateArgs) -> Result<(), Fail
     for file in &args.files {
         match herald_campaign::load(file, now) {
             Ok(campaign) => match unknown_sender(&campaign, senders.as_ref()) {
-                None => println!("{}: ok ({})", file.display(), campaign.id),
+                None => writeln!(out, "{}: ok ({})", file.display(), campaign.id)?,
                 Some(message) => {
                     invalid += 1;
-                    eprintln!("{}: {message}", file.display());
+                    writeln!(out.stderr(), "{}: {message}", file.display());
                 }
             },
             Err(diagnostics) => {
                 invalid += 1;
                 for diagnostic in &diagnostics.0 {
-                    eprintln!("{diagnostic}");
+                    writeln!(out.stderr(), "{diagnostic}");
                 }
             }
         }

@@ -1,8 +1,11 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
+mod config;
 mod consent;
-mod inputs;
 mod consent_rules;
+mod inputs;
+mod logs;
+mod output;
 mod plan;
 mod receiver;
 mod run;

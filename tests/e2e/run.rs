@@ -334,7 +334,7 @@ fn a_whatsapp_sender_posts_template_messages_to_the_cloud_api() {
         stderr(&missing)
     );
     let out = herald_cmd(dir.path(), &["run", "c.yaml"])
-        .env("HERALD_TEST_WA_TOKEN", "test-token")
+        .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -362,7 +362,7 @@ fn whatsapp_project(n: usize, receiver: &Receiver, delivery: &str) -> tempfile::
 
 fn run_whatsapp(dir: &Path) -> std::process::Output {
     herald_cmd(dir, &["run", "c.yaml"])
-        .env("HERALD_TEST_WA_TOKEN", "test-token")
+        .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
         .output()
         .unwrap()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use herald_channel::outbox::Outbox;
 use herald_channel::webhook::{Webhook, WebhookConfig};
 use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
-use herald_channel::{WhatsApp, WhatsAppConfig};
+use herald_channel::{WhatsApp, WhatsAppConfig, WhatsAppError};
 
 use crate::AppError;
 use crate::config::{ChannelKind, SenderSettings};
@@ -88,7 +88,15 @@ impl AnyChannel {
                 config.timeout = Duration::from_secs(sender.timeout_seconds);
                 WhatsApp::new(config)
                     .map(AnyChannel::WhatsApp)
-                    .map_err(|e| AppError::User(format!("senders.{name}: {e}")))
+                    .map_err(|e| match e {
+                        WhatsAppError::InvalidToken | WhatsAppError::TokenTooShort(_) => {
+                            AppError::User(format!(
+                                "senders.{name}: {e} (the token is read from {var}, named by \
+                                 senders.{name}.token_env)"
+                            ))
+                        }
+                        other => AppError::User(format!("senders.{name}: {other}")),
+                    })
             }
         }
     }
@@ -109,5 +117,31 @@ impl Channel for AnyChannel {
             AnyChannel::Webhook(c) => c.send(message).await,
             AnyChannel::WhatsApp(c) => c.send(message).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_whatsapp_token_is_refused_naming_its_variable() {
+        let sender: SenderSettings = toml::from_str(
+            "channel = \"whatsapp\"\nphone_number_id = \"1065\"\ntoken_env = \"WA_TOKEN\"\n",
+        )
+        .unwrap();
+        for token in ["", "x", "fifteen-chars-x"] {
+            let env = [("WA_TOKEN".to_owned(), token.to_owned())].into();
+            let Err(AppError::User(message)) = AnyChannel::build("wa", &sender, &env) else {
+                panic!("{token:?} was accepted");
+            };
+            assert!(
+                message.starts_with("senders.wa: the WhatsApp token"),
+                "{message}"
+            );
+            assert!(message.contains("read from WA_TOKEN"), "{message}");
+        }
+        let env = [("WA_TOKEN".to_owned(), "sixteen-chars-xy".to_owned())].into();
+        assert!(AnyChannel::build("wa", &sender, &env).is_ok());
     }
 }

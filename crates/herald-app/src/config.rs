@@ -13,6 +13,8 @@ use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
+mod source;
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -188,32 +190,7 @@ impl Settings {
                 }
             },
         };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        for (name, value) in env {
-            let Some(path) = name
-                .strip_prefix("HERALD_")
-                .filter(|rest| rest.contains("__"))
-            else {
-                continue;
-            };
-            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-            overlay(&mut table, &keys, parse_env_value(value)).map_err(|message| {
-                ConfigError::Invalid {
-                    origin: Some(name.clone()),
-                    message,
-                }
-            })?;
-        }
-        let mut settings: Settings =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin,
-                    message: e.message().to_owned(),
-                })?;
+        let mut settings = source::settings(&text, origin.as_deref(), env)?;
         settings
             .senders
             .entry("main".into())
@@ -242,6 +219,16 @@ impl Settings {
                 message,
             })
         };
+        if self
+            .store
+            .sqlite
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return invalid(
+                "store.sqlite: must not be empty (leave it out for the default location)".into(),
+            );
+        }
         for (name, sender) in &self.senders {
             if sender.per_second == Some(0) {
                 return invalid(format!("senders.{name}.per_second: must be > 0"));
@@ -295,36 +282,6 @@ impl Settings {
             })
             .unwrap_or_else(|| PathBuf::from("."));
         data.join("herald").join("herald.db")
-    }
-}
-
-fn parse_env_value(value: &str) -> toml::Value {
-    if let Ok(n) = value.parse::<i64>() {
-        return toml::Value::Integer(n);
-    }
-    match value {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
-        _ => toml::Value::String(value.to_owned()),
-    }
-}
-
-fn overlay(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
-    match keys {
-        [] => Err("empty key".into()),
-        [last] => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(inner) => overlay(inner, rest, value),
-                _ => Err(format!("{first} is not a section")),
-            }
-        }
     }
 }
 

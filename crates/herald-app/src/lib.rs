@@ -26,6 +26,10 @@ impl From<herald_store::StoreError> for AppError {
     fn from(error: herald_store::StoreError) -> Self {
         match error {
             herald_store::StoreError::Conflict(message) => AppError::User(message),
+            unusable @ herald_store::StoreError::Unusable { .. } => AppError::User(format!(
+                "{unusable} (the store's file is set by `[store] sqlite` in the config or \
+                 HERALD_STORE__SQLITE)"
+            )),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -38,8 +42,12 @@ pub fn open_store(
 ) -> Result<herald_store_sqlite::SqliteStores, AppError> {
     let path = settings.sqlite_path(env);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| AppError::User(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            AppError::User(format!(
+                "cannot create the store's directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     }
     herald_store_sqlite::SqliteStores::open(&path).map_err(AppError::from)
 }

@@ -165,7 +165,8 @@ impl Setup {
              send_window: { hours: { daily: \"00:00-24:00\" } }\n",
         )
         .unwrap();
-        let campaign = herald_campaign::load(&dir.path().join("c.yaml"), reference_instant()).unwrap();
+        let campaign =
+            herald_campaign::load(&dir.path().join("c.yaml"), reference_instant()).unwrap();
         let sqlite = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
         Self {
             dir,
@@ -358,7 +359,8 @@ async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
         dir.path().join("demo-welcome.yaml"),
     )
     .unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("demo-welcome.yaml"), reference_instant()).unwrap();
+    let campaign =
+        herald_campaign::load(&dir.path().join("demo-welcome.yaml"), reference_instant()).unwrap();
     std::fs::remove_file(dir.path().join("audiences/customers.csv")).unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let (run, expansion) = expand_with_readers(&stores, &campaign, "demo-welcome.yaml", now(), 1)

@@ -68,7 +68,11 @@ async fn send_with(
                 schedule: { at: 2026-11-30T10:00, in: recipient }\n\
                 send_window: { hours: { mon-sun: \"00:00-24:00\" } }\nspread: 5s\n";
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("c.yaml"), "2026-11-30T00:00:00Z".parse().unwrap()).unwrap();
+    let campaign = herald_campaign::load(
+        &dir.path().join("c.yaml"),
+        "2026-11-30T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
     let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
     for (stored, recorded_at) in log {
         stores

@@ -154,7 +154,11 @@ fn any_rows() -> impl Strategy<Value = Vec<Row>> {
 /// Expands `rows` into a new SQLite file and returns what it holds.
 async fn stored(rows: &[Row], jsonl: bool, readers: usize) -> (Expected, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let campaign = herald_campaign::load(&write_campaign(dir.path(), rows, jsonl), reference_instant()).unwrap();
+    let campaign = herald_campaign::load(
+        &write_campaign(dir.path(), rows, jsonl),
+        reference_instant(),
+    )
+    .unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let now: DateTime<Utc> = "2026-11-30T10:00:05Z".parse().unwrap();
     let (run, _) = expand_with_readers(&stores, &campaign, "c.yaml", now, readers)

@@ -18,6 +18,7 @@
 
 mod codec;
 mod db;
+mod location;
 mod lock;
 mod migrations;
 mod ports;
@@ -51,7 +52,14 @@ impl SqliteStores {
     /// [`herald_store::StoreError::Conflict`] while a run holds the file's lock, since that run is
     /// an older herald (a current one would have upgraded the file itself) whose writes assume
     /// the old schema (migration 4, for one, hands the counts over from a trigger to the writers).
+    ///
+    /// A location that cannot be used (a directory, a file that is not a database, no
+    /// permission) is [`herald_store::StoreError::Unusable`]; every error names the path.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_at(path).map_err(|error| location::at(path, error))
+    }
+
+    fn open_at(path: &Path) -> StoreResult<Self> {
         let db = Db::open(path)?;
         let version = db.call_now(|conn| migrations::user_version(conn))?;
         let upgrading = version > 0 && version < migrations::SCHEMA_VERSION;
@@ -84,6 +92,7 @@ impl SqliteStores {
     /// another `herald run`, in any process, holds it. The OS releases it if the process dies.
     pub fn lock_exclusive(&self) -> StoreResult<RunLock> {
         RunLock::acquire(&self.path)
+            .map_err(|error| location::at(&lock::lock_path(&self.path), error))
     }
 
     /// The database file.

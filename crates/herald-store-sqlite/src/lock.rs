@@ -57,7 +57,7 @@ impl Drop for RunLock {
     }
 }
 
-fn lock_path(db: &Path) -> PathBuf {
+pub(crate) fn lock_path(db: &Path) -> PathBuf {
     let mut name = OsString::from(db.as_os_str());
     name.push(".lock");
     PathBuf::from(name)

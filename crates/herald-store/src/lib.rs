@@ -41,6 +41,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The store's location, as configured, cannot be used: a directory where the file should
+    /// be, a file that is not a store, no permission, a read-only file system. The user's to fix
+    /// (their config names the location), unlike [`StoreError::Backend`].
+    #[error("cannot use the store at {location}: {source}")]
+    Unusable {
+        /// The file (or its lock file), as the system was asked for it.
+        location: String,
+        /// What the system said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Any other backend failure.
     #[error("store error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

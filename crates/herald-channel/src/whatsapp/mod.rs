@@ -18,6 +18,7 @@
 mod classify;
 #[cfg(test)]
 mod classify_test;
+mod redact;
 mod request;
 
 use std::fmt;
@@ -105,6 +106,10 @@ pub enum WhatsAppError {
     /// The token is empty or not a valid header value.
     #[error("the WhatsApp token is empty or contains characters a header cannot carry")]
     InvalidToken,
+    /// The token is too short to be an access token (and to be told apart from provider text
+    /// when it is redacted).
+    #[error("the WhatsApp token has {0} characters; an access token has at least {min}", min = redact::MIN_TOKEN_CHARS)]
+    TokenTooShort(usize),
     /// A timeout is zero, or the connect timeout exceeds the whole-request one.
     #[error("WhatsApp timeouts: {0}")]
     InvalidTimeouts(String),
@@ -136,8 +141,8 @@ impl WhatsApp {
     /// Checks `config` and builds the HTTP client.
     ///
     /// # Errors
-    /// An invalid URL, scheme, version, phone number id or token, inconsistent timeouts, or a
-    /// client that cannot be built.
+    /// An invalid URL, scheme, version, phone number id or token (a token shorter than 16
+    /// characters included), inconsistent timeouts, or a client that cannot be built.
     pub fn new(config: WhatsAppConfig) -> Result<WhatsApp, WhatsAppError> {
         let mut url = Url::parse(&config.base_url)
             .map_err(|error| WhatsAppError::InvalidUrl(error.to_string()))?;
@@ -163,6 +168,10 @@ impl WhatsApp {
             ]);
         if config.token.trim().is_empty() {
             return Err(WhatsAppError::InvalidToken);
+        }
+        let length = config.token.chars().count();
+        if length < redact::MIN_TOKEN_CHARS {
+            return Err(WhatsAppError::TokenTooShort(length));
         }
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token))
             .map_err(|_| WhatsAppError::InvalidToken)?;
@@ -208,7 +217,7 @@ impl WhatsApp {
 
     /// Removes the token from a failure's text, should the provider or a library echo it.
     fn redact(&self, classification: Classification) -> Classification {
-        classification.map_reason(|text| text.replace(&self.token, "<redacted>"))
+        classification.map_reason(|text| redact::redact(&text, &self.token))
     }
 }
 
