@@ -21,9 +21,10 @@ pub(crate) fn run(config: Option<&std::path::Path>, args: &PlanArgs) -> Result<(
         None => Utc::now(),
     };
     let campaign = herald_campaign::load(&args.file).map_err(|d| Failure::User(d.to_string()))?;
-    let senders = crate::commands::validate::configured_senders(config)?;
-    if let Some(message) = crate::commands::validate::unknown_sender(&campaign, senders.as_ref()) {
-        return Err(Failure::User(format!("{}: {message}", args.file.display())));
+    if let Some(settings) = crate::commands::validate::config_settings(config)?
+        && let Some(diagnostic) = herald_app::sender::check(&args.file, &campaign, &settings)
+    {
+        return Err(Failure::User(diagnostic.to_string()));
     }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

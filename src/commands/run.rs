@@ -3,12 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use herald_app::run::{ProgressView, RunOptions, run_campaign};
+use chrono::SecondsFormat;
+use herald_app::run::{Ending, ProgressView, RunOptions, run_campaign};
 use herald_engine::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::RunArgs;
-use crate::commands::status::print_counts;
+use crate::commands::status::{describe_waits, print_counts};
 use crate::commands::{Failure, environment, runtime, settings};
 
 pub(crate) fn run(config: Option<&Path>, args: &RunArgs) -> Result<(), Failure> {
@@ -60,15 +61,37 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs) -> Result<(), Failure> 
             report.recovered
         );
     }
+    if let Some(outbox) = &report.implicit_outbox {
+        eprintln!(
+            "no config file (--config, HERALD_CONFIG, ./herald.toml): the implicit `main` sender appended the messages to the outbox {}; nothing reached a provider",
+            outbox.display()
+        );
+    }
     println!("run {}", report.run);
     print_counts(&report.counts);
-    if report.interrupted {
-        println!("stopped; run the same command again to resume");
-    } else if report.counts.queued > 0 {
-        println!(
-            "{} deliveries wait for their window; run again (or without --until-idle) to send them",
-            report.counts.queued
-        );
+    match &report.ending {
+        Ending::Done => {}
+        Ending::Interrupted => println!("stopped; run the same command again to resume"),
+        Ending::Idle(waits) if waits.total() > 0 => println!(
+            "{}; run again (or without --until-idle) to send them",
+            describe_waits(waits)
+        ),
+        Ending::Idle(_) => {}
+        Ending::Throttled {
+            sender,
+            until,
+            waits,
+        } => println!(
+            "the provider throttles sender `{sender}` until {}; {}; run again after that",
+            until.to_rfc3339_opts(SecondsFormat::Secs, true),
+            describe_waits(waits)
+        ),
+        Ending::Paused { reason } => {
+            return Err(Failure::User(format!(
+                "run {} is paused: {reason}; {} deliveries stay queued; fix the cause and run the same command again to resume",
+                report.run, report.counts.queued
+            )));
+        }
     }
     Ok(())
 }

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use chrono::SecondsFormat;
-use herald_store::RunCounts;
+use chrono::{SecondsFormat, Utc};
+use herald_app::run::RunStatus;
+use herald_store::{QueueWaits, RunCounts, WaitReason};
 use serde_json::json;
 
 use crate::cli::{Format, StatusArgs};
@@ -16,12 +17,13 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
         &settings,
         &env,
         args.run.as_deref(),
+        Utc::now(),
     ))?;
     match args.format {
         Format::Json => {
             let doc: Vec<_> = runs
                 .iter()
-                .map(|(record, counts)| {
+                .map(|RunStatus { record, counts, waits }| {
                     json!({
                         "run": record.run.run.as_str(),
                         "campaign": record.run.campaign.as_str(),
@@ -36,6 +38,7 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                         "expired": counts.expired,
                         "skipped": counts.skipped,
                         "next_wave": counts.next_wave.map(|(at, n)| json!({"at": at.to_rfc3339_opts(SecondsFormat::Secs, true), "count_within_hour": n})),
+                        "waits": waits_json(waits),
                     })
                 })
                 .collect();
@@ -45,7 +48,12 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
             if runs.is_empty() {
                 println!("no runs yet");
             }
-            for (record, counts) in &runs {
+            for RunStatus {
+                record,
+                counts,
+                waits,
+            } in &runs
+            {
                 let why = record
                     .state_reason
                     .as_deref()
@@ -53,6 +61,7 @@ pub(crate) fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), Failur
                     .unwrap_or_default();
                 println!("run {} ({}{why})", record.run.run, record.state.as_str());
                 print_counts(counts);
+                print_waits(waits);
                 println!();
             }
         }
@@ -86,4 +95,66 @@ pub(crate) fn print_counts(counts: &RunCounts) {
             at.to_rfc3339_opts(SecondsFormat::Secs, true)
         );
     }
+}
+
+/// What a wait reason means, completing "N wait …".
+fn waiting_for(reason: WaitReason) -> &'static str {
+    match reason {
+        WaitReason::Schedule => "for their scheduled time",
+        WaitReason::Window => "for their send window to open",
+        WaitReason::Spread => "for their spread offset",
+        WaitReason::Throttle => "for the provider's throttle to pass",
+        WaitReason::Retry => "to be retried after the provider did not take them",
+        WaitReason::Tier => "for room in the messaging tier",
+        WaitReason::Pause => "for an operator (the run is paused)",
+    }
+}
+
+fn utc(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The queue by why it waits, one line per reason under `queued`.
+fn print_waits(waits: &QueueWaits) {
+    if waits.due > 0 {
+        println!("    due now  {}", waits.due);
+    }
+    for (reason, waiting) in &waits.waiting {
+        println!(
+            "    {:<9}{} (next {})",
+            reason.as_str(),
+            waiting.count,
+            utc(waiting.next)
+        );
+    }
+}
+
+/// The queue by why it waits, as one sentence: "12 deliveries wait: 8 for …, 4 …".
+pub(crate) fn describe_waits(waits: &QueueWaits) -> String {
+    let mut parts = Vec::new();
+    if waits.due > 0 {
+        parts.push(format!("{} are due now", waits.due));
+    }
+    for (reason, waiting) in &waits.waiting {
+        parts.push(format!(
+            "{} {} (next {})",
+            waiting.count,
+            waiting_for(*reason),
+            utc(waiting.next)
+        ));
+    }
+    format!("{} deliveries wait: {}", waits.total(), parts.join(", "))
+}
+
+/// The queue by reason for `--format json`: `{"due": n, "<reason>": {"count": n, "next": t}}`.
+fn waits_json(waits: &QueueWaits) -> serde_json::Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("due".into(), json!(waits.due));
+    for (reason, waiting) in &waits.waiting {
+        doc.insert(
+            reason.as_str().into(),
+            json!({"count": waiting.count, "next": utc(waiting.next)}),
+        );
+    }
+    serde_json::Value::Object(doc)
 }

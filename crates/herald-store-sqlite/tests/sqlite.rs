@@ -7,7 +7,7 @@ use herald_core::{ConsentEvent, ConsentKind, Outcome, RecipientId, Scope, SkipRe
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
-    Terminal,
+    Terminal, WaitReason,
 };
 use herald_store_sqlite::SqliteStores;
 use tempfile::TempDir;
@@ -101,7 +101,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
     assert!(
         stores
             .runs()
@@ -111,7 +111,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 5);
+    assert_eq!(again.schema_version().unwrap(), 6);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -235,7 +235,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
             2 => f.finish(r, Outcome::Unknown).await.unwrap(),
             3 => stores
                 .deliveries()
-                .requeue(&f.key(r), t(900))
+                .requeue(&f.key(r), t(900), Some(WaitReason::Retry))
                 .await
                 .unwrap(),
             4 => f.finish(r, Outcome::Expired).await.unwrap(),
@@ -297,6 +297,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
                 Change::Requeue {
                     key: g.key("r3"),
                     until: t(60),
+                    reason: Some(WaitReason::Throttle),
                 },
                 end("r4", Outcome::Sent),
             ],
@@ -450,7 +451,7 @@ async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
     drop(conn);
 
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
     let history = stores
         .deliveries()
         .history(&sent_phone, t(0))
@@ -518,5 +519,5 @@ fn an_older_file_is_not_upgraded_while_a_run_holds_it() {
     assert_eq!(version, 1);
     lock_file.unlock().unwrap();
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 5);
+    assert_eq!(stores.schema_version().unwrap(), 6);
 }
