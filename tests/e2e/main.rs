@@ -5,4 +5,5 @@ mod plan;
 mod receiver;
 mod run;
 mod support;
+mod until_idle;
 mod validate;

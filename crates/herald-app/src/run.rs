@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use herald_core::RunId;
 use herald_core::clock::Clock;
 use herald_engine::expand::{Expansion, expand};
-use herald_engine::idle::{WhenIdle, until_idle};
+use herald_engine::idle::{WhenIdle, reach, until_idle};
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Deliveries, QueueWaits, RunCounts, Runs, Stores};
 
@@ -212,14 +212,25 @@ pub async fn run_campaign(
             }
         }
         let Some(next) = idle_next else { continue };
+        if worker.is_stopping() {
+            // Stopped from inside (a sender block): told apart from a pause below.
+            break Ending::Done;
+        }
         let now = clock.now();
         let wake = if options.until_idle {
-            match until_idle(now, horizon, next, worker.throttled_until()) {
+            // Only the near end of the queue can keep the run going: a bounded read.
+            let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
+            let near = stores.deliveries().waits(&run, now, Some(within)).await?;
+            match until_idle(now, horizon, &near, worker.throttled_until()) {
                 WhenIdle::WaitUntil(at) => at,
-                // Nothing queued in an active run: done, or paused (told apart below).
-                WhenIdle::Stop => break Ending::Done,
-                WhenIdle::Beyond => {
-                    break Ending::Idle(stores.deliveries().waits(&run, now, None).await?);
+                // Told apart from a pause below.
+                WhenIdle::Stop => {
+                    let waits = stores.deliveries().waits(&run, now, None).await?;
+                    break if waits.total() == 0 {
+                        Ending::Done
+                    } else {
+                        Ending::Idle(waits)
+                    };
                 }
                 WhenIdle::Throttled(until) => {
                     break Ending::Throttled {

@@ -42,39 +42,33 @@ pub fn check(file: &Path, campaign: &Campaign, settings: &Settings) -> Option<Di
 
 fn unknown(file: &Path, campaign: &Campaign, settings: &Settings) -> Diagnostic {
     let name = name(campaign);
-    let mut known: Vec<&str> = settings.senders.keys().map(String::as_str).collect();
-    known.sort_unstable();
-    let known = if known.is_empty() {
-        "none".to_owned()
-    } else {
-        known.join(", ")
-    };
-    let source = match &settings.file {
-        Some(config) => format!("{} (configured: {known})", config.display()),
-        None => {
-            "no config file (--config, HERALD_CONFIG, ./herald.toml), where the only sender is \
-             the implicit `main` outbox"
-                .to_owned()
+    let missing = match &settings.file {
+        Some(config) => {
+            let known: Vec<&str> = settings.senders.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            format!(
+                "is not configured in {} (configured: {known})",
+                config.display()
+            )
         }
+        None => "is not configured: there is no config file (--config, HERALD_CONFIG, \
+                 ./herald.toml), and without one the only sender is the implicit `main` outbox"
+            .to_owned(),
     };
-    let label = file.display().to_string();
     let (line, column, message) = match (campaign.sender.as_ref(), value_position(file)) {
-        (Some(_), Some((line, column))) => (
-            line,
-            column,
-            format!("sender `{name}` is not configured in {source}"),
-        ),
+        (Some(_), Some((line, column))) => (line, column, format!("sender `{name}` {missing}")),
         _ => (
             1,
             1,
-            format!(
-                "no `sender:` given, so the campaign uses `{name}`, which is not configured in \
-                 {source}"
-            ),
+            format!("no `sender:` given, so the campaign uses `{name}`, which {missing}"),
         ),
     };
     Diagnostic {
-        file: label,
+        file: file.display().to_string(),
         line,
         column,
         message,

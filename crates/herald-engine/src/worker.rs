@@ -172,6 +172,12 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         self.stop_signal.send_replace(true);
     }
 
+    /// Whether [`Worker::stop`] was called (by a caller, or by a sender block): the worker
+    /// takes nothing more.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Option<Arc<RunContext>>>> {
         self.runs
             .lock()
@@ -586,7 +592,9 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             );
         }
         if let Some(provider_code) = code.strip_prefix(PAUSE_SENDER_PREFIX) {
-            // Not accepted; the delivery waits for the sender to be resumed, not failed.
+            // Not accepted; the delivery waits for the sender to be resumed, not failed. The
+            // pause is the run's (its whole queue waits for an operator, `WaitReason::Pause`);
+            // the delivery itself is due again at once when the run resumes.
             effects.push(Effect::PauseSender {
                 code: provider_code.to_owned(),
                 reason: detail,
@@ -594,7 +602,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Change::Requeue {
                 key: key.clone(),
                 until: self.clock.now(),
-                reason: Some(WaitReason::Pause),
+                reason: None,
             };
         }
         if let Some(provider_code) = code.strip_prefix(PAUSE_CAMPAIGN_PREFIX) {

@@ -143,7 +143,9 @@ pub enum WaitReason {
     /// slot frees.
     Tier,
     /// An operator must act: the provider blocked the sender or the run was paused. Every
-    /// queued delivery of a paused run counts as waiting for this, whatever it was deferred for.
+    /// queued delivery of a paused run is reported as waiting for this, whatever it was
+    /// deferred for; the engine does not store it on a delivery, so that a resumed run's
+    /// deliveries are simply due again.
     Pause,
 }
 
