@@ -93,7 +93,10 @@ fn until_idle_sends_a_campaign_starting_now_across_its_spread() {
     audience.sort();
     assert_eq!(got, audience, "{}", stdout(&out));
     let s = status(dir.path());
-    assert_eq!((s["sent"].as_u64(), s["queued"].as_u64()), (Some(5), Some(0)));
+    assert_eq!(
+        (s["sent"].as_u64(), s["queued"].as_u64()),
+        (Some(5), Some(0))
+    );
     assert!(!stdout(&out).contains("wait"), "{}", stdout(&out));
 }
 
@@ -135,7 +138,10 @@ fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
         "{text}"
     );
     let s = status(dir.path());
-    assert_eq!((s["sent"].as_u64(), s["queued"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(
+        (s["sent"].as_u64(), s["queued"].as_u64()),
+        (Some(0), Some(4))
+    );
     assert_eq!(s["waits"]["throttle"]["count"].as_u64(), Some(4), "{s}");
 }
 
@@ -153,7 +159,10 @@ fn a_sender_block_exits_1_with_the_reason() {
         "schedule: { at: 2026-01-01T00:00, in: Etc/UTC }\nspread: 5s\n",
     );
     whatsapp_config(dir.path(), &receiver);
-    for args in [&["run", "c.yaml"][..], &["run", "c.yaml", "--until-idle"][..]] {
+    for args in [
+        &["run", "c.yaml"][..],
+        &["run", "c.yaml", "--until-idle"][..],
+    ] {
         let out = herald_cmd(dir.path(), args)
             .env("HERALD_TEST_WA_TOKEN", "test-token")
             .output()
@@ -251,7 +260,8 @@ fn without_a_config_file_run_says_where_the_messages_went() {
     let out = bare(dir.path(), &["run", "crm.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("crm.yaml:2:9: sender `crm` is not configured: there is no config file"),
+        stderr(&out)
+            .contains("crm.yaml:2:9: sender `crm` is not configured: there is no config file"),
         "{}",
         stderr(&out)
     );

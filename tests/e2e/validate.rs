@@ -156,8 +156,9 @@ fn the_sender_is_checked_only_against_a_config_file() {
         let with = herald(dir.path(), args);
         assert_eq!(with.status.code(), Some(1));
         assert!(
-            stderr(&with)
-                .contains("ok.yaml:3:9: sender `crm` is not configured in herald.toml (configured: main)"),
+            stderr(&with).contains(
+                "ok.yaml:3:9: sender `crm` is not configured in herald.toml (configured: main)"
+            ),
             "{}",
             stderr(&with)
         );

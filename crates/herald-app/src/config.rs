@@ -490,7 +490,10 @@ mod implicit_outbox_tests {
     fn variables_defining_main_replace_the_implicit_outbox() {
         let dir = tempfile::tempdir().unwrap();
         let vars = BTreeMap::from([
-            ("HERALD_SENDERS__MAIN__CHANNEL".to_owned(), "webhook".to_owned()),
+            (
+                "HERALD_SENDERS__MAIN__CHANNEL".to_owned(),
+                "webhook".to_owned(),
+            ),
             (
                 "HERALD_SENDERS__MAIN__URL".to_owned(),
                 "http://127.0.0.1:9/x".to_owned(),

@@ -213,8 +213,13 @@ pub async fn run_campaign(
         }
         let Some(next) = idle_next else { continue };
         if worker.is_stopping() {
-            // Stopped from inside (a sender block): told apart from a pause below.
-            break Ending::Done;
+            // Stopped by the signal, or from inside by a sender block (told apart from a pause
+            // below).
+            break if stopped.load(Ordering::SeqCst) {
+                Ending::Interrupted
+            } else {
+                Ending::Done
+            };
         }
         let now = clock.now();
         let wake = if options.until_idle {

@@ -31,7 +31,9 @@ pub fn configured<'s>(
     let name = name(campaign);
     match settings.senders.get(name) {
         Some(sender) => Ok((name.to_owned(), sender)),
-        None => Err(AppError::User(unknown(file, campaign, settings).to_string())),
+        None => Err(AppError::User(
+            unknown(file, campaign, settings).to_string(),
+        )),
     }
 }
 

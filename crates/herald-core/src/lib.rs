@@ -30,7 +30,7 @@ pub mod window;
 
 pub use cap::{CapPeriod, CapScope, FrequencyCap, PastSend};
 pub use consent::{ConsentEvent, ConsentKind, ConsentState, Purpose, Scope};
-pub use decision::{DeferReason, Decision, Delivery, Facts, Policy, decide};
+pub use decision::{Decision, DeferReason, Delivery, Facts, Policy, decide};
 pub use id::{CampaignId, RecipientId, RunId, SenderId};
 pub use outcome::{Outcome, SkipReason};
 pub use phone::PhoneNumber;

@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use herald_core::window::{Days, LocalInterval};
 use herald_core::{
-    CampaignId, ConsentState, DeferReason, Decision, Delivery, Facts, Place, Policy, Purpose, RecipientId,
-    Region, RunId, SendWindow, TimeZone, WindowSpec, decide,
+    CampaignId, ConsentState, Decision, DeferReason, Delivery, Facts, Place, Policy, Purpose,
+    RecipientId, Region, RunId, SendWindow, TimeZone, WindowSpec, decide,
 };
 use proptest::prelude::*;
 

@@ -133,7 +133,10 @@ mod tests {
             );
         }
         let near = waiting(&[(WaitReason::Spread, soon), (WaitReason::Window, horizon)]);
-        assert_eq!(until_idle(now, horizon, &near, None), WhenIdle::WaitUntil(soon));
+        assert_eq!(
+            until_idle(now, horizon, &near, None),
+            WhenIdle::WaitUntil(soon)
+        );
         assert_eq!(
             until_idle(now, horizon, &QueueWaits::default(), None),
             WhenIdle::Stop
@@ -142,7 +145,10 @@ mod tests {
             due: 1,
             waiting: Default::default(),
         };
-        assert_eq!(until_idle(now, horizon, &due, None), WhenIdle::WaitUntil(now));
+        assert_eq!(
+            until_idle(now, horizon, &due, None),
+            WhenIdle::WaitUntil(now)
+        );
     }
 
     #[test]
@@ -159,7 +165,12 @@ mod tests {
         }
         let in_a_moment = now + MOMENT;
         assert_eq!(
-            until_idle(now, horizon, &waiting(&[(WaitReason::Retry, in_a_moment)]), None),
+            until_idle(
+                now,
+                horizon,
+                &waiting(&[(WaitReason::Retry, in_a_moment)]),
+                None
+            ),
             WhenIdle::WaitUntil(in_a_moment)
         );
         // A paused run's deliveries keep their instants, past or near: still not due.

@@ -123,7 +123,11 @@ async fn a_day_long_retry_after_is_waited_for_in_the_queue_not_in_the_step() {
         began.elapsed()
     );
     let until = now + TimeDelta::minutes(15);
-    assert_eq!(worker.throttled_until(), Some(until), "capped at 15 minutes");
+    assert_eq!(
+        worker.throttled_until(),
+        Some(until),
+        "capped at 15 minutes"
+    );
     assert!(
         channel.requests.load(Ordering::SeqCst) < 6,
         "no request after the throttle was known"

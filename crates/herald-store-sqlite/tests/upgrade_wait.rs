@@ -17,10 +17,7 @@ use herald_store::{
 };
 use herald_store_sqlite::SqliteStores;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/schema-v5.db"
-);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema-v5.db");
 
 /// A copy of the fixture in a temporary directory (the fixture itself is never opened for
 /// writing).
@@ -63,7 +60,11 @@ const QUEUED: [(&str, i64); 7] = [
 async fn a_version_5_file_upgrades_and_its_queue_says_it_waits_for_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let path = copy_of_fixture(&dir);
-    assert_eq!(version(&path), 5, "the fixture is what herald wrote at version 5");
+    assert_eq!(
+        version(&path),
+        5,
+        "the fixture is what herald wrote at version 5"
+    );
     let stores = SqliteStores::open(&path).unwrap();
     assert!(version(&path) > 5, "upgraded");
     assert_eq!(stores.schema_version().unwrap(), version(&path));
@@ -112,7 +113,10 @@ async fn the_upgraded_queue_keeps_working() {
     assert_eq!(due[0].key, key(&run, QUEUED[0].0));
     assert_eq!(due[0].attempts, 0);
     let waits = d.waits(&run, first, None).await.unwrap();
-    assert_eq!((waits.due, waits.waiting[&WaitReason::Window].count), (1, 6));
+    assert_eq!(
+        (waits.due, waits.waiting[&WaitReason::Window].count),
+        (1, 6)
+    );
 
     // Claim and send it; defer the next for its spread; throttle the one after.
     let send = PastSend {
@@ -185,5 +189,8 @@ async fn the_upgraded_queue_keeps_working() {
         .into_iter()
         .map(|delivery| delivery.key.recipient.as_str().to_owned())
         .collect();
-    assert_eq!(due, ["c-1010", "c-1011", "c-1017", "c-1008", "c-1003", "c-1004"]);
+    assert_eq!(
+        due,
+        ["c-1010", "c-1011", "c-1017", "c-1008", "c-1003", "c-1004"]
+    );
 }

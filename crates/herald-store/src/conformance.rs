@@ -749,7 +749,9 @@ pub async fn defer_moves_due<S: Stores>(stores: &S) {
     assert_eq!(d.next_due().await.unwrap(), None);
     f.insert(&[("a", 1, 0), ("b", 2, 50)]).await;
     assert_eq!(d.next_due().await.unwrap(), Some(t(0)));
-    d.defer(&f.key("a"), t(100), WaitReason::Window).await.unwrap();
+    d.defer(&f.key("a"), t(100), WaitReason::Window)
+        .await
+        .unwrap();
     assert_eq!(d.next_due().await.unwrap(), Some(t(50)));
     assert_eq!(due(stores, 60, 10).await, f.keys(&["b"]));
     let due = d.due(t(100), 10).await.unwrap();
@@ -995,15 +997,18 @@ pub async fn waits_count_the_queue_by_why_it_waits<S: Stores>(stores: &S) {
     let other = Fixture::new(stores, "other").await;
     other.insert(&[("z", 9, 30)]).await;
     let rows = [("a", 1, 0), ("b", 2, 0), ("c", 3, 0), ("d", 4, 0)];
-    f.insert(&[rows[0], rows[1], rows[2], rows[3], ("e", 5, 0), ("f", 6, 40)])
-        .await;
+    f.insert(&[
+        rows[0],
+        rows[1],
+        rows[2],
+        rows[3],
+        ("e", 5, 0),
+        ("f", 6, 40),
+    ])
+    .await;
     let waits = |now: i64, before: Option<i64>| {
         let run = f.run.clone();
-        async move {
-            d.waits(&run, t(now), before.map(t))
-                .await
-                .expect("waits")
-        }
+        async move { d.waits(&run, t(now), before.map(t)).await.expect("waits") }
     };
     let waiting = |count, next| Waiting {
         count,
@@ -1083,8 +1088,5 @@ pub async fn waits_count_the_queue_by_why_it_waits<S: Stores>(stores: &S) {
             waiting: BTreeMap::from([(WaitReason::Pause, waiting(5, 40))]),
         }
     );
-    assert_err(
-        d.waits(&new_run("ghost").run, t(0), None).await,
-        "NotFound",
-    );
+    assert_err(d.waits(&new_run("ghost").run, t(0), None).await, "NotFound");
 }

@@ -283,15 +283,20 @@ fn zones_that_never_share_an_hour_are_skipped() {
 #[test]
 fn a_deferral_names_what_holds_it_back() {
     let f = Fixture::new();
-    let reason = |now: &str, recipient: &str, scheduled: &str| {
-        match f.decide(now, recipient, scheduled, None, &[], &[]) {
-            Decision::Defer { reason, until } => {
-                assert!(until > at(now), "{until}");
-                Some(reason)
-            }
-            Decision::Send => None,
-            other => panic!("{other:?}"),
+    let reason = |now: &str, recipient: &str, scheduled: &str| match f.decide(
+        now,
+        recipient,
+        scheduled,
+        None,
+        &[],
+        &[],
+    ) {
+        Decision::Defer { reason, until } => {
+            assert!(until > at(now), "{until}");
+            Some(reason)
         }
+        Decision::Send => None,
+        other => panic!("{other:?}"),
     };
     // Planned 10:00 MSK Monday (window open then), looked at 09:00 MSK: the plan is ahead.
     assert_eq!(
@@ -315,7 +320,11 @@ fn a_deferral_names_what_holds_it_back() {
     // (and the spread alone: never "for their window" while it is open).
     let mut spread = 0;
     for i in 0..50 {
-        match reason("2026-11-30T07:00:00Z", &format!("r{i}"), "2026-11-30T07:00:00Z") {
+        match reason(
+            "2026-11-30T07:00:00Z",
+            &format!("r{i}"),
+            "2026-11-30T07:00:00Z",
+        ) {
             Some(DeferReason::Spread) => spread += 1,
             None => {}
             other => panic!("r{i}: {other:?}"),

@@ -21,7 +21,13 @@ pub(crate) fn requeue(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    requeue_in(&tx, &mut RunIds::default(), key, (until, reason), &mut tally)?;
+    requeue_in(
+        &tx,
+        &mut RunIds::default(),
+        key,
+        (until, reason),
+        &mut tally,
+    )?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }

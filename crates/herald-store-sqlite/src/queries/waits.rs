@@ -110,6 +110,9 @@ mod tests {
                 .any(|step| step.contains("SEARCH d USING INDEX deliveries_due (due_at<?)")),
             "{joined}"
         );
-        assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{joined}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN")),
+            "{joined}"
+        );
     }
 }
