@@ -49,9 +49,12 @@ pub(crate) enum Command {
     /// Print the JSON Schema of the campaign format (campaigns/schema.json).
     Schema,
     /// Send a campaign with the embedded engine (SQLite, no Redis). Run it again to resume after
-    /// Ctrl-C or a crash; nothing is sent twice.
+    /// Ctrl-C or a crash; nothing is sent twice. Without a config file, the implicit `main`
+    /// sender appends to ./herald-outbox.jsonl (and says so). Exits 1 when the run is paused
+    /// (the provider blocked the sender, or rejected the template repeatedly), with the reason.
     Run(RunArgs),
-    /// Counts by state and reason, and the next deferred wave.
+    /// Counts by state and reason, the queue by what it waits for (window, schedule, spread,
+    /// throttle, retry, tier, pause) with the next instant of each, and the next deferred wave.
     Status(StatusArgs),
     /// Record and inspect consent, per channel (opt-in, opt-out, show, import).
     ///
@@ -66,7 +69,12 @@ pub(crate) enum Command {
 pub(crate) struct RunArgs {
     /// The campaign file.
     pub(crate) file: PathBuf,
-    /// Exit once nothing is due now; deferred deliveries wait for the next `herald run`.
+    /// Send what falls due within the campaign's spread (deliveries released a few seconds or
+    /// minutes ahead into an open window included), then exit once what is left waits for a
+    /// window to open, its scheduled time, the provider (a throttle, a retry) or an operator,
+    /// saying which, how many and when the next is due. A sender throttled past the spread
+    /// (Retry-After is obeyed up to 15 minutes) ends it at once, naming the sender and until
+    /// when. What is left stays queued for the next `herald run`.
     #[arg(long)]
     pub(crate) until_idle: bool,
 }

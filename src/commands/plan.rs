@@ -26,12 +26,11 @@ pub(crate) fn run(
     };
     let campaign =
         herald_campaign::load(&args.file, now).map_err(|d| Failure::User(d.to_string()))?;
-    let settings = crate::commands::validate::configured_settings(config)?;
-    let senders = settings
-        .as_ref()
-        .map(|s| s.senders.keys().cloned().collect());
-    if let Some(message) = crate::commands::validate::unknown_sender(&campaign, senders.as_ref()) {
-        return Err(Failure::User(format!("{}: {message}", args.file.display())));
+    let settings = crate::commands::validate::config_settings(config)?;
+    if let Some(settings) = &settings
+        && let Some(diagnostic) = herald_app::sender::check(&args.file, &campaign, settings)
+    {
+        return Err(Failure::User(diagnostic.to_string()));
     }
     let consent = ConsentOn::of(&campaign, settings.as_ref());
     let mut write_error: Option<OutputError> = None;

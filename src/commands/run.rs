@@ -3,12 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use herald_app::run::{ProgressView, RunOptions, run_campaign};
+use chrono::SecondsFormat;
+use herald_app::run::{Ending, ProgressView, RunOptions, run_campaign};
 use herald_engine::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::RunArgs;
-use crate::commands::status::write_counts;
+use crate::commands::status::{describe_waits, write_counts};
 use crate::commands::{Failure, environment, runtime, settings};
 use crate::output::Output;
 
@@ -62,16 +63,40 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             report.recovered
         );
     }
+    if let Some(outbox) = &report.implicit_outbox {
+        writeln!(
+            out.stderr(),
+            "no config file (--config, HERALD_CONFIG, ./herald.toml): the implicit `main` sender appended the messages to the outbox {}; nothing reached a provider",
+            outbox.display()
+        );
+    }
     writeln!(out, "run {}", report.run)?;
     write_counts(out, &report.counts)?;
-    if report.interrupted {
-        writeln!(out, "stopped; run the same command again to resume")?;
-    } else if report.counts.queued > 0 {
-        writeln!(
+    match &report.ending {
+        Ending::Done => {}
+        Ending::Interrupted => writeln!(out, "stopped; run the same command again to resume")?,
+        Ending::Idle(waits) if waits.total() > 0 => writeln!(
             out,
-            "{} deliveries wait for their window; run again (or without --until-idle) to send them",
-            report.counts.queued
-        )?;
+            "{}; run again (or without --until-idle) to send them",
+            describe_waits(waits)
+        )?,
+        Ending::Idle(_) => {}
+        Ending::Throttled {
+            sender,
+            until,
+            waits,
+        } => writeln!(
+            out,
+            "the provider throttles sender `{sender}` until {}; {}; run again after that",
+            until.to_rfc3339_opts(SecondsFormat::Secs, true),
+            describe_waits(waits)
+        )?,
+        Ending::Paused { reason } => {
+            return Err(Failure::User(format!(
+                "run {} is paused: {reason}; {} deliveries stay queued; fix the cause and run the same command again to resume",
+                report.run, report.counts.queued
+            )));
+        }
     }
     Ok(())
 }

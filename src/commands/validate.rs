@@ -2,24 +2,18 @@
 
 use std::path::Path;
 
-use herald_campaign::Campaign;
-
 use crate::cli::ValidateArgs;
 use crate::commands::{Failure, environment};
 use crate::output::Output;
 
-/// The senders of the config, when one is given (`--config` or `HERALD_CONFIG`): `validate` and
-/// `plan` need no config file, and check `sender` only against one that is named.
-pub(crate) fn configured_senders(config: Option<&Path>) -> Result<Option<Vec<String>>, Failure> {
-    Ok(configured_settings(config)?.map(|settings| settings.senders.keys().cloned().collect()))
-}
-
-/// The settings, when a config is given (as for [`configured_senders`]).
-pub(crate) fn configured_settings(
+/// The settings of the config file, when there is one (`--config`, `HERALD_CONFIG`, then
+/// `./herald.toml`, the file `run` would read): `validate` and `plan` need no config file, and
+/// check `sender` only against one that exists.
+pub(crate) fn config_settings(
     config: Option<&Path>,
 ) -> Result<Option<herald_app::Settings>, Failure> {
     let env = environment()?;
-    if config.is_none() && !env.contains_key("HERALD_CONFIG") {
+    if herald_app::Settings::file(config, &env).is_none() {
         return Ok(None);
     }
     herald_app::Settings::load(config, &env)
@@ -27,34 +21,25 @@ pub(crate) fn configured_settings(
         .map_err(|e| Failure::User(e.to_string()))
 }
 
-/// A message when the campaign names a sender the given config lacks.
-pub(crate) fn unknown_sender(campaign: &Campaign, senders: Option<&Vec<String>>) -> Option<String> {
-    let senders = senders?;
-    let name = campaign.sender.as_ref().map_or("main", |s| s.as_str());
-    (!senders.iter().any(|s| s == name)).then(|| {
-        format!(
-            "sender `{name}` is not configured (configured: {})",
-            senders.join(", ")
-        )
-    })
-}
-
 pub(crate) fn run(
     config: Option<&Path>,
     args: &ValidateArgs,
     out: &mut Output,
 ) -> Result<(), Failure> {
-    let senders = configured_senders(config)?;
+    let settings = config_settings(config)?;
     // A cron schedule must fire within five years of now (the validator reads no clock).
     let now = chrono::Utc::now();
     let mut invalid = 0usize;
     for file in &args.files {
         match herald_campaign::load(file, now) {
-            Ok(campaign) => match unknown_sender(&campaign, senders.as_ref()) {
+            Ok(campaign) => match settings
+                .as_ref()
+                .and_then(|settings| herald_app::sender::check(file, &campaign, settings))
+            {
                 None => writeln!(out, "{}: ok ({})", file.display(), campaign.id)?,
-                Some(message) => {
+                Some(diagnostic) => {
                     invalid += 1;
-                    writeln!(out.stderr(), "{}: {message}", file.display());
+                    writeln!(out.stderr(), "{diagnostic}");
                 }
             },
             Err(diagnostics) => {

@@ -10,4 +10,5 @@ mod plan;
 mod receiver;
 mod run;
 mod support;
+mod until_idle;
 mod validate;

@@ -34,6 +34,10 @@ pub(crate) enum Answer {
     ThrottleEveryThird,
     /// HTTP 500 without an error code to each recipient's first request, 200 after.
     FailFirstWith500,
+    /// Cloud API throughput error 130429 (HTTP 429) with `Retry-After: 86400` to everything.
+    ThrottleForADay,
+    /// Cloud API 131048 (spam rate limit: the sender is blocked) to everything.
+    BlockSender,
 }
 
 pub(crate) struct Receiver {
@@ -164,6 +168,16 @@ async fn receive(
             StatusCode::INTERNAL_SERVER_ERROR,
             [("x-test", "500")],
             "internal error",
+        ),
+        Answer::ThrottleForADay => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "86400")],
+            r#"{"error":{"code":130429,"message":"Rate limit hit"}}"#,
+        ),
+        Answer::BlockSender => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            r#"{"error":{"code":131048,"message":"Spam rate limit hit"}}"#,
         ),
         _ => (StatusCode::OK, [("content-type", "application/json")], OK),
     }

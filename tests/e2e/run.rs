@@ -213,7 +213,7 @@ fn a_malformed_campaign_and_a_missing_sender_are_user_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("unknown sender `nobody`"),
+        stderr(&out).contains("c2.yaml:2:9: sender `nobody` is not configured in "),
         "{}",
         stderr(&out)
     );

@@ -129,7 +129,7 @@ fn a_missing_file_is_a_user_error() {
 }
 
 #[test]
-fn the_sender_is_checked_only_against_a_given_config() {
+fn the_sender_is_checked_only_against_a_config_file() {
     let dir = project();
     fs::write(
         dir.path().join("ok.yaml"),
@@ -148,14 +148,19 @@ fn the_sender_is_checked_only_against_a_given_config() {
         "[senders.main]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n",
     )
     .unwrap();
-    let with = herald(
-        dir.path(),
-        &["validate", "ok.yaml", "--config", "herald.toml"],
-    );
-    assert_eq!(with.status.code(), Some(1));
-    assert!(
-        stderr(&with).contains("ok.yaml: sender `crm` is not configured (configured: main)"),
-        "{}",
-        stderr(&with)
-    );
+    // Named, or found as ./herald.toml (the file `run` would read): the error is at the value.
+    for args in [
+        &["validate", "ok.yaml", "--config", "herald.toml"][..],
+        &["validate", "ok.yaml"][..],
+    ] {
+        let with = herald(dir.path(), args);
+        assert_eq!(with.status.code(), Some(1));
+        assert!(
+            stderr(&with).contains(
+                "ok.yaml:3:9: sender `crm` is not configured in herald.toml (configured: main)"
+            ),
+            "{}",
+            stderr(&with)
+        );
+    }
 }

@@ -5,6 +5,10 @@
 //! `HERALD_<SECTION>__<KEY>` variables, double underscore for nesting. Only names with a `__`
 //! are config keys, so `HERALD_CONFIG` and friends are never rejected as unknown. Unknown keys in
 //! the file are errors that name the key: a typo in a rate limit must not silently fall back.
+//!
+//! With no config file at all, a `main` sender that appends to `./herald-outbox.jsonl` exists,
+//! so the demo runs out of the box. It exists only then: a config file lists every sender there
+//! is, and a campaign naming one it lacks is an error, never a quiet outbox.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,7 +54,19 @@ pub struct Settings {
     /// Worker tuning.
     #[serde(default)]
     pub worker: WorkerSettings,
+    /// The config file these settings were read from; `None` when there is none.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+    /// `main` is the implicit outbox (there is no config file and no variable defines it).
+    #[serde(skip)]
+    implicit_main: bool,
 }
+
+/// The sender a campaign without `sender:` uses.
+pub const IMPLICIT_SENDER: &str = "main";
+
+/// Where the implicit `main` outbox appends, relative to the working directory.
+pub const IMPLICIT_OUTBOX: &str = "herald-outbox.jsonl";
 
 /// `[store]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,46 +186,79 @@ impl Settings {
         explicit: Option<&Path>,
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
+        Self::load_with_default(explicit, env, Path::new(DEFAULT_FILE))
+    }
+
+    /// [`Settings::load`] with `default` in place of `./herald.toml` (for tests, which cannot
+    /// own the process's working directory).
+    fn load_with_default(
+        explicit: Option<&Path>,
+        env: &BTreeMap<String, String>,
+        default: &Path,
+    ) -> Result<Self, ConfigError> {
         let named = explicit
             .map(Path::to_path_buf)
             .or_else(|| env.get("HERALD_CONFIG").map(PathBuf::from));
         // A regular file of at most 1 MiB: `--config /dev/zero` must not fill memory, nor a
         // FIFO block. Only a missing default file means "no config"; any other problem with it
         // is an error rather than a silent fallback to defaults.
-        let (text, origin) = match named {
+        let (text, file) = match named {
             Some(path) => match read_document(&path, MAX_DOCUMENT_BYTES) {
-                Ok(text) => (text, Some(path.display().to_string())),
+                Ok(text) => (text, Some(path)),
                 Err(source) => return Err(ConfigError::Read { path, source }),
             },
-            None => match read_document(Path::new("herald.toml"), MAX_DOCUMENT_BYTES) {
-                Ok(text) => (text, Some("herald.toml".to_owned())),
+            None => match read_document(default, MAX_DOCUMENT_BYTES) {
+                Ok(text) => (text, Some(default.to_path_buf())),
                 Err(e) if e.is_not_found() => (String::new(), None),
                 Err(source) => {
-                    let path = PathBuf::from("herald.toml");
-                    return Err(ConfigError::Read { path, source });
+                    return Err(ConfigError::Read {
+                        path: default.to_path_buf(),
+                        source,
+                    });
                 }
             },
         };
+        let origin = file.as_ref().map(|path| path.display().to_string());
         let mut settings = source::settings(&text, origin.as_deref(), env)?;
-        settings
-            .senders
-            .entry("main".into())
-            .or_insert_with(|| SenderSettings {
-                channel: ChannelKind::Outbox,
-                path: Some(PathBuf::from("herald-outbox.jsonl")),
-                url: None,
-                secret_env: None,
-                phone_number_id: None,
-                token_env: None,
-                base_url: None,
-                api_version: None,
-                tier_limit: None,
-                per_second: None,
-                timeout_seconds: default_timeout(),
-                consent_channel: None,
-            });
+        settings.file = file;
+        if settings.file.is_none() && !settings.senders.contains_key(IMPLICIT_SENDER) {
+            settings.senders.insert(
+                IMPLICIT_SENDER.into(),
+                SenderSettings {
+                    channel: ChannelKind::Outbox,
+                    path: Some(PathBuf::from(IMPLICIT_OUTBOX)),
+                    url: None,
+                    secret_env: None,
+                    phone_number_id: None,
+                    token_env: None,
+                    base_url: None,
+                    api_version: None,
+                    tier_limit: None,
+                    per_second: None,
+                    timeout_seconds: default_timeout(),
+                    consent_channel: None,
+                },
+            );
+            settings.implicit_main = true;
+        }
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The config file to read: `--config`, then `HERALD_CONFIG`, then `./herald.toml` if it
+    /// exists; `None` when there is none (then only the implicit `main` outbox exists).
+    pub fn file(explicit: Option<&Path>, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+        config_file(explicit, env, Path::new(DEFAULT_FILE))
+    }
+
+    /// The implicit `main` outbox's file, when there is no config file and so it exists.
+    pub fn implicit_outbox(&self) -> Option<&Path> {
+        if !self.implicit_main {
+            return None;
+        }
+        self.senders
+            .get(IMPLICIT_SENDER)
+            .and_then(|sender| sender.path.as_deref())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -285,6 +334,20 @@ impl Settings {
     }
 }
 
+/// The config file read when neither `--config` nor `HERALD_CONFIG` names one.
+const DEFAULT_FILE: &str = "herald.toml";
+
+fn config_file(
+    explicit: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    default: &Path,
+) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env.get("HERALD_CONFIG").map(PathBuf::from))
+        .or_else(|| default.exists().then(|| default.to_path_buf()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,12 +360,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_give_an_outbox_sender_and_a_data_dir_store() {
+    fn defaults_give_a_data_dir_store() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("empty.toml");
         std::fs::write(&file, "").unwrap();
         let settings = Settings::load(Some(&file), &env(&[])).unwrap();
-        assert_eq!(settings.senders["main"].channel, ChannelKind::Outbox);
         let path = settings.sqlite_path(&env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/u")]));
         assert_eq!(path, PathBuf::from("/data/herald/herald.db"));
         assert_eq!(
@@ -372,7 +434,10 @@ mod rate_tests {
         std::fs::write(&file, wa).unwrap();
         let settings = Settings::load(Some(&file), &BTreeMap::new()).unwrap();
         assert_eq!(settings.senders["wa"].rate(), 80);
-        assert_eq!(settings.senders["main"].rate(), 20);
+        let hook = "[senders.hook]\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\n";
+        std::fs::write(&file, hook).unwrap();
+        let settings = Settings::load(Some(&file), &BTreeMap::new()).unwrap();
+        assert_eq!(settings.senders["hook"].rate(), 20);
         std::fs::write(&file, format!("{wa}per_second = 1001\n")).unwrap();
         let err = Settings::load(Some(&file), &BTreeMap::new())
             .unwrap_err()
@@ -460,5 +525,62 @@ mod consent_channel_tests {
             ),
             "{error}"
         );
+    }
+}
+
+#[cfg(test)]
+mod implicit_outbox_tests {
+    use super::*;
+
+    /// Issue 10, item 11: a config that defines only `[senders.other]` has no `main`, whether it
+    /// is named by `--config`, by `HERALD_CONFIG` or found as `./herald.toml`; the implicit
+    /// outbox exists only without any config file.
+    #[test]
+    fn the_implicit_outbox_exists_only_without_a_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(
+            &file,
+            "[senders.other]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n",
+        )
+        .unwrap();
+        let no_env = BTreeMap::new();
+        let absent = dir.path().join("absent.toml");
+        let by_env = BTreeMap::from([("HERALD_CONFIG".to_owned(), file.display().to_string())]);
+        for (explicit, env, default) in [
+            (Some(file.as_path()), &no_env, absent.as_path()),
+            (None, &by_env, absent.as_path()),
+            (None, &no_env, file.as_path()),
+        ] {
+            let settings = Settings::load_with_default(explicit, env, default).unwrap();
+            assert_eq!(settings.senders.keys().collect::<Vec<_>>(), ["other"]);
+            assert_eq!(settings.file.as_deref(), Some(file.as_path()));
+            assert_eq!(settings.implicit_outbox(), None);
+        }
+        let bare = Settings::load_with_default(None, &no_env, &absent).unwrap();
+        assert_eq!(bare.file, None);
+        assert_eq!(bare.senders["main"].channel, ChannelKind::Outbox);
+        assert_eq!(bare.implicit_outbox(), Some(Path::new(IMPLICIT_OUTBOX)));
+    }
+
+    /// Without a file, variables may still define `main`: then it is theirs, not the implicit
+    /// outbox.
+    #[test]
+    fn variables_defining_main_replace_the_implicit_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = BTreeMap::from([
+            (
+                "HERALD_SENDERS__MAIN__CHANNEL".to_owned(),
+                "webhook".to_owned(),
+            ),
+            (
+                "HERALD_SENDERS__MAIN__URL".to_owned(),
+                "http://127.0.0.1:9/x".to_owned(),
+            ),
+        ]);
+        let settings =
+            Settings::load_with_default(None, &vars, &dir.path().join("absent.toml")).unwrap();
+        assert_eq!(settings.senders["main"].channel, ChannelKind::Webhook);
+        assert_eq!(settings.implicit_outbox(), None);
     }
 }

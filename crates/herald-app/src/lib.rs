@@ -6,6 +6,7 @@ pub mod channel;
 pub mod config;
 pub mod consent;
 pub mod run;
+pub mod sender;
 
 use std::collections::BTreeMap;
 

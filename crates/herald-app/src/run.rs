@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use herald_core::RunId;
 use herald_core::clock::Clock;
 use herald_engine::expand::{Expansion, expand};
+use herald_engine::idle::{WhenIdle, reach, until_idle};
 use herald_engine::worker::{Step, Worker};
-use herald_store::{Deliveries, RunCounts, Stores};
+use herald_store::{Deliveries, QueueWaits, RunCounts, Runs, Stores};
 
 use crate::channel::AnyChannel;
 use crate::{AppError, Settings, open_store};
@@ -23,7 +24,9 @@ use crate::{AppError, Settings, open_store};
 /// How to run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
-    /// Exit once nothing is due now (deferred deliveries stay queued for a later run).
+    /// Send what falls due within the current spread, then stop once what is left waits for a
+    /// window, the schedule, the provider or an operator (it stays queued for a later run); see
+    /// `herald_engine::idle`.
     pub until_idle: bool,
 }
 
@@ -59,8 +62,38 @@ pub struct RunReport {
     pub recovered: usize,
     /// Final counts.
     pub counts: RunCounts,
-    /// Stopped by a signal.
-    pub interrupted: bool,
+    /// Why the run stopped.
+    pub ending: Ending,
+    /// Where the messages went when no config file exists and the implicit `main` outbox sent
+    /// them (the user should be told: nothing reached a provider).
+    pub implicit_outbox: Option<PathBuf>,
+}
+
+/// Why `run_campaign` returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Every delivery of the run has ended.
+    Done,
+    /// Stopped by a signal; the same command resumes.
+    Interrupted,
+    /// `--until-idle`: what is left is due after the horizon (a window, the schedule, a retry,
+    /// the tier); by reason.
+    Idle(QueueWaits),
+    /// `--until-idle`: the provider throttles the sender beyond the horizon.
+    Throttled {
+        /// The sender.
+        sender: String,
+        /// Until when.
+        until: DateTime<Utc>,
+        /// The queue, by reason.
+        waits: QueueWaits,
+    },
+    /// The run is paused (the provider blocked the sender, or its template was rejected
+    /// repeatedly): nothing more goes out until an operator fixes it and runs it again.
+    Paused {
+        /// Why, as recorded with the pause.
+        reason: String,
+    },
 }
 
 /// Runs `file` until done, idle (with `until_idle`) or `shutdown` resolves. In-flight requests
@@ -76,21 +109,13 @@ pub async fn run_campaign(
 ) -> Result<RunReport, AppError> {
     let campaign =
         herald_campaign::load(file, clock.now()).map_err(|d| AppError::User(d.to_string()))?;
+    let (sender_name, sender) = crate::sender::configured(file, &campaign, settings)?;
     let stores = Arc::new(open_store(settings, env)?);
     let _lock = stores.lock_exclusive()?;
-    let sender_name = campaign
-        .sender
-        .as_ref()
-        .map_or("main", |s| s.as_str())
-        .to_owned();
-    let sender = settings.senders.get(&sender_name).ok_or_else(|| {
-        let known: Vec<&str> = settings.senders.keys().map(String::as_str).collect();
-        AppError::User(format!(
-            "{}: unknown sender `{sender_name}` (configured: {})",
-            file.display(),
-            known.join(", ")
-        ))
-    })?;
+    let implicit_outbox = settings
+        .implicit_outbox()
+        .filter(|_| sender_name == crate::config::IMPLICIT_SENDER)
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
     let channel = Arc::new(AnyChannel::build(&sender_name, sender, env)?);
     let rate = campaign
         .rate_per_second
@@ -128,7 +153,6 @@ pub async fn run_campaign(
     // Running a campaign again is how an operator resumes it after a pause (a provider block,
     // template errors): the pause was logged with its reason when it happened.
     {
-        use herald_store::Runs;
         if let Some(record) = stores.runs().run(&run).await?
             && record.state == herald_store::RunState::Paused
         {
@@ -139,6 +163,7 @@ pub async fn run_campaign(
                 .await?;
         }
     }
+    let spread = campaign.spread;
     worker.register(&run, campaign);
 
     let stop = Arc::new(tokio::sync::Notify::new());
@@ -158,10 +183,11 @@ pub async fn run_campaign(
         total: expansion.total,
         ..ProgressView::default()
     };
+    let horizon = herald_engine::idle::horizon(clock.now(), spread);
     let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
-    loop {
+    let ending = loop {
         if stopped.load(Ordering::SeqCst) {
-            break;
+            break Ending::Interrupted;
         }
         let step = worker
             .step()
@@ -184,50 +210,102 @@ pub async fn run_campaign(
             last_counts = tokio::time::Instant::now();
             on_progress(&view);
             if counts.queued == 0 && counts.sending == 0 {
-                break;
+                break Ending::Done;
             }
         }
         let Some(next) = idle_next else { continue };
+        if worker.is_stopping() {
+            // Stopped by the signal, or from inside by a sender block (told apart from a pause
+            // below).
+            break if stopped.load(Ordering::SeqCst) {
+                Ending::Interrupted
+            } else {
+                Ending::Done
+            };
+        }
         let now = clock.now();
-        match next {
-            Some(at) if at <= now => continue,
-            // Due within a moment (the store keeps whole seconds): that is "now", not idle.
-            Some(at) if at - now <= chrono::TimeDelta::seconds(2) => {
-                tokio::time::sleep((at - now).to_std().unwrap_or_default()).await;
-            }
-            _ if options.until_idle => break,
-            None => break,
-            Some(at) => {
-                // Sleep until the next deferred delivery is due (at most a minute, so a paused
-                // run resumed elsewhere is noticed), or until asked to stop.
-                let wait = (at - now)
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(Duration::from_secs(60));
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = stop.notified() => {}
+        let wake = if options.until_idle {
+            // Only the near end of the queue can keep the run going: a bounded read.
+            let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
+            let near = stores.deliveries().waits(&run, now, Some(within)).await?;
+            match until_idle(now, horizon, &near, worker.throttled_until()) {
+                WhenIdle::WaitUntil(at) => at,
+                // Told apart from a pause below.
+                WhenIdle::Stop => {
+                    let waits = stores.deliveries().waits(&run, now, None).await?;
+                    break if waits.total() == 0 {
+                        Ending::Done
+                    } else {
+                        Ending::Idle(waits)
+                    };
+                }
+                WhenIdle::Throttled(until) => {
+                    break Ending::Throttled {
+                        sender: sender_name.clone(),
+                        until,
+                        waits: stores.deliveries().waits(&run, now, None).await?,
+                    };
                 }
             }
+        } else {
+            // Nothing queued in an active run: done, or paused (told apart below).
+            let Some(at) = next else {
+                break Ending::Done;
+            };
+            at
+        };
+        if wake <= now {
+            continue;
         }
-    }
+        // Sleep until the next delivery is due (at most a minute, so a paused run resumed
+        // elsewhere is noticed), or until asked to stop.
+        let wait = (wake - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.notified() => {}
+        }
+    };
     let counts = stores.deliveries().counts(&run).await?;
+    // A pause ends the run whatever the mode: an operator must act before anything more goes.
+    let ending = match stores.runs().run(&run).await? {
+        Some(record) if record.state == herald_store::RunState::Paused => Ending::Paused {
+            reason: record
+                .state_reason
+                .unwrap_or_else(|| "paused without a recorded reason".to_owned()),
+        },
+        _ => ending,
+    };
     Ok(RunReport {
         run,
         expansion,
         recovered,
         counts,
-        interrupted: stopped.load(Ordering::SeqCst),
+        ending,
+        implicit_outbox,
     })
 }
 
-/// Counts of one run, or of every run.
+/// One run as `herald status` shows it.
+#[derive(Debug, Clone)]
+pub struct RunStatus {
+    /// The run.
+    pub record: herald_store::RunRecord,
+    /// Its counts by state and reason.
+    pub counts: RunCounts,
+    /// Its queue as of the status's `now`: due, and waiting by reason.
+    pub waits: QueueWaits,
+}
+
+/// Counts of one run, or of every run, with their queues as of `now`.
 pub async fn status(
     settings: &Settings,
     env: &BTreeMap<String, String>,
     run: Option<&str>,
-) -> Result<Vec<(herald_store::RunRecord, RunCounts)>, AppError> {
-    use herald_store::Runs;
+    now: DateTime<Utc>,
+) -> Result<Vec<RunStatus>, AppError> {
     let stores = open_store(settings, env)?;
     let records = match run {
         Some(id) => {
@@ -244,7 +322,15 @@ pub async fn status(
     let mut out = Vec::with_capacity(records.len());
     for record in records {
         let counts = stores.deliveries().counts(&record.run.run).await?;
-        out.push((record, counts));
+        let waits = stores
+            .deliveries()
+            .waits(&record.run.run, now, None)
+            .await?;
+        out.push(RunStatus {
+            record,
+            counts,
+            waits,
+        });
     }
     Ok(out)
 }

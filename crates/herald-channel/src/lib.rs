@@ -32,6 +32,13 @@ pub use whatsapp::{WhatsApp, WhatsAppConfig, WhatsAppError};
 use std::future::Future;
 use std::time::Duration;
 
+/// The longest `Retry-After` Herald obeys: 15 minutes. A provider asking for more is capped to
+/// this (the adapters cap what they read, the engine caps what it is given), so a sender never
+/// waits longer than this between two looks at its queue. A day-long back-off is a
+/// misconfigured or hostile endpoint, not back-pressure, and would leave `herald run` asleep;
+/// a sender that is really throttled for longer simply gets throttled again on the next try.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// One template message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -79,7 +86,7 @@ pub enum SendError {
     /// Back-pressure: not accepted; slow down and retry later.
     #[error("throttled ({scope:?}), retry after {retry_after:?}")]
     Throttled {
-        /// The provider's `Retry-After`, if any.
+        /// The provider's `Retry-After`, if any, at most [`MAX_RETRY_AFTER`].
         retry_after: Option<Duration>,
         /// Sender or recipient.
         scope: ThrottleScope,
@@ -88,7 +95,7 @@ pub enum SendError {
     /// safe to retry even under at-most-once.
     #[error("not accepted, retryable: {reason}")]
     Retryable {
-        /// When to retry, if the provider said.
+        /// When to retry, if the provider said; at most [`MAX_RETRY_AFTER`].
         retry_after: Option<Duration>,
         /// Why.
         reason: String,

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use crate::MAX_RETRY_AFTER;
+
 /// The most of a response body kept: enough for an id or an error object, never a whole page.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -78,15 +80,18 @@ pub(crate) async fn read_body(mut response: reqwest::Response) -> Vec<u8> {
     body
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now); `None` when
-/// absent or unreadable, leaving the delay to the engine.
+/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now), capped at
+/// [`MAX_RETRY_AFTER`]; `None` when absent or unreadable, leaving the delay to the engine.
 pub(crate) fn retry_after(headers: &HeaderMap, received_at: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(received_at).unwrap_or(Duration::ZERO))
+    let after = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(received_at).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(after.min(MAX_RETRY_AFTER))
 }
 
 /// Below the shortest common server keep-alive (Node's 5 s), so a pooled connection is dropped

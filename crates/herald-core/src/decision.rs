@@ -7,7 +7,8 @@
 //!    and `status` show the real reason and nothing waits for a message that can never go;
 //! 2. expiry: once expired, nothing else matters;
 //! 3. the release instant: the first window opening at or after the scheduled instant, plus the
-//!    recipient's spread offset (clamped inside that open interval and before expiry);
+//!    recipient's spread offset (clamped inside that open interval and before expiry); a
+//!    deferral says which of the three holds it back ([`DeferReason`]);
 //! 4. the window at `now` itself (a slow queue may reach a delivery after its interval closed);
 //! 5. frequency caps last, at the moment of sending, since they depend on sends made meanwhile.
 
@@ -29,11 +30,29 @@ pub enum Decision {
     Defer {
         /// When the delivery becomes due.
         until: DateTime<Utc>,
+        /// What holds it back until then.
+        reason: DeferReason,
     },
     /// Never: end skipped for this reason.
     Skip(SkipReason),
     /// It cannot go out before the campaign's expiry.
     Expire,
+}
+
+/// Why the policy holds a delivery back. The engine stores it with the deferral, so `status`
+/// can say what a queued delivery waits for and `run --until-idle` can tell a delivery due
+/// within the spread (worth waiting for) from one waiting for a window to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeferReason {
+    /// The planned instant (the campaign's `at` in the recipient's zone) is still ahead, and the
+    /// window is open then.
+    Schedule,
+    /// The send window is closed in the recipient's zone: it waits for the next opening (plus
+    /// its spread offset).
+    Window,
+    /// The window is open, but the delivery's spread offset (design §1.6) puts it a little later
+    /// within the open interval: due within `spread` of now.
+    Spread,
 }
 
 impl Decision {
@@ -99,16 +118,30 @@ pub fn decide(
     if delivery.expires_at.is_some_and(|expiry| now >= expiry) {
         return Decision::Expire;
     }
-    let planned = match release(policy, delivery, facts.place, delivery.scheduled_at) {
-        Ok(instant) => instant,
+    let (opening, planned) = match release_at(policy, delivery, facts.place, delivery.scheduled_at)
+    {
+        Ok(instants) => instants,
         Err(decision) => return decision,
     };
     if now < planned {
-        return Decision::Defer { until: planned };
+        let reason = if opening <= now {
+            DeferReason::Spread
+        } else if opening > delivery.scheduled_at {
+            DeferReason::Window
+        } else {
+            DeferReason::Schedule
+        };
+        return Decision::Defer {
+            until: planned,
+            reason,
+        };
     }
     if !policy.window.is_open_at(now, facts.place) {
         return match release(policy, delivery, facts.place, now) {
-            Ok(until) => Decision::Defer { until },
+            Ok(until) => Decision::Defer {
+                until,
+                reason: DeferReason::Window,
+            },
             Err(decision) => decision,
         };
     }
@@ -135,6 +168,16 @@ pub fn release(
     place: &Place,
     from: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, Decision> {
+    release_at(policy, delivery, place, from).map(|(_, release)| release)
+}
+
+/// [`release`], with the window opening it is spread from: (opening, release).
+fn release_at(
+    policy: &Policy<'_>,
+    delivery: &Delivery<'_>,
+    place: &Place,
+    from: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Decision> {
     let opening = policy
         .window
         .next_open(from, place)
@@ -149,7 +192,10 @@ pub fn release(
     if let Some(close) = policy.window.open_until_within(opening, place, width) {
         width = width.min(close - opening);
     }
-    Ok(opening + spread::offset(delivery.run, delivery.recipient, width))
+    Ok((
+        opening,
+        opening + spread::offset(delivery.run, delivery.recipient, width),
+    ))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use cap::{CapPeriod, CapScope, FrequencyCap, PastSend};
 pub use consent::{
     ConsentChannel, ConsentEvent, ConsentKind, ConsentState, Purpose, RecordedConsent, Scope,
 };
-pub use decision::{Decision, Delivery, Facts, Policy, decide};
+pub use decision::{Decision, DeferReason, Delivery, Facts, Policy, decide};
 pub use id::{AudienceId, CampaignId, RecipientId, RecipientKey, RunId, SenderId};
 pub use outcome::{Outcome, SkipReason};
 pub use phone::PhoneNumber;

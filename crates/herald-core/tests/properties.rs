@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use herald_core::window::{Days, LocalInterval};
 use herald_core::{
-    CampaignId, ConsentState, Decision, Delivery, Facts, Place, Policy, Purpose, RecipientId,
-    Region, RunId, SendWindow, TimeZone, WindowSpec, decide,
+    CampaignId, ConsentState, Decision, DeferReason, Delivery, Facts, Place, Policy, Purpose,
+    RecipientId, Region, RunId, SendWindow, TimeZone, WindowSpec, decide,
 };
 use proptest::prelude::*;
 
@@ -155,8 +155,21 @@ proptest! {
                 prop_assert!(now >= scheduled);
                 prop_assert!(expires_at.is_none_or(|e| now < e));
             }
-            Decision::Defer { until } => {
+            Decision::Defer { until, reason } => {
                 prop_assert!(until > now);
+                // The reason is the one the deferral really has: a spread wait is within the
+                // spread of now while the window is open; a schedule wait is before the
+                // planned instant; a window wait has the window closed now or at the plan.
+                match reason {
+                    DeferReason::Spread => {
+                        prop_assert!(window.is_open_at(now, &place));
+                        prop_assert!(until - now < policy.spread, "spread wait to {until}");
+                    }
+                    DeferReason::Schedule => prop_assert!(now < scheduled),
+                    DeferReason::Window => prop_assert!(
+                        !window.is_open_at(now, &place) || !window.is_open_at(scheduled, &place)
+                    ),
+                }
                 prop_assert!(window.is_open_at(until, &place), "deferred to {until}, which is closed");
                 prop_assert!(expires_at.is_none_or(|e| until < e));
                 // Looking again at `until` sends (consent and caps unchanged).

@@ -6,6 +6,7 @@
 
 pub mod expand;
 mod first_seen;
+pub mod idle;
 pub mod plan;
 pub mod prepare;
 pub mod statuses;

@@ -171,7 +171,7 @@ fn decide_row(
 ) -> PlannedOutcome {
     match crate::prepare::decide_prepared(now, policy, run, recipient, prepared, consent) {
         Decision::Send => PlannedOutcome::Send(now),
-        Decision::Defer { until } => PlannedOutcome::Send(until),
+        Decision::Defer { until, .. } => PlannedOutcome::Send(until),
         Decision::Skip(reason) => PlannedOutcome::Skip(reason),
         Decision::Expire => PlannedOutcome::Expire,
     }

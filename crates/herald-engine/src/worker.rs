@@ -26,7 +26,7 @@ use herald_core::{
 };
 use herald_store::{
     Change, ConsentSeen, Consents, Deliveries, Delivery, DeliveryKey, Runs, StoreError,
-    StoredConsent, Stores, Terminal,
+    StoredConsent, Stores, Terminal, WaitReason,
 };
 
 use crate::prepare::{Prepared, prepare};
@@ -67,7 +67,10 @@ pub struct Worker<S: Stores, C: Channel> {
     clock: Arc<dyn Clock>,
     runs: Mutex<HashMap<RunId, Option<Arc<RunContext>>>>,
     limiter: DefaultDirectRateLimiter,
-    throttled_until: Mutex<Option<tokio::time::Instant>>,
+    /// Until when the provider asked the whole sender to hold back (a 429, a throughput code).
+    /// Nothing is claimed meanwhile: due deliveries are deferred to it in the queue rather than
+    /// held claimed in this process, and a caller can see it ([`Worker::throttled_until`]).
+    throttled_until: Mutex<Option<DateTime<Utc>>>,
     batch: usize,
     claim_group: usize,
     stopping: AtomicBool,
@@ -169,6 +172,12 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         self.stop_signal.send_replace(true);
     }
 
+    /// Whether [`Worker::stop`] was called (by a caller, or by a sender block): the worker
+    /// takes nothing more.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Option<Arc<RunContext>>>> {
         self.runs
             .lock()
@@ -188,7 +197,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 .await?
                 .is_some_and(|r| r.run.at_least_once);
             if at_least_once {
-                self.stores.deliveries().requeue(key, now).await?;
+                self.stores.deliveries().requeue(key, now, None).await?;
             } else {
                 let detail =
                     Some("interrupted while its request may have been in flight".to_owned());
@@ -304,10 +313,28 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             }
             // Decide again at the moment of claiming: time has passed waiting for permits.
             let now = self.clock.now();
+            if let Some(until) = self.throttled_until() {
+                // Back-pressure: the rest of the step waits for it in the queue, where `status`
+                // shows it, instead of asleep here holding claims.
+                let waits: Vec<Change> = pending
+                    .by_ref()
+                    .map(|(item, ..)| self.wait(&item.delivery.key, until, WaitReason::Throttle))
+                    .collect();
+                if let Err(e) = self.stores.deliveries().apply(&waits, now).await {
+                    failure = Some(e);
+                }
+                break;
+            }
             let (mut claims, mut claimed_items, mut ends) = (Vec::new(), Vec::new(), Vec::new());
             for (item, consent, history, seen) in pending.by_ref().take(self.claim_group) {
                 let decision = match item.decide(now, &consent, &history) {
-                    Decision::Send => self.tier_admits(&item.delivery.recipient.phone, now),
+                    Decision::Send => match self.tier_admits(&item.delivery.recipient.phone, now) {
+                        Ok(()) => Decision::Send,
+                        Err(frees) => {
+                            ends.push(self.wait(&item.delivery.key, frees, WaitReason::Tier));
+                            continue;
+                        }
+                    },
                     other => other,
                 };
                 match decision {
@@ -346,13 +373,26 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 if !won {
                     continue;
                 }
-                if !self.wait_for_sender().await {
-                    // Stopping: claimed but no request made, so back to the queue.
-                    outcomes.push(Change::Requeue {
-                        key: item.delivery.key.clone(),
-                        until: self.clock.now(),
-                    });
-                    continue;
+                match self.wait_for_sender().await {
+                    Permit::Granted => {}
+                    Permit::Stopping => {
+                        // Claimed but no request made, so back to the queue, due at once.
+                        outcomes.push(Change::Requeue {
+                            key: item.delivery.key.clone(),
+                            until: self.clock.now(),
+                            reason: None,
+                        });
+                        continue;
+                    }
+                    Permit::Throttled(until) => {
+                        // A request of this step was throttled after this one was claimed.
+                        outcomes.push(Change::Requeue {
+                            key: item.delivery.key.clone(),
+                            until,
+                            reason: Some(WaitReason::Throttle),
+                        });
+                        continue;
+                    }
                 }
                 let worker = Arc::clone(self);
                 requests.spawn(async move { worker.send_claimed(item, consent, history).await });
@@ -401,17 +441,30 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
     /// The change a non-send decision makes, counted in the progress.
     fn apply_decision(&self, key: &DeliveryKey, decision: Decision) -> Change {
         match decision {
-            Decision::Defer { until } => {
-                self.progress.deferred.fetch_add(1, Ordering::Relaxed);
-                Change::Defer {
-                    key: key.clone(),
-                    until,
-                }
-            }
+            Decision::Defer { until, reason } => self.wait(key, until, reason.into()),
             Decision::Skip(reason) => self.end(key, Outcome::Skipped(reason), None),
             Decision::Expire => self.end(key, Outcome::Expired, None),
             Decision::Send => unreachable!("sends are claimed, not applied"),
         }
+    }
+
+    /// A queued delivery waits until `until` for `reason`, counted in the progress.
+    fn wait(&self, key: &DeliveryKey, until: DateTime<Utc>, reason: WaitReason) -> Change {
+        self.progress.deferred.fetch_add(1, Ordering::Relaxed);
+        Change::Defer {
+            key: key.clone(),
+            until,
+            reason,
+        }
+    }
+
+    /// Until when the provider has asked the sender to hold back, if that is still ahead.
+    pub fn throttled_until(&self) -> Option<DateTime<Utc>> {
+        let until = *self
+            .throttled_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.filter(|until| *until > self.clock.now())
     }
 
     fn end(&self, key: &DeliveryKey, outcome: Outcome, detail: Option<String>) -> Change {
@@ -441,15 +494,18 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Change::Requeue {
                 key,
                 until: self.clock.now(),
+                reason: None,
             };
         }
         match item.decide(self.clock.now(), &consent, &history) {
             Decision::Send => {}
             Decision::Expire => return self.end(&key, Outcome::Expired, None),
+            // Decided again from the queue at once, where the new reason is stored.
             _ => {
                 return Change::Requeue {
                     key,
                     until: self.clock.now(),
+                    reason: None,
                 };
             }
         }
@@ -487,11 +543,11 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         Ok(())
     }
 
-    /// `Send` if messaging `phone` now stays within the tier (and counts it), else a deferral to
-    /// when the oldest recipient of the window drops out of it.
-    fn tier_admits(&self, phone: &PhoneNumber, now: DateTime<Utc>) -> Decision {
+    /// `Ok` if messaging `phone` now stays within the tier (and counts it), else when the
+    /// oldest recipient of the window drops out of it.
+    fn tier_admits(&self, phone: &PhoneNumber, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         let Some(tier) = &self.tier else {
-            return Decision::Send;
+            return Ok(());
         };
         let mut tier = tier
             .lock()
@@ -504,12 +560,10 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 .values()
                 .min()
                 .map_or(now, |oldest| *oldest + TIER_WINDOW);
-            return Decision::Defer {
-                until: frees.max(now + TimeDelta::seconds(1)),
-            };
+            return Err(frees.max(now + TimeDelta::seconds(1)));
         }
         tier.latest.insert(key.to_owned(), now);
-        Decision::Send
+        Ok(())
     }
 
     /// A rejection, read for what it asks beyond ending the delivery. The WhatsApp adapter marks
@@ -538,7 +592,9 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             );
         }
         if let Some(provider_code) = code.strip_prefix(PAUSE_SENDER_PREFIX) {
-            // Not accepted; the delivery waits for the sender to be resumed, not failed.
+            // Not accepted; the delivery waits for the sender to be resumed, not failed. The
+            // pause is the run's (its whole queue waits for an operator, `WaitReason::Pause`);
+            // the delivery itself is due again at once when the run resumes.
             effects.push(Effect::PauseSender {
                 code: provider_code.to_owned(),
                 reason: detail,
@@ -546,9 +602,11 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Change::Requeue {
                 key: key.clone(),
                 until: self.clock.now(),
+                reason: None,
             };
         }
         if let Some(provider_code) = code.strip_prefix(PAUSE_CAMPAIGN_PREFIX) {
+            // Tried again at once, until repeated errors pause the run.
             effects.push(Effect::TemplateError {
                 run: key.run.clone(),
                 code: provider_code.to_owned(),
@@ -557,6 +615,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Change::Requeue {
                 key: key.clone(),
                 until: self.clock.now(),
+                reason: None,
             };
         }
         drop(effects);
@@ -622,31 +681,21 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         Ok(())
     }
 
-    /// Waits for provider back-pressure to pass and for a rate permit; `false` if asked to stop
-    /// meanwhile (no permit is then used).
-    async fn wait_for_sender(&self) -> bool {
+    /// Waits for a rate permit, unless the sender is throttled or asked to stop (no permit is
+    /// then used). A throttle is never slept through here: the claimed delivery goes back to
+    /// the queue until it ends, so a long `Retry-After` neither holds claims nor keeps a caller
+    /// that wants to stop at idle (`run --until-idle`) asleep.
+    async fn wait_for_sender(&self) -> Permit {
         let mut stop = self.stop_signal.subscribe();
-        loop {
-            if *stop.borrow() {
-                return false;
-            }
-            let until = *self
-                .throttled_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match until {
-                Some(until) if until > tokio::time::Instant::now() => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(until) => {}
-                        _ = stop.wait_for(|stopping| *stopping) => return false,
-                    }
-                }
-                _ => break,
-            }
+        if *stop.borrow() {
+            return Permit::Stopping;
+        }
+        if let Some(until) = self.throttled_until() {
+            return Permit::Throttled(until);
         }
         tokio::select! {
-            () = self.limiter.until_ready() => true,
-            _ = stop.wait_for(|stopping| *stopping) => false,
+            () = self.limiter.until_ready() => Permit::Granted,
+            _ = stop.wait_for(|stopping| *stopping) => Permit::Stopping,
         }
     }
 
@@ -688,22 +737,22 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         match result {
             Ok(accepted) => self.end(key, Outcome::Sent, accepted.provider_id),
             Err(SendError::Throttled { retry_after, scope }) => {
-                // A provider's Retry-After is obeyed up to a day; beyond that it is a bug or an
-                // attack, not back-pressure.
-                let pause = retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_PAUSE);
+                // A provider's Retry-After is obeyed up to MAX_PAUSE (15 minutes); beyond that it
+                // is a bug or an attack, not back-pressure.
+                let until = retry_at(Some(retry_after.unwrap_or(Duration::from_secs(1))));
                 if scope == herald_channel::ThrottleScope::Sender {
                     let mut throttled = self
                         .throttled_until
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let until = tokio::time::Instant::now() + pause;
                     *throttled = Some(throttled.map_or(until, |current| current.max(until)));
                 }
-                tracing::info!(run = %key.run, phone = %delivery.recipient.phone, ?retry_after, "throttled by the provider; requeued");
+                tracing::info!(run = %key.run, phone = %delivery.recipient.phone, ?retry_after, %until, "throttled by the provider; requeued");
                 self.progress.retried.fetch_add(1, Ordering::Relaxed);
                 Change::Requeue {
                     key: key.clone(),
-                    until: retry_at(Some(pause)),
+                    until,
+                    reason: Some(WaitReason::Throttle),
                 }
             }
             Err(SendError::Retryable {
@@ -715,6 +764,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 Change::Requeue {
                     key: key.clone(),
                     until: retry_at(retry_after),
+                    reason: Some(WaitReason::Retry),
                 }
             }
             Err(SendError::Rejected { code, detail }) => self.rejected(delivery, code, detail),
@@ -724,6 +774,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 Change::Requeue {
                     key: key.clone(),
                     until: retry_at(None),
+                    reason: Some(WaitReason::Retry),
                 }
             }
             Err(SendError::Unknown(detail)) => {
@@ -746,6 +797,16 @@ struct Tier {
     limit: u64,
     loaded: bool,
     latest: HashMap<String, DateTime<Utc>>,
+}
+
+/// What [`Worker::wait_for_sender`] allows.
+enum Permit {
+    /// Send now.
+    Granted,
+    /// The sender is throttled until then.
+    Throttled(DateTime<Utc>),
+    /// The worker is stopping.
+    Stopping,
 }
 
 /// What a provider's answer asks beyond the delivery's own outcome.
@@ -811,8 +872,9 @@ fn recipient_of(delivery: &Delivery) -> Recipient {
     }
 }
 
-/// The longest provider back-pressure pause obeyed.
-const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+/// The longest provider back-pressure pause obeyed: the channel's cap on `Retry-After`, applied
+/// again here to what any channel reports.
+const MAX_PAUSE: Duration = herald_channel::MAX_RETRY_AFTER;
 
 /// Retry delay after `attempts` requests: 2, 4, 8 … seconds, at most five minutes.
 fn backoff(attempts: u32) -> Duration {

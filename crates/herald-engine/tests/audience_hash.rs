@@ -67,8 +67,13 @@ impl Deliveries for HookedDeliveries {
         self.inner.deliveries().due(now, limit).await
     }
 
-    async fn defer(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
-        self.inner.deliveries().defer(key, until).await
+    async fn defer(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+        reason: herald_store::WaitReason,
+    ) -> StoreResult<()> {
+        self.inner.deliveries().defer(key, until, reason).await
     }
 
     async fn begin_send(
@@ -89,8 +94,22 @@ impl Deliveries for HookedDeliveries {
         self.inner.deliveries().finish(key, outcome, now).await
     }
 
-    async fn requeue(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
-        self.inner.deliveries().requeue(key, until).await
+    async fn requeue(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+        reason: Option<herald_store::WaitReason>,
+    ) -> StoreResult<()> {
+        self.inner.deliveries().requeue(key, until, reason).await
+    }
+
+    async fn waits(
+        &self,
+        run: &herald_core::RunId,
+        now: DateTime<Utc>,
+        before: Option<DateTime<Utc>>,
+    ) -> StoreResult<herald_store::QueueWaits> {
+        self.inner.deliveries().waits(run, now, before).await
     }
 
     async fn in_flight(&self) -> StoreResult<Vec<DeliveryKey>> {

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
-    Change, Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, RunRecord,
-    RunState, Runs, StoreResult, StoredConsent, Terminal,
+    Change, Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, QueueWaits,
+    RunCounts, RunRecord, RunState, Runs, StoreResult, StoredConsent, Terminal, WaitReason,
 };
 
 use crate::codec::{secs, secs_ceil};
@@ -102,7 +102,12 @@ impl Deliveries for SqliteDeliveries {
             .await
     }
 
-    async fn defer(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
+    async fn defer(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+        reason: WaitReason,
+    ) -> StoreResult<()> {
         let key = key.clone();
         self.db
             .call(move |conn| {
@@ -111,6 +116,7 @@ impl Deliveries for SqliteDeliveries {
                     &mut queries::RunIds::default(),
                     &key,
                     secs_ceil(until),
+                    reason,
                 )
             })
             .await
@@ -140,10 +146,15 @@ impl Deliveries for SqliteDeliveries {
             .await
     }
 
-    async fn requeue(&self, key: &DeliveryKey, until: DateTime<Utc>) -> StoreResult<()> {
+    async fn requeue(
+        &self,
+        key: &DeliveryKey,
+        until: DateTime<Utc>,
+        reason: Option<WaitReason>,
+    ) -> StoreResult<()> {
         let key = key.clone();
         self.db
-            .call(move |conn| queries::requeue::requeue(conn, &key, secs_ceil(until)))
+            .call(move |conn| queries::requeue::requeue(conn, &key, secs_ceil(until), reason))
             .await
     }
 
@@ -155,6 +166,18 @@ impl Deliveries for SqliteDeliveries {
         let run = run.clone();
         self.db
             .call(move |conn| queries::counts::counts(conn, &run))
+            .await
+    }
+
+    async fn waits(
+        &self,
+        run: &RunId,
+        now: DateTime<Utc>,
+        before: Option<DateTime<Utc>>,
+    ) -> StoreResult<QueueWaits> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::waits::waits(conn, &run, now, before))
             .await
     }
 

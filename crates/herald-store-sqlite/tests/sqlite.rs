@@ -9,7 +9,7 @@ use herald_core::{
 use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
 use herald_store::{
     Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
-    Terminal,
+    Terminal, WaitReason,
 };
 use herald_store_sqlite::SqliteStores;
 use tempfile::TempDir;
@@ -240,7 +240,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
             2 => f.finish(r, Outcome::Unknown).await.unwrap(),
             3 => stores
                 .deliveries()
-                .requeue(&f.key(r), t(900))
+                .requeue(&f.key(r), t(900), Some(WaitReason::Retry))
                 .await
                 .unwrap(),
             4 => f.finish(r, Outcome::Expired).await.unwrap(),
@@ -306,6 +306,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
                 Change::Requeue {
                     key: g.key("r3"),
                     until: t(60),
+                    reason: Some(WaitReason::Throttle),
                 },
                 end("r4", Outcome::Sent),
             ],

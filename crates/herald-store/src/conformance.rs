@@ -21,8 +21,8 @@ use herald_core::{
 
 use crate::{
     AudienceHash, Change, ConsentSeen, Consents, Deliveries, DeliveryKey, Initial, NewDelivery,
-    NewRun, RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError, StoreResult,
-    StoredConsent, Stores, Terminal,
+    NewRun, QueueWaits, RecipientSnapshot, RunCounts, RunRecord, RunState, Runs, StoreError,
+    StoreResult, StoredConsent, Stores, Terminal, WaitReason, Waiting,
 };
 
 /// Expands into one `#[tokio::test]` per behaviour of the ports. `$make` evaluates to an async
@@ -54,6 +54,7 @@ macro_rules! conformance_tests {
             conformance_a_claim_decided_on_stale_consent_is_refused => a_claim_decided_on_stale_consent_is_refused,
             conformance_a_run_keeps_the_audience_hash_it_was_created_with => a_run_keeps_the_audience_hash_it_was_created_with,
             conformance_synthetic_keys_never_meet_real_ids => synthetic_keys_never_meet_real_ids,
+            conformance_waits_count_the_queue_by_why_it_waits => waits_count_the_queue_by_why_it_waits,
         );
     };
     (@each $make:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -119,7 +120,10 @@ pub fn queued(run: &RunId, recipient: &str, n: u32, due: i64) -> NewDelivery {
         }),
         scheduled_at: Some(t(due)),
         expires_at: Some(t(due) + TimeDelta::hours(6)),
-        initial: Initial::Queued { due_at: t(due) },
+        initial: Initial::Queued {
+            due_at: t(due),
+            wait: Some(WaitReason::Schedule),
+        },
     }
 }
 
@@ -428,9 +432,10 @@ pub async fn begin_send_records_history<S: Stores>(stores: &S) {
 pub async fn requeue_removes_history<S: Stores>(stores: &S) {
     let (f, d) = (Fixture::new(stores, "promo").await, stores.deliveries());
     f.insert(&[("a", 1, 0)]).await;
-    assert_err(d.requeue(&f.key("a"), t(600)).await, "Conflict");
+    let retry = Some(WaitReason::Retry);
+    assert_err(d.requeue(&f.key("a"), t(600), retry).await, "Conflict");
     assert!(f.claim("a", 1).await);
-    d.requeue(&f.key("a"), t(600)).await.unwrap();
+    d.requeue(&f.key("a"), t(600), retry).await.unwrap();
     assert_eq!(history(stores, 1, 0).await, []);
     let counts = f.counts().await;
     assert_eq!((counts.queued, counts.sending), (1, 0));
@@ -797,15 +802,18 @@ pub async fn defer_moves_due<S: Stores>(stores: &S) {
     assert_eq!(d.next_due().await.unwrap(), None);
     f.insert(&[("a", 1, 0), ("b", 2, 50)]).await;
     assert_eq!(d.next_due().await.unwrap(), Some(t(0)));
-    d.defer(&f.key("a"), t(100)).await.unwrap();
+    d.defer(&f.key("a"), t(100), WaitReason::Window)
+        .await
+        .unwrap();
     assert_eq!(d.next_due().await.unwrap(), Some(t(50)));
     assert_eq!(due(stores, 60, 10).await, f.keys(&["b"]));
     let due = d.due(t(100), 10).await.unwrap();
     let due: Vec<_> = due.into_iter().map(|x| (x.key, x.due_at)).collect();
     assert_eq!(due, [(f.key("b"), t(50)), (f.key("a"), t(100))]);
     assert!(f.claim("b", 1).await);
-    assert_err(d.defer(&f.key("b"), t(200)).await, "Conflict");
-    assert_err(d.defer(&f.key("ghost"), t(200)).await, "NotFound");
+    let window = WaitReason::Window;
+    assert_err(d.defer(&f.key("b"), t(200), window).await, "Conflict");
+    assert_err(d.defer(&f.key("ghost"), t(200), window).await, "NotFound");
 }
 
 /// `apply` does what the single methods do, change by change, in one step: a lost claim or a
@@ -833,10 +841,12 @@ pub async fn apply_is_per_change_and_at_most_once<S: Stores>(stores: &S) {
                 Change::Defer {
                     key: f.key("b"),
                     until: t(50),
+                    reason: WaitReason::Spread,
                 },
                 Change::Defer {
                     key: f.key("c"),
                     until: t(50),
+                    reason: WaitReason::Spread,
                 },
             ],
             t(6),
@@ -862,6 +872,7 @@ pub async fn apply_is_per_change_and_at_most_once<S: Stores>(stores: &S) {
                 Change::Requeue {
                     key: f.key("b"),
                     until: t(60),
+                    reason: Some(WaitReason::Throttle),
                 },
             ],
             t(7),
@@ -1115,4 +1126,107 @@ pub async fn synthetic_keys_never_meet_real_ids<S: Stores>(stores: &S) {
         .find(|d| d.key == by_phone.key)
         .expect("the phone-keyed delivery");
     assert_eq!(Some(&read_back.recipient), by_phone.recipient.as_ref());
+}
+
+/// `waits` splits the queue of one run into what is due and what waits, by reason, with the
+/// earliest instant per reason; every change that queues a delivery records its reason, and a
+/// paused run's queue waits for an operator whatever it was deferred for.
+#[doc(hidden)]
+pub async fn waits_count_the_queue_by_why_it_waits<S: Stores>(stores: &S) {
+    let (f, d) = (Fixture::new(stores, "waits").await, stores.deliveries());
+    let other = Fixture::new(stores, "other").await;
+    other.insert(&[("z", 9, 30)]).await;
+    let rows = [("a", 1, 0), ("b", 2, 0), ("c", 3, 0), ("d", 4, 0)];
+    f.insert(&[
+        rows[0],
+        rows[1],
+        rows[2],
+        rows[3],
+        ("e", 5, 0),
+        ("f", 6, 40),
+    ])
+    .await;
+    let waits = |now: i64, before: Option<i64>| {
+        let run = f.run.clone();
+        async move { d.waits(&run, t(now), before.map(t)).await.expect("waits") }
+    };
+    let waiting = |count, next| Waiting {
+        count,
+        next: t(next),
+    };
+    // As inserted: due now, or waiting for the schedule (the fixture plans them so).
+    assert_eq!(
+        waits(0, None).await,
+        QueueWaits {
+            due: 5,
+            waiting: BTreeMap::from([(WaitReason::Schedule, waiting(1, 40))]),
+        }
+    );
+    d.defer(&f.key("a"), t(500), WaitReason::Window)
+        .await
+        .unwrap();
+    let changes = [
+        Change::Defer {
+            key: f.key("b"),
+            until: t(60),
+            reason: WaitReason::Spread,
+        },
+        Change::Defer {
+            key: f.key("c"),
+            until: t(90),
+            reason: WaitReason::Spread,
+        },
+    ];
+    assert_eq!(d.apply(&changes, t(1)).await.unwrap(), [true, true]);
+    assert!(f.claim("d", 1).await);
+    d.requeue(&f.key("d"), t(120), Some(WaitReason::Throttle))
+        .await
+        .unwrap();
+    assert!(f.claim("e", 1).await);
+    d.requeue(&f.key("e"), t(1), None).await.unwrap();
+    let everything = QueueWaits {
+        due: 1,
+        waiting: BTreeMap::from([
+            (WaitReason::Schedule, waiting(1, 40)),
+            (WaitReason::Window, waiting(1, 500)),
+            (WaitReason::Spread, waiting(2, 60)),
+            (WaitReason::Throttle, waiting(1, 120)),
+        ]),
+    };
+    assert_eq!(waits(10, None).await, everything);
+    assert_eq!(everything.total(), 6);
+    assert_eq!(everything.next(), Some(t(40)));
+    // Due is as of `now`, whatever a delivery waited for.
+    let later = waits(70, None).await;
+    assert_eq!(later.due, 3, "{later:?}");
+    assert_eq!(later.waiting[&WaitReason::Spread], waiting(1, 90));
+    // Bounded: only what is due before `before` is looked at.
+    assert_eq!(
+        waits(10, Some(100)).await,
+        QueueWaits {
+            due: 1,
+            waiting: BTreeMap::from([
+                (WaitReason::Schedule, waiting(1, 40)),
+                (WaitReason::Spread, waiting(2, 60)),
+            ]),
+        }
+    );
+    // Ended and sending deliveries are not queued.
+    assert!(f.claim("e", 11).await);
+    assert_eq!(waits(10, None).await.due, 0);
+    f.finish("e", Outcome::Sent).await.unwrap();
+    // A paused run waits for an operator, all of it.
+    stores
+        .runs()
+        .pause(&f.run, "provider code 131048")
+        .await
+        .unwrap();
+    assert_eq!(
+        waits(70, None).await,
+        QueueWaits {
+            due: 0,
+            waiting: BTreeMap::from([(WaitReason::Pause, waiting(5, 40))]),
+        }
+    );
+    assert_err(d.waits(&new_run("ghost").run, t(0), None).await, "NotFound");
 }

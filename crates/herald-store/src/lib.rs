@@ -102,11 +102,12 @@ pub trait Deliveries: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
-    /// Moves a queued delivery to a later due instant.
+    /// Moves a queued delivery to a later due instant, recording why it waits.
     fn defer(
         &self,
         key: &DeliveryKey,
         until: DateTime<Utc>,
+        reason: WaitReason,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The ledger claim, right before the request: queued → sending, attempts + 1, and the send
     /// recorded in the phone's history for frequency caps, atomically. `Ok(false)` if the
@@ -127,18 +128,30 @@ pub trait Deliveries: Send + Sync {
         outcome: &Terminal,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// A sending delivery whose request proved not accepted goes back to the queue at `until`;
-    /// its history entry is removed (nothing was sent).
+    /// A sending delivery whose request proved not accepted goes back to the queue at `until`
+    /// (waiting for `reason`, or `None` when it is due again at once); its history entry is
+    /// removed (nothing was sent).
     fn requeue(
         &self,
         key: &DeliveryKey,
         until: DateTime<Utc>,
+        reason: Option<WaitReason>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// After a crash: every delivery still `sending` (its request may or may not have reached
     /// the provider). `at_most_once` runs end them `unknown`; `at_least_once` runs requeue them.
     fn in_flight(&self) -> impl Future<Output = StoreResult<Vec<DeliveryKey>>> + Send;
     /// Counts by state and reason, and the next deferred wave.
     fn counts(&self, run: &RunId) -> impl Future<Output = StoreResult<RunCounts>> + Send;
+    /// The run's queued deliveries as of `now`: how many are due, and the rest by why they
+    /// wait with the earliest due instant per reason (all of them [`WaitReason::Pause`] while
+    /// the run is paused). With `before`, only deliveries due before it are looked at: a
+    /// bounded read for a caller that cares about the near future only.
+    fn waits(
+        &self,
+        run: &RunId,
+        now: DateTime<Utc>,
+        before: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = StoreResult<QueueWaits>> + Send;
     /// Past sends to `phone` at or after `since`, for frequency caps.
     fn history(
         &self,
@@ -192,6 +205,8 @@ pub enum Change {
         key: DeliveryKey,
         /// The new due instant.
         until: DateTime<Utc>,
+        /// Why it waits.
+        reason: WaitReason,
     },
     /// As [`Deliveries::begin_send`], refused (`false`) also when `consent` no longer holds.
     BeginSend {
@@ -215,6 +230,8 @@ pub enum Change {
         key: DeliveryKey,
         /// The new due instant.
         until: DateTime<Utc>,
+        /// Why it waits; `None` when it is due again at once.
+        reason: Option<WaitReason>,
     },
 }
 

@@ -169,9 +169,112 @@ pub enum Initial {
     Queued {
         /// When to look at it first.
         due_at: DateTime<Utc>,
+        /// Why not sooner; `None` when it is due at once.
+        wait: Option<WaitReason>,
     },
     /// Already decided at expansion (a duplicate, an invalid row, no common window, …).
     Ended(Terminal),
+}
+
+/// Why a queued delivery is not due yet. Stored with every deferral, so `status` can say what
+/// the queue waits for and `run --until-idle` can tell what is worth waiting for (the spread)
+/// from what is not (a window, a throttle, an operator).
+///
+/// Frequency caps have no variant: a capped delivery ends `skipped(frequency_capped)` at the
+/// moment of sending (design §1.5), it never waits for a cap to free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WaitReason {
+    /// The planned instant (the campaign's `at` in the recipient's zone) is still ahead.
+    Schedule,
+    /// The send window is closed in the recipient's zone until its next opening.
+    Window,
+    /// Released into an open window at its spread offset (design §1.6): due within `spread`.
+    Spread,
+    /// Provider back-pressure (HTTP 429, throughput or pair-rate codes, `Retry-After`).
+    Throttle,
+    /// The provider proved it did not take the request (no connection, "not processed"), or an
+    /// `at_least_once` outcome was unknown: tried again after a back-off.
+    Retry,
+    /// The sender's messaging tier (unique recipients per moving 24 hours) is used up until a
+    /// slot frees.
+    Tier,
+    /// An operator must act: the provider blocked the sender or the run was paused. Every
+    /// queued delivery of a paused run is reported as waiting for this, whatever it was
+    /// deferred for; the engine does not store it on a delivery, so that a resumed run's
+    /// deliveries are simply due again.
+    Pause,
+}
+
+impl WaitReason {
+    /// Every reason, in the order `status` lists them.
+    pub const ALL: [WaitReason; 7] = [
+        WaitReason::Schedule,
+        WaitReason::Window,
+        WaitReason::Spread,
+        WaitReason::Throttle,
+        WaitReason::Retry,
+        WaitReason::Tier,
+        WaitReason::Pause,
+    ];
+
+    /// Stable name (stored, and shown by `status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Schedule => "schedule",
+            WaitReason::Window => "window",
+            WaitReason::Spread => "spread",
+            WaitReason::Throttle => "throttle",
+            WaitReason::Retry => "retry",
+            WaitReason::Tier => "tier",
+            WaitReason::Pause => "pause",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl From<herald_core::DeferReason> for WaitReason {
+    fn from(reason: herald_core::DeferReason) -> Self {
+        match reason {
+            herald_core::DeferReason::Schedule => WaitReason::Schedule,
+            herald_core::DeferReason::Window => WaitReason::Window,
+            herald_core::DeferReason::Spread => WaitReason::Spread,
+        }
+    }
+}
+
+/// The queued deliveries of one run as of an instant: those due by then, and the others by
+/// why they wait.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueWaits {
+    /// Due now: a worker takes them next (none while the run is paused).
+    pub due: u64,
+    /// The others, by reason, each with how many and the earliest due instant.
+    pub waiting: BTreeMap<WaitReason, Waiting>,
+}
+
+impl QueueWaits {
+    /// Every queued delivery counted.
+    pub fn total(&self) -> u64 {
+        self.due + self.waiting.values().map(|w| w.count).sum::<u64>()
+    }
+
+    /// The earliest due instant among the waiting ones.
+    pub fn next(&self) -> Option<DateTime<Utc>> {
+        self.waiting.values().map(|w| w.next).min()
+    }
+}
+
+/// Queued deliveries waiting for one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// How many.
+    pub count: u64,
+    /// The earliest of their due instants.
+    pub next: DateTime<Utc>,
 }
 
 /// A delivery to insert.

@@ -1,4 +1,5 @@
-//! Test helpers. Depends on herald-core alone, so every crate can dev-depend on it.
+//! Test helpers. Depends on herald-core (and tokio's clock) alone, so every crate can
+//! dev-depend on it.
 
 use std::sync::Mutex;
 
@@ -39,5 +40,36 @@ impl Clock for ManualClock {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A clock that reads tokio's clock, starting at `start`. In a test runtime started paused
+/// (`#[tokio::test(start_paused = true)]`), tokio's time moves only when every task waits, and
+/// then jumps straight to the next timer: code that sleeps until a due instant it read from this
+/// clock gets there at once, and finds this clock there too. For testing loops that sleep (such
+/// as `run --until-idle`) without waiting in real time.
+#[derive(Debug)]
+pub struct TokioClock {
+    start: DateTime<Utc>,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start` now, and moving as tokio's clock moves.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now().duration_since(self.origin);
+        TimeDelta::from_std(elapsed)
+            .ok()
+            .and_then(|elapsed| self.start.checked_add_signed(elapsed))
+            .expect("a test clock within chrono's range")
     }
 }

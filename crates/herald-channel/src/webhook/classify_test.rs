@@ -96,6 +96,16 @@ fn every_outcome_maps_to_its_row() {
             answer(429, &[("retry-after", &ago_30s)], ""),
             "throttled 0s",
         ),
+        (
+            "429 a day, capped at 15 minutes",
+            answer(429, &[("retry-after", "86400")], ""),
+            "throttled 900s",
+        ),
+        (
+            "503 a day, capped at 15 minutes",
+            answer(503, &[("retry-after", "86400")], np),
+            "retryable 900s",
+        ),
         ("429 no header", answer(429, &[], ""), "throttled"),
         (
             "429 garbage",

@@ -29,7 +29,8 @@
 //! | no connection (DNS, refused, connect timeout, TLS) | `Retryable`: nothing was sent |
 //! | a timeout after sending, a dropped connection | `Unknown` |
 //!
-//! `Retry-After` is honoured on every `Throttled` and `Retryable`, whichever row produced it.
+//! `Retry-After` is honoured on every `Throttled` and `Retryable`, whichever row produced it, up
+//! to [`MAX_RETRY_AFTER`] (15 minutes).
 
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::transport::{Outcome, retry_after};
-use crate::{Accepted, SendError, ThrottleScope};
+use crate::{Accepted, MAX_RETRY_AFTER, SendError, ThrottleScope};
 
 /// How much of the provider's message is kept for the detail of a failure.
 const DETAIL_CHARS: usize = 300;
@@ -182,6 +183,7 @@ impl From<Classification> for SendError {
 /// [`classify_response`] turns an unlisted code in a 5xx into `Unknown`. The reason names the
 /// code's meaning; the wrapper appends the provider's message.
 pub fn classify_code(code: i64, retry_after: Option<Duration>) -> Classification {
+    let retry_after = retry_after.map(|after| after.min(MAX_RETRY_AFTER));
     listed(code, retry_after).unwrap_or_else(|| Classification::Rejected {
         code: code.to_string(),
         reason: format!("WhatsApp error {code}"),
@@ -258,7 +260,8 @@ struct SentMessage {
 
 /// Classifies one HTTP answer of `POST /messages` per the tables in the module docs: by the
 /// error code in the body when it is listed, otherwise by the status. `retry_after` is the
-/// answer's `Retry-After`, already read.
+/// answer's `Retry-After`, already read; like [`classify_code`], it caps it at
+/// [`MAX_RETRY_AFTER`].
 ///
 /// # Errors
 /// Every answer but a 2xx, classified.
@@ -267,6 +270,7 @@ pub fn classify_response(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<Accepted, Classification> {
+    let retry_after = retry_after.map(|after| after.min(MAX_RETRY_AFTER));
     if (200..300).contains(&status) {
         let provider_id = serde_json::from_slice::<SuccessReply>(body)
             .ok()

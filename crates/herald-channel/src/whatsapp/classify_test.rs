@@ -89,6 +89,33 @@ fn retry_after_is_kept_where_the_engine_waits() {
     }
 }
 
+/// A day-long `Retry-After` would leave the sender asleep for a day (issue 10, item 10): every
+/// path into a classification caps it at 15 minutes.
+#[test]
+fn a_retry_after_beyond_15_minutes_is_capped() {
+    let day = Some(Duration::from_secs(86_400));
+    for (code, expected) in [
+        (130429, "throttle_sender 900s"),
+        (131056, "throttle_recipient 900s"),
+        (131016, "retryable 900s"),
+    ] {
+        assert_eq!(summary(Err(classify_code(code, day))), expected);
+    }
+    assert_eq!(
+        summary(classify_response(429, day, b"")),
+        "throttle_sender 900s"
+    );
+    let received = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let in_2_days = httpdate::fmt_http_date(received + Duration::from_secs(2 * 86_400));
+    for value in ["86400", in_2_days.as_str(), "18446744073709551615"] {
+        assert_eq!(
+            summary(classify(answer(429, &[("retry-after", value)], ""))),
+            "throttle_sender 900s",
+            "{value}"
+        );
+    }
+}
+
 fn error(code: i64) -> String {
     json!({"error": {"message": "(#x) words", "type": "OAuthException", "code": code,
         "error_subcode": 2494010, "error_data": {"details": "more words"},

@@ -110,7 +110,7 @@ fn releases_are_spread_inside_the_open_interval() {
             &[],
             &[],
         );
-        let Decision::Defer { until } = d else {
+        let Decision::Defer { until, .. } = d else {
             panic!("{d:?}")
         };
         assert!(
@@ -154,7 +154,7 @@ fn the_spread_never_passes_the_end_of_the_interval_or_the_expiry() {
             &[],
             &[],
         );
-        let Decision::Defer { until } = d else {
+        let Decision::Defer { until, .. } = d else {
             panic!("{d:?}")
         };
         assert!(until < at("2026-11-30T17:00:00Z"), "{until}");
@@ -168,7 +168,7 @@ fn the_spread_never_passes_the_end_of_the_interval_or_the_expiry() {
             &[],
             &[],
         );
-        let Decision::Defer { until } = d else {
+        let Decision::Defer { until, .. } = d else {
             panic!("{d:?}")
         };
         assert!(until < at("2026-11-30T07:01:00Z"), "{until}");
@@ -187,7 +187,7 @@ fn a_late_worker_defers_to_the_next_opening_and_expiry_is_never_late() {
         &[],
         &[],
     );
-    let Decision::Defer { until } = d else {
+    let Decision::Defer { until, .. } = d else {
         panic!("{d:?}")
     };
     assert!(until >= at("2026-12-01T06:00:00Z") && until < at("2026-12-01T06:10:00Z"));
@@ -276,4 +276,59 @@ fn zones_that_never_share_an_hour_are_skipped() {
         &[],
     );
     assert_eq!(d, Decision::Skip(SkipReason::NoCommonWindow));
+}
+
+/// A deferral says what holds it back (issue 10, item 12): `run --until-idle` waits for a
+/// spread wait and stops at a window wait, so the two must never be confused.
+#[test]
+fn a_deferral_names_what_holds_it_back() {
+    let f = Fixture::new();
+    let reason = |now: &str, recipient: &str, scheduled: &str| match f.decide(
+        now,
+        recipient,
+        scheduled,
+        None,
+        &[],
+        &[],
+    ) {
+        Decision::Defer { reason, until } => {
+            assert!(until > at(now), "{until}");
+            Some(reason)
+        }
+        Decision::Send => None,
+        other => panic!("{other:?}"),
+    };
+    // Planned 10:00 MSK Monday (window open then), looked at 09:00 MSK: the plan is ahead.
+    assert_eq!(
+        reason("2026-11-30T06:00:00Z", "r1", "2026-11-30T07:00:00Z"),
+        Some(DeferReason::Schedule)
+    );
+    // Planned 08:00 MSK, before the 09:00 opening: the window holds it, before and after 08:00.
+    for now in ["2026-11-30T04:00:00Z", "2026-11-30T05:30:00Z"] {
+        assert_eq!(
+            reason(now, "r1", "2026-11-30T05:00:00Z"),
+            Some(DeferReason::Window),
+            "{now}"
+        );
+    }
+    // Reached at 21:00 MSK: closed now.
+    assert_eq!(
+        reason("2026-11-30T18:00:00Z", "r1", "2026-11-30T07:00:00Z"),
+        Some(DeferReason::Window)
+    );
+    // At 10:00 MSK sharp, planned 10:00: everyone whose offset is ahead waits for the spread
+    // (and the spread alone: never "for their window" while it is open).
+    let mut spread = 0;
+    for i in 0..50 {
+        match reason(
+            "2026-11-30T07:00:00Z",
+            &format!("r{i}"),
+            "2026-11-30T07:00:00Z",
+        ) {
+            Some(DeferReason::Spread) => spread += 1,
+            None => {}
+            other => panic!("r{i}: {other:?}"),
+        }
+    }
+    assert!(spread > 40, "{spread} of 50 wait for the spread");
 }

@@ -73,8 +73,14 @@ pub(super) fn candidate(
         Ok(prepared) => {
             let decision = decide_prepared(now, policy, run, recipient.id.id(), &prepared, consent);
             let initial = match decision {
-                Decision::Send => Initial::Queued { due_at: now },
-                Decision::Defer { until } => Initial::Queued { due_at: until },
+                Decision::Send => Initial::Queued {
+                    due_at: now,
+                    wait: None,
+                },
+                Decision::Defer { until, reason } => Initial::Queued {
+                    due_at: until,
+                    wait: Some(reason.into()),
+                },
                 Decision::Skip(reason) => Initial::Ended(Terminal {
                     outcome: Outcome::Skipped(reason),
                     detail: None,

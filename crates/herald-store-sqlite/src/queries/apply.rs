@@ -22,8 +22,8 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
     let mut runs = RunIds::default();
     for change in changes {
         let result = match change {
-            Change::Defer { key, until } => {
-                defer::defer(&tx, &mut runs, key, secs_ceil(*until)).map(|()| true)
+            Change::Defer { key, until, reason } => {
+                defer::defer(&tx, &mut runs, key, secs_ceil(*until), *reason).map(|()| true)
             }
             Change::BeginSend { key, send, consent } => {
                 begin_send::begin_send_in(&tx, &mut runs, key, send, consent.as_ref(), &mut tally)
@@ -31,9 +31,9 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
             Change::Finish { key, terminal } => {
                 finish::finish_in(&tx, &mut runs, key, terminal, &mut tally).map(|()| true)
             }
-            Change::Requeue { key, until } => {
-                requeue::requeue_in(&tx, &mut runs, key, secs_ceil(*until), &mut tally)
-                    .map(|()| true)
+            Change::Requeue { key, until, reason } => {
+                let wait = (secs_ceil(*until), *reason);
+                requeue::requeue_in(&tx, &mut runs, key, wait, &mut tally).map(|()| true)
             }
         };
         match result {

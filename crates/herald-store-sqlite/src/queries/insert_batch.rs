@@ -6,7 +6,7 @@
 //! duplicates nor rewinds a delivery.
 
 use herald_core::{RunId, SkipReason};
-use herald_store::{Initial, NewDelivery, StoreResult};
+use herald_store::{Initial, NewDelivery, StoreResult, WaitReason};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, RunRow, no_run};
@@ -20,6 +20,7 @@ pub(crate) struct Row {
     recipient: String,
     state: &'static str,
     due_at: Option<i64>,
+    wait_reason: Option<&'static str>,
     scheduled_at: Option<i64>,
     expires_at: Option<i64>,
     reason: Option<&'static str>,
@@ -33,11 +34,17 @@ impl Row {
     /// one); its planned instant defaults to its first due instant.
     pub(crate) fn new(delivery: &NewDelivery) -> StoreResult<Self> {
         let (state, due_at, reason, code, detail) = match &delivery.initial {
-            Initial::Queued { due_at } => ("queued", Some(secs_ceil(*due_at)), None, None, None),
+            Initial::Queued { due_at, .. } => {
+                ("queued", Some(secs_ceil(*due_at)), None, None, None)
+            }
             Initial::Ended(terminal) => {
                 let (state, reason, code) = terminal_columns(terminal);
                 (state, None, reason, code, terminal.detail.clone())
             }
+        };
+        let wait_reason = match &delivery.initial {
+            Initial::Queued { wait, .. } => wait.map(WaitReason::as_str),
+            Initial::Ended(_) => None,
         };
         if state == "queued" && delivery.recipient.is_none() {
             return Err(invalid(format!(
@@ -50,6 +57,7 @@ impl Row {
             recipient: delivery.key.recipient.to_string(),
             state,
             due_at,
+            wait_reason,
             scheduled_at: delivery.scheduled_at.map(secs).or(due_at),
             expires_at: delivery.expires_at.map(secs),
             reason,
@@ -74,8 +82,9 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO deliveries (run, recipient, state, due_at, scheduled_at, expires_at,
-                     reason, code, detail, phone, zone, locale, country, attributes, line, phone_region)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     reason, code, detail, phone, zone, locale, country, attributes, line, phone_region,
+                     wait_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (run, recipient) DO NOTHING",
             )
             .map_err(backend)?;
@@ -108,6 +117,7 @@ pub(crate) fn insert_batch(conn: &mut Connection, rows: Vec<Row>) -> StoreResult
                     snapshot.and_then(|s| s.attributes.as_deref()),
                     snapshot.map(|s| s.line),
                     snapshot.and_then(|s| s.phone_region),
+                    row.wait_reason,
                 ])
                 .map_err(backend)?;
             if new == 1 {

@@ -25,6 +25,7 @@ pub(crate) mod requeue;
 pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod set_run_state;
+pub(crate) mod waits;
 
 use std::collections::HashMap;
 

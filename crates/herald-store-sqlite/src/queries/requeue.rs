@@ -2,20 +2,32 @@
 //! refused, 429, a "not processed" code) returns to the queue, and leaves the send history with
 //! the claim: nothing was sent, so nothing counts toward a cap.
 
-use herald_store::{DeliveryKey, StoreResult};
+use herald_store::{DeliveryKey, StoreResult, WaitReason};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, unchanged};
 use crate::db::backend;
 use crate::tally::{Tally, unlabelled};
 
-/// Moves the sending delivery `key` back to queued, due at `until` (unix seconds).
-pub(crate) fn requeue(conn: &mut Connection, key: &DeliveryKey, until: i64) -> StoreResult<()> {
+/// Moves the sending delivery `key` back to queued, due at `until` (unix seconds), waiting for
+/// `reason`.
+pub(crate) fn requeue(
+    conn: &mut Connection,
+    key: &DeliveryKey,
+    until: i64,
+    reason: Option<WaitReason>,
+) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    requeue_in(&tx, &mut RunIds::default(), key, until, &mut tally)?;
+    requeue_in(
+        &tx,
+        &mut RunIds::default(),
+        key,
+        (until, reason),
+        &mut tally,
+    )?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }
@@ -25,7 +37,7 @@ pub(crate) fn requeue_in(
     tx: &Connection,
     runs: &mut RunIds,
     key: &DeliveryKey,
-    until: i64,
+    (until, reason): (i64, Option<WaitReason>),
     tally: &mut Tally,
 ) -> StoreResult<()> {
     let Some(run) = runs.get(tx, &key.run)? else {
@@ -33,10 +45,17 @@ pub(crate) fn requeue_in(
     };
     let requeued = tx
         .prepare_cached(
-            "UPDATE deliveries SET state = 'queued', due_at = ?3, sent_at = NULL
+            "UPDATE deliveries SET state = 'queued', due_at = ?3, sent_at = NULL, wait_reason = ?4
              WHERE run = ?1 AND recipient = ?2 AND state = 'sending'",
         )
-        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.to_string(), until)))
+        .and_then(|mut stmt| {
+            stmt.execute((
+                run.id,
+                key.recipient.to_string(),
+                until,
+                reason.map(WaitReason::as_str),
+            ))
+        })
         .map_err(backend)?;
     if requeued == 0 {
         return Err(unchanged(tx, key, "sending"));
