@@ -61,9 +61,14 @@ fn unknown(file: &Path, campaign: &Campaign, settings: &Settings) -> Diagnostic 
                  ./herald.toml), and without one the only sender is the implicit `main` outbox"
             .to_owned(),
     };
-    let (line, column, message) = match (campaign.sender.as_ref(), value_position(file)) {
-        (Some(_), Some((line, column))) => (line, column, format!("sender `{name}` {missing}")),
-        _ => (
+    let (line, column, message) = match campaign.sender {
+        // The file was read and parsed a moment ago; should it have changed since, the error
+        // still stands, at the top of the file.
+        Some(_) => {
+            let (line, column) = value_position(file).unwrap_or((1, 1));
+            (line, column, format!("sender `{name}` {missing}"))
+        }
+        None => (
             1,
             1,
             format!("no `sender:` given, so the campaign uses `{name}`, which {missing}"),
@@ -106,4 +111,71 @@ fn read_bounded(file: &Path) -> Option<String> {
         .read_to_string(&mut text)
         .ok()?;
     (text.len() as u64 <= MAX_CAMPAIGN_BYTES).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const CAMPAIGN: &str = "id: c\npurpose: transactional\naudience: { source: people.csv }\n\
+                            template: { name: t, language: en }\n\
+                            schedule: { at: 2026-01-01T00:00, in: Etc/UTC }\n";
+
+    fn setup(campaign: &str) -> (tempfile::TempDir, Campaign, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("people.csv"), "id,phone\n").unwrap();
+        std::fs::write(dir.path().join("c.yaml"), campaign).unwrap();
+        let config = dir.path().join("herald.toml");
+        std::fs::write(
+            &config,
+            "[senders.other]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n",
+        )
+        .unwrap();
+        let loaded = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+        let settings = Settings::load(Some(&config), &BTreeMap::new()).unwrap();
+        (dir, loaded, settings)
+    }
+
+    #[test]
+    fn a_named_sender_the_config_lacks_is_reported_at_its_value() {
+        let text = CAMPAIGN.replace("id: c\n", "id: c\nsender:   crm\n");
+        let (dir, campaign, settings) = setup(&text);
+        let file = dir.path().join("c.yaml");
+        let error = check(&file, &campaign, &settings).unwrap();
+        assert_eq!((error.line, error.column), (2, 11));
+        assert!(
+            error
+                .message
+                .starts_with("sender `crm` is not configured in ")
+                && error.message.ends_with("herald.toml (configured: other)"),
+            "{}",
+            error.message
+        );
+        assert!(configured(&file, &campaign, &settings).is_err());
+    }
+
+    #[test]
+    fn without_a_sender_the_campaign_needs_main() {
+        let (dir, campaign, settings) = setup(CAMPAIGN);
+        let error = check(&dir.path().join("c.yaml"), &campaign, &settings).unwrap();
+        assert_eq!((error.line, error.column), (1, 1));
+        assert!(
+            error
+                .message
+                .starts_with("no `sender:` given, so the campaign uses `main`, which is not"),
+            "{}",
+            error.message
+        );
+        let text = CAMPAIGN.replace("id: c\n", "id: c\nsender: other\n");
+        let (dir, campaign, settings) = setup(&text);
+        let file = dir.path().join("c.yaml");
+        assert_eq!(check(&file, &campaign, &settings), None);
+        let (name, sender) = configured(&file, &campaign, &settings).unwrap();
+        assert_eq!(
+            (name.as_str(), sender.channel),
+            ("other", crate::config::ChannelKind::Outbox)
+        );
+    }
 }
