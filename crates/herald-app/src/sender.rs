@@ -4,7 +4,6 @@
 //! only the config can reveal (a sender it does not define) is found by reading the file's YAML
 //! tree once more, only when there is such a problem.
 
-use std::io::Read;
 use std::path::Path;
 
 use herald_campaign::yaml::{Node, NodeKind};
@@ -82,12 +81,12 @@ fn unknown(file: &Path, campaign: &Campaign, settings: &Settings) -> Diagnostic 
     }
 }
 
-/// The most of a campaign file read to find a position: the campaign loader's own limit.
-const MAX_CAMPAIGN_BYTES: u64 = 1024 * 1024;
-
 /// Where the top-level `sender:` value of the campaign file is, if it can be read again.
 fn value_position(file: &Path) -> Option<(usize, usize)> {
-    let text = read_bounded(file)?;
+    // Bounded as the campaign loader reads it: a regular file of at most 1 MiB.
+    let text =
+        herald_campaign::input::read_document(file, herald_campaign::input::MAX_DOCUMENT_BYTES)
+            .ok()?;
     let label = file.display().to_string();
     let (root, _) = herald_campaign::yaml::parse(&label, &text).ok()?;
     let NodeKind::Map(entries) = &root.kind else {
@@ -97,20 +96,6 @@ fn value_position(file: &Path) -> Option<(usize, usize)> {
         .iter()
         .find(|(key, _)| key.as_str() == Some("sender"))
         .map(|(_, value): &(Node, Node)| (value.line, value.column))
-}
-
-/// The file's text if it is a regular file of at most [`MAX_CAMPAIGN_BYTES`].
-fn read_bounded(file: &Path) -> Option<String> {
-    let handle = std::fs::File::open(file).ok()?;
-    if !handle.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    handle
-        .take(MAX_CAMPAIGN_BYTES + 1)
-        .read_to_string(&mut text)
-        .ok()?;
-    (text.len() as u64 <= MAX_CAMPAIGN_BYTES).then_some(text)
 }
 
 #[cfg(test)]
@@ -133,7 +118,9 @@ mod tests {
             "[senders.other]\nchannel = \"outbox\"\npath = \"o.jsonl\"\n",
         )
         .unwrap();
-        let loaded = herald_campaign::load(&dir.path().join("c.yaml")).unwrap();
+        let loaded =
+            herald_campaign::load(&dir.path().join("c.yaml"), chrono::DateTime::UNIX_EPOCH)
+                .unwrap();
         let settings = Settings::load(Some(&config), &BTreeMap::new()).unwrap();
         (dir, loaded, settings)
     }

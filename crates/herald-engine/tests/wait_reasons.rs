@@ -58,7 +58,11 @@ async fn setup(n: usize, at_: &str, extra: &str, now: DateTime<Utc>) -> Setup {
          template: {{ name: notice, language: en }}\nschedule: {{ at: {at_}, in: Etc/UTC }}\n{extra}"
     );
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-    let campaign = herald_campaign::load(&dir.path().join("c.yaml"), "2026-11-30T00:00:00Z".parse().unwrap()).unwrap();
+    let campaign = herald_campaign::load(
+        &dir.path().join("c.yaml"),
+        "2026-11-30T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
     let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
     let (run, _) = expand(&*stores, &campaign, "c.yaml", now).await.unwrap();
     Setup {

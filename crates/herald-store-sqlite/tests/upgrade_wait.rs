@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RunId};
+use herald_core::{Outcome, PastSend, Purpose, RunId};
 use herald_store::{
     Change, Deliveries, DeliveryKey, QueueWaits, Runs, Stores, Terminal, WaitReason, Waiting,
 };

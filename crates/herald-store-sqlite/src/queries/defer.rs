@@ -23,7 +23,9 @@ pub(crate) fn defer(
             "UPDATE deliveries SET due_at = ?3, wait_reason = ?4
              WHERE run = ?1 AND recipient = ?2 AND state = 'queued'",
         )
-        .and_then(|mut stmt| stmt.execute((run.id, key.recipient.to_string(), until, reason.as_str())))
+        .and_then(|mut stmt| {
+            stmt.execute((run.id, key.recipient.to_string(), until, reason.as_str()))
+        })
         .map_err(backend)?;
     if changed == 0 {
         return Err(unchanged(conn, key, "queued"));
