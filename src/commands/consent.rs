@@ -29,7 +29,7 @@ pub(crate) fn run(
                 args.channel.as_ref(),
                 now,
                 |error| {
-                    let _ = writeln!(out.stderr(), "{error}");
+                    writeln!(out.stderr(), "{error}");
                 },
             ))?;
             writeln!(

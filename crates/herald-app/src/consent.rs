@@ -6,7 +6,6 @@
 //! recorded is accepted.
 
 mod import;
-mod records;
 
 use chrono::{DateTime, Utc};
 use herald_core::consent::DatedAhead;
@@ -18,7 +17,6 @@ use herald_store::{Consents, StoredConsent, Stores};
 use crate::AppError;
 
 pub use import::{ImportReport, import};
-pub use records::MAX_RECORD;
 
 /// One consent event as given on the command line or in an import row.
 #[derive(Debug, Clone)]

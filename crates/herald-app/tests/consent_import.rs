@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_app::consent::{MAX_RECORD, import};
+use herald_app::consent::import;
+use herald_campaign::input::MAX_RECORD_BYTES;
 use herald_core::{ConsentChannel, ConsentKind, PhoneNumber, RecordedConsent, Scope};
 use herald_store::{Consents, Stores};
 use herald_store_sqlite::SqliteStores;
@@ -289,7 +290,7 @@ fn only_regular_files_are_read() {
 #[test]
 fn a_record_over_64_kib_is_a_row_error_and_the_rows_after_it_are_read() {
     let f = Fixture::new();
-    let huge = "p".repeat(MAX_RECORD + 1);
+    let huge = "p".repeat(MAX_RECORD_BYTES + 1);
     let file = f.write(
         "big.csv",
         format!(
@@ -302,7 +303,9 @@ fn a_record_over_64_kib_is_a_row_error_and_the_rows_after_it_are_read() {
     let errors = relative_errors(&f, &report);
     assert_eq!(
         errors,
-        [format!("big.csv:2: record longer than {MAX_RECORD} bytes")]
+        [format!(
+            "big.csv:2: record longer than {MAX_RECORD_BYTES} bytes"
+        )]
     );
     assert_eq!((report.rows, report.stored), (2, 1));
     assert_eq!(f.events("whatsapp", "+79161000002").len(), 1);

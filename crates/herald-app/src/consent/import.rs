@@ -14,20 +14,20 @@
 //! - `proof`: a row without one gets `file:line`, so the audit trail points at its source.
 //!
 //! The file must be a regular file (a FIFO or a device is refused before it is opened) and is
-//! streamed with at most [`MAX_RECORD`](super::MAX_RECORD) bytes per record. Bad rows are
-//! reported as `file:line: message` and the good ones stored; a quote that never closes stops
-//! the import at the line it opened on (the rows before it are stored).
+//! streamed with at most [`MAX_RECORD_BYTES`](herald_campaign::input::MAX_RECORD_BYTES) bytes
+//! per record, by the same bounded reader as audiences ([`herald_campaign::input`]). Bad rows are reported as
+//! `file:line: message` and the good ones stored; a quote that never closes stops the import at
+//! the line it opened on (the rows before it are stored).
 
-use std::fs::File;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use csv::ByteRecord;
+use herald_campaign::input::{CsvRecords, RecordError, open_stream};
 use herald_core::consent::ConsentParseError;
 use herald_core::{ConsentChannel, ConsentKind, Scope};
 use herald_store::{Consents, StoredConsent, Stores};
 
-use super::records::{Record, Records};
 use super::{ConsentInput, InputError};
 use crate::AppError;
 
@@ -240,23 +240,29 @@ pub async fn import<S: Stores>(
     mut on_error: impl FnMut(String),
 ) -> Result<ImportReport, AppError> {
     let label = file.display().to_string();
-    let input = open_regular_file(file, &label)?;
-    let mut records = Records::new(input);
-    let (header_line, header) = match records.next_record() {
-        Ok(Some(Record::Fields { line, fields })) => (line, fields.clone()),
-        Ok(Some(Record::TooLong { line })) => {
+    let input = open_stream(file).map_err(|e| AppError::User(e.to_string()))?;
+    let mut records = CsvRecords::new(input);
+    let mut header = ByteRecord::new();
+    let header_line = match records.read(&mut header) {
+        Some(Ok(line)) => line,
+        Some(Err(RecordError::TooLong { line, limit })) => {
             return Err(AppError::User(format!(
-                "{label}:{line}: the header is longer than {} bytes",
-                super::MAX_RECORD
+                "{label}:{line}: the header is longer than {limit} bytes"
             )));
         }
-        Ok(None) => {
+        None => {
             return Err(AppError::User(format!(
                 "{label}: empty file: expected a header row naming the columns \
                  (phone, kind, occurred_at; optionally scope, channel, source, proof)"
             )));
         }
-        Err(stop) => return Err(AppError::User(format!("{label}:{}: {stop}", stop.line()))),
+        Some(Err(stop)) => {
+            return Err(AppError::User(format!(
+                "{label}:{}: {}",
+                stop.line(),
+                stop_reason(&stop)
+            )));
+        }
     };
     let layout = Layout::from_header(&header)
         .map_err(|message| AppError::User(format!("{label}:{header_line}: {message}")))?;
@@ -269,30 +275,31 @@ pub async fn import<S: Stores>(
     let width = header.len();
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut fields = ByteRecord::new();
     loop {
-        let outcome = match records.next_record() {
-            Ok(None) => break,
-            Ok(Some(Record::TooLong { line })) => Err((
-                line,
-                format!("record longer than {} bytes", super::MAX_RECORD),
-            )),
-            Ok(Some(Record::Fields { fields, .. })) if is_blank(fields) => continue,
-            Ok(Some(Record::Fields { line, fields })) if fields.len() != width => Err((
+        let outcome = match records.read(&mut fields) {
+            None => break,
+            Some(Err(RecordError::TooLong { line, limit })) => {
+                Err((line, format!("record longer than {limit} bytes")))
+            }
+            Some(Ok(_)) if is_blank(&fields) => continue,
+            Some(Ok(line)) if fields.len() != width => Err((
                 line,
                 format!(
                     "expected {width} fields as in the header, found {}",
                     fields.len()
                 ),
             )),
-            Ok(Some(Record::Fields { line, fields })) => {
+            Some(Ok(line)) => {
                 let row = Row {
                     layout: &context.layout,
-                    fields,
+                    fields: &fields,
                 };
                 context.event(&row, line).map_err(|m| (line, m))
             }
-            Err(stop) => {
+            Some(Err(stop)) => {
                 let at = format!("{label}:{}", stop.line());
+                let stop = stop_reason(&stop);
                 report.rows += 1;
                 report.rejected += 1;
                 on_error(format!(
@@ -328,22 +335,13 @@ fn is_blank(record: &ByteRecord) -> bool {
     record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
 }
 
-/// Opens `file` if it is a regular file. The check comes before opening, because opening a FIFO
-/// for reading blocks until a writer appears; it is made again on the open file in case the
-/// path was swapped in between.
-fn open_regular_file(file: &Path, label: &str) -> Result<File, AppError> {
-    let not_regular = || {
-        AppError::User(format!(
-            "{label}: not a regular file (a FIFO, a device or a directory cannot be imported)"
-        ))
-    };
-    let cannot = |e: std::io::Error| AppError::User(format!("{label}: cannot read: {e}"));
-    if !std::fs::metadata(file).map_err(cannot)?.is_file() {
-        return Err(not_regular());
+/// Why reading stopped, in the import's words: an unterminated quote is named as such, since
+/// the person fixing the file looks for the quote.
+fn stop_reason(stop: &RecordError) -> String {
+    match stop {
+        RecordError::UnterminatedQuote { .. } => {
+            "a quoted field opens on this line and never closes (unterminated quote)".to_owned()
+        }
+        other => other.to_string(),
     }
-    let opened = File::open(file).map_err(cannot)?;
-    if !opened.metadata().map_err(cannot)?.is_file() {
-        return Err(not_regular());
-    }
-    Ok(opened)
 }

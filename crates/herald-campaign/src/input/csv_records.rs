@@ -375,6 +375,13 @@ mod tests {
         assert_eq!(read_all(b"a\"b,c\n", 100), [ok(1, &["a\"b", "c"])]);
         // A closed quote at the very end is fine.
         assert_eq!(read_all(b"\"a\nb\"", 100), [ok(1, &["a\nb"])]);
+        // The quote that is open is named, not an earlier one that closed.
+        let got = read_all(b"a\n\"one\ntwo\",\"three\nfour\n", 100);
+        assert_eq!(got, [ok(1, &["a"]), Err((3, "UnterminatedQuote".into()))]);
+        // Over the limit and never closed: still an open quote, named where it opened.
+        let long = format!("a\n\"{}", "x".repeat(50));
+        let got = read_all(long.as_bytes(), 10);
+        assert_eq!(got, [ok(1, &["a"]), Err((2, "UnterminatedQuote".into()))]);
     }
 
     #[test]
@@ -394,6 +401,25 @@ mod tests {
             read_all(commas.as_bytes(), 100),
             [Err((1, "TooLong".into())), ok(2, &["z"])]
         );
+        // Quoted, with a line break or a doubled quote past the limit: skipped whole all
+        // the same, and the next record's line is right.
+        for record in [
+            "\"xxxxxxxxxxxx\",1",
+            "\"a\nxxxxxxxxxxxx\nb\",1",
+            "\"xxxxxxxxxxxx\"\"\n,\",1",
+        ] {
+            let lines_in = record.matches('\n').count() as u64;
+            let data = format!("h\n{record}\nnext,2\n");
+            assert_eq!(
+                read_all(data.as_bytes(), 10),
+                [
+                    ok(1, &["h"]),
+                    Err((2, "TooLong".into())),
+                    ok(3 + lines_in, &["next", "2"])
+                ],
+                "{record}"
+            );
+        }
         // A long quoted field spanning lines: the next record's line is still right.
         let quoted = format!("\"{}\"\nnext\n", "ab\n".repeat(40));
         assert_eq!(
@@ -414,6 +440,37 @@ mod tests {
             self.0 = rest;
             Ok(1)
         }
+    }
+
+    /// A source that yields one byte per read, then fails.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.split_first() {
+                Some((&first, rest)) => {
+                    buf[0] = first;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                None => Err(io::Error::other("disk gone")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_names_the_record_it_cut_and_ends_reading() {
+        let mut records = CsvRecords::new(Failing(b"\xef\xbb\xbfa,b\n1,2\n3,4"));
+        let mut record = ByteRecord::new();
+        assert_eq!(records.read(&mut record).unwrap().unwrap(), 1);
+        assert_eq!(records.read(&mut record).unwrap().unwrap(), 2);
+        let error = records.read(&mut record).unwrap().unwrap_err();
+        assert!(
+            matches!(error, RecordError::Io { line: 3, .. }),
+            "{error:?}"
+        );
+        assert!(error.ends_reading());
+        assert!(records.read(&mut record).is_none());
     }
 
     #[test]
