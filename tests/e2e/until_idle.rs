@@ -43,7 +43,7 @@ fn whatsapp_config(dir: &Path, receiver: &Receiver) {
 
 fn run_until_idle(dir: &Path) -> Output {
     herald_cmd(dir, &["run", "c.yaml", "--until-idle"])
-        .env("HERALD_TEST_WA_TOKEN", "test-token")
+        .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
         .output()
         .unwrap()
 }
@@ -164,7 +164,7 @@ fn a_sender_block_exits_1_with_the_reason() {
         &["run", "c.yaml", "--until-idle"][..],
     ] {
         let out = herald_cmd(dir.path(), args)
-            .env("HERALD_TEST_WA_TOKEN", "test-token")
+            .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
             .output()
             .unwrap();
         assert_eq!(
