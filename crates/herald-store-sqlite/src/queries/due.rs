@@ -168,18 +168,7 @@ mod tests {
     /// which is why apalis-sqlite is not used (dependencies.md).
     #[test]
     fn the_due_query_seeks_the_partial_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let stores = SqliteStores::open(&dir.path().join("herald.db")).unwrap();
-        let plan: Vec<String> = stores
-            .db()
-            .call_now(|conn| {
-                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {SQL}")).unwrap();
-                let rows = stmt
-                    .query_map((0, 100), |row| row.get::<_, String>(3))
-                    .unwrap();
-                Ok(rows.map(Result::unwrap).collect())
-            })
-            .unwrap();
+        let plan = crate::queries::query_plan(SQL, (0, 100));
         let joined = plan.join("\n");
         assert!(
             plan.iter()

@@ -115,3 +115,22 @@ pub(crate) fn in_one_read<T>(
     tx.commit().map_err(backend)?;
     Ok(result)
 }
+
+/// The steps of SQLite's plan for `sql` with `params`, on a new store file: the queries whose
+/// speed depends on an index pin it with a test over these lines.
+#[cfg(test)]
+pub(crate) fn query_plan(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = crate::SqliteStores::open(&dir.path().join("herald.db")).unwrap();
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    stores
+        .db()
+        .call_now(move |conn| {
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let rows = stmt
+                .query_map(params, |row| row.get::<_, String>(3))
+                .unwrap();
+            Ok(rows.map(Result::unwrap).collect())
+        })
+        .unwrap()
+}

@@ -86,24 +86,12 @@ pub(crate) fn waits(
 #[cfg(test)]
 mod tests {
     use super::SQL;
-    use crate::SqliteStores;
 
     /// The walk is a range of the queue index, never a scan of the ledger: `before` bounds it
     /// for the worker loop, and the terminal rows of a finished million never enter it.
     #[test]
     fn the_waits_query_walks_the_queue_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let stores = SqliteStores::open(&dir.path().join("herald.db")).unwrap();
-        let plan: Vec<String> = stores
-            .db()
-            .call_now(|conn| {
-                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {SQL}")).unwrap();
-                let rows = stmt
-                    .query_map((1, 0, 100), |row| row.get::<_, String>(3))
-                    .unwrap();
-                Ok(rows.map(Result::unwrap).collect())
-            })
-            .unwrap();
+        let plan = crate::queries::query_plan(SQL, (1, 0, 100));
         let joined = plan.join("\n");
         assert!(
             plan.iter()
