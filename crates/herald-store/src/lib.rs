@@ -11,7 +11,10 @@
 //! Every method takes `now` when it needs the time, so backends and tests share the caller's
 //! clock.
 
+mod claim;
+#[cfg(feature = "conformance")]
 pub mod conformance;
+mod sender;
 mod types;
 
 use std::future::Future;
@@ -19,6 +22,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 
+pub use claim::*;
+pub use sender::*;
 pub use types::*;
 
 /// What went wrong in a store. The engine retries on the variant, never on message text.
@@ -63,7 +68,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Runs: one row per (campaign, fire time), created once.
 pub trait Runs: Send + Sync {
     /// Records a run; `Ok(false)` if it already exists (a second submission is not a new run,
-    /// and changes nothing of the stored one, its audience hash included).
+    /// and changes nothing of the stored one, its audience hash, sender and campaign text
+    /// included), with one exception: a run stored before runs kept their sender and campaign
+    /// text (SQLite schema 7 and older) adopts `run.sender` and `run.campaign_text` the first
+    /// time it is submitted again, which is how such a run becomes workable by any worker.
     fn create_run(
         &self,
         run: &NewRun,
@@ -109,36 +117,27 @@ pub trait Deliveries: Send + Sync {
         until: DateTime<Utc>,
         reason: WaitReason,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// The ledger claim, right before the request: queued → sending, attempts + 1, and the send
-    /// recorded in the phone's history for frequency caps, atomically. `Ok(false)` if the
-    /// delivery was not queued (another worker took it, or it ended), or its run is not active.
-    /// `send` is the run's campaign and purpose at `send.at`; a store may keep only the instant
-    /// and report the run's own campaign and purpose in `history` (the SQLite store does), so a
-    /// run keeps the purpose it was created with even if its file is edited before a resume.
-    fn begin_send(
-        &self,
-        key: &DeliveryKey,
-        send: &PastSend,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Ends a delivery (from queued or sending) with its outcome.
+    /// Ends a delivery with its outcome: with `owner`, one `sending` under that owner's claim
+    /// (the first terminal write wins: a claim recovered or ended meanwhile is a `Conflict`);
+    /// without, one still queued (`Conflict` otherwise).
     fn finish(
         &self,
         key: &DeliveryKey,
         outcome: &Terminal,
+        owner: Option<&WorkerId>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// A sending delivery whose request proved not accepted goes back to the queue at `until`
-    /// (waiting for `reason`, or `None` when it is due again at once); its history entry is
-    /// removed (nothing was sent).
+    /// A sending delivery of `owner` whose request proved not accepted goes back to the queue
+    /// at `until` (waiting for `reason`, or `None` when it is due again at once); its history
+    /// entry is removed (nothing was sent). `Conflict` if it is not `owner`'s claim any more.
     fn requeue(
         &self,
         key: &DeliveryKey,
         until: DateTime<Utc>,
         reason: Option<WaitReason>,
+        owner: &WorkerId,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// After a crash: every delivery still `sending` (its request may or may not have reached
-    /// the provider). `at_most_once` runs end them `unknown`; `at_least_once` runs requeue them.
+    /// Every delivery now `sending`, whoever holds it (for `status`).
     fn in_flight(&self) -> impl Future<Output = StoreResult<Vec<DeliveryKey>>> + Send;
     /// Counts by state and reason, and the next deferred wave.
     fn counts(&self, run: &RunId) -> impl Future<Output = StoreResult<RunCounts>> + Send;
@@ -160,18 +159,50 @@ pub trait Deliveries: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<PastSend>>> + Send;
     /// The earliest due instant of any queued delivery of an active run.
     fn next_due(&self) -> impl Future<Output = StoreResult<Option<DateTime<Utc>>>> + Send;
-    /// [`Deliveries::due`] restricted to `runs`: a worker works the runs it was started for.
+    /// [`Deliveries::due`] restricted to `scope`: runs of its sender (and only its runs, when
+    /// it names some), none while the sender is blocked.
     fn due_in(
         &self,
-        runs: &[RunId],
+        scope: &WorkScope,
         now: DateTime<Utc>,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
-    /// [`Deliveries::next_due`] restricted to `runs`.
+    /// [`Deliveries::next_due`] restricted to `scope` (`None` while its sender is blocked).
     fn next_due_in(
         &self,
-        runs: &[RunId],
+        scope: &WorkScope,
     ) -> impl Future<Output = StoreResult<Option<DateTime<Utc>>>> + Send;
+    /// The claim (see [`ClaimGroup`]): for each claim in order, atomically with the others,
+    /// either queued → sending (owner, lease until the store's now + `lease`, attempts + 1, the
+    /// send recorded in the phone's history at its granted slot, the slot counted in the
+    /// sender's rate and the phone in its tier) or a [`Refusal`] that changes nothing. Checked,
+    /// in this order: the run is active, the sender is neither blocked nor throttled, the
+    /// delivery is queued and due at the store's now, the consent log and the send history
+    /// still hold what the claim says the decision saw, the tier admits the phone, a rate slot
+    /// is free within the horizon. Timed by the store ([`StoreTime`]).
+    fn claim(
+        &self,
+        group: &ClaimGroup,
+    ) -> impl Future<Output = StoreResult<Vec<ClaimAnswer>>> + Send;
+    /// Extends, to the store's now + `lease`, the leases `owner` holds on `keys` (those still
+    /// `sending` and its own). Returns how many were renewed; a claim already recovered by
+    /// another worker is not renewed.
+    fn renew(
+        &self,
+        owner: &WorkerId,
+        keys: &[DeliveryKey],
+        lease: std::time::Duration,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Up to `limit` `sending` deliveries whose lease has ended by the store's now, each ended
+    /// `unknown` (its request may have reached the provider) or, for an `at_least_once` run,
+    /// requeued due at once with its history entry removed; atomically per delivery with the
+    /// check, so a late outcome from the owner is refused (the first terminal write wins).
+    fn recover_expired(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Recovered>>> + Send;
+    /// Every delivery of `run` that was ever claimed, with its last owner and slot.
+    fn claims(&self, run: &RunId) -> impl Future<Output = StoreResult<Vec<ClaimRecord>>> + Send;
     /// Several changes in one atomic step (one transaction, one script): the worker's batch of
     /// defers, claims and outcomes, so a step costs one commit instead of one per delivery. Each
     /// change succeeds or not on its own, exactly as the single-change method would: the result
@@ -208,21 +239,14 @@ pub enum Change {
         /// Why it waits.
         reason: WaitReason,
     },
-    /// As [`Deliveries::begin_send`], refused (`false`) also when `consent` no longer holds.
-    BeginSend {
-        /// The delivery.
-        key: DeliveryKey,
-        /// The send to record in the phone's history.
-        send: PastSend,
-        /// What the decision to send knew of the recipient's consent; `None` claims regardless.
-        consent: Option<ConsentSeen>,
-    },
     /// As [`Deliveries::finish`].
     Finish {
         /// The delivery.
         key: DeliveryKey,
         /// Its outcome.
         terminal: Terminal,
+        /// The claim's owner when it ends a `sending` delivery; `None` for a queued one.
+        owner: Option<WorkerId>,
     },
     /// As [`Deliveries::requeue`].
     Requeue {
@@ -232,6 +256,8 @@ pub enum Change {
         until: DateTime<Utc>,
         /// Why it waits; `None` when it is due again at once.
         reason: Option<WaitReason>,
+        /// The claim's owner.
+        owner: WorkerId,
     },
 }
 
@@ -273,7 +299,32 @@ pub trait Consents: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<Vec<RecordedConsent>>>> + Send;
 }
 
-/// The three stores a backend provides, bundled so the engine has one type parameter.
+/// Senders' shared state: throttles and blocks the provider asked for, seen by every worker.
+pub trait Senders: Send + Sync {
+    /// One sender's state (a sender never throttled nor blocked has an empty one).
+    fn sender(&self, name: &str) -> impl Future<Output = StoreResult<SenderState>> + Send;
+    /// Every sender with a recorded throttle or block.
+    fn senders(&self) -> impl Future<Output = StoreResult<Vec<SenderState>>> + Send;
+    /// The provider asked the sender to hold back for `hold` (at most [`MAX_THROTTLE`]) from
+    /// the store's now; a later throttle already recorded is kept. Returns the throttle's end.
+    fn throttle(
+        &self,
+        name: &str,
+        hold: std::time::Duration,
+    ) -> impl Future<Output = StoreResult<DateTime<Utc>>> + Send;
+    /// The provider blocked the sender; the first block recorded is kept until a resume.
+    fn block(
+        &self,
+        name: &str,
+        code: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Clears a block (and any throttle); `Ok(false)` if the sender was not blocked.
+    fn resume(&self, name: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// The stores a backend provides, bundled so the engine has one type parameter.
 pub trait Stores: Send + Sync + 'static {
     /// Runs.
     type Runs: Runs;
@@ -281,6 +332,12 @@ pub trait Stores: Send + Sync + 'static {
     type Deliveries: Deliveries;
     /// Consent.
     type Consents: Consents;
+    /// Senders.
+    type Senders: Senders;
+    /// Senders.
+    fn senders(&self) -> &Self::Senders;
+    /// The store's now ([`StoreTime`]): what leases and rate slots are timed by.
+    fn now(&self) -> impl Future<Output = StoreResult<DateTime<Utc>>> + Send;
     /// Runs.
     fn runs(&self) -> &Self::Runs;
     /// Deliveries.

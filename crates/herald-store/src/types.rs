@@ -19,6 +19,12 @@ pub struct NewRun {
     pub purpose: Purpose,
     /// The campaign file as given, for `status`.
     pub source: String,
+    /// The sender the run sends through (`[senders.NAME]`); `None` only for a run stored
+    /// before runs kept it, until it is submitted again.
+    pub sender: Option<String>,
+    /// The campaign file's text, so any worker rebuilds the campaign without the file (or its
+    /// audience); `None` only for a run stored before runs kept it, until submitted again.
+    pub campaign_text: Option<String>,
     /// `at_least_once` (unknown outcomes are retried) or not.
     pub at_least_once: bool,
     /// The SHA-256 of the audience file the run is expanded from, taken before its first row is
