@@ -8,6 +8,7 @@ mod logs;
 mod output;
 mod plan;
 mod receiver;
+mod roles;
 mod run;
 mod support;
 mod until_idle;
