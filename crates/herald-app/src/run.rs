@@ -13,10 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use herald_core::RunId;
 use herald_core::clock::Clock;
-use herald_engine::expand::{Expansion, expand};
+use herald_engine::ShutdownSignal;
+use herald_engine::expand::{Expansion, RunSource, expand};
 use herald_engine::idle::{WhenIdle, reach, until_idle};
-use herald_engine::worker::{Step, Worker};
-use herald_store::{Deliveries, QueueWaits, RunCounts, Runs, Stores};
+use herald_engine::worker::{Step, Worker, process_worker_id};
+use herald_store::{Deliveries, QueueWaits, RunCounts, Runs, Stores, WorkScope};
 
 use crate::channel::AnyChannel;
 use crate::{AppError, Settings, open_store};
@@ -121,30 +122,16 @@ pub async fn run_campaign(
         .rate_per_second
         .map_or(sender.rate(), |r| r.min(sender.rate()));
     let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
-    let mut worker = Worker::new(
-        Arc::clone(&stores),
-        channel,
-        Arc::clone(&clock),
-        rate,
-        settings.worker.batch,
-    )
-    .with_consent_channel(sender.consent_channel());
-    if let Some(tier) = sender.tier_limit {
-        worker = worker.with_tier(tier);
-    }
-    let worker = Arc::new(worker);
-    let recovered = worker
-        .recover()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            "found deliveries interrupted in flight; ended unknown (or requeued under at_least_once)"
-        );
-    }
     let source = file.display().to_string();
-    let (run, expansion) = expand(&*stores, &campaign, &source, clock.now())
+    let text =
+        herald_campaign::input::read_document(file, herald_campaign::input::MAX_DOCUMENT_BYTES)
+            .map_err(|e| AppError::User(format!("{source}: {}", e.kind)))?;
+    let run_source = RunSource {
+        path: &source,
+        sender: &sender_name,
+        text: &text,
+    };
+    let (run, expansion) = expand(&*stores, &campaign, run_source, clock.now())
         .await
         .map_err(|e| match e {
             herald_engine::expand::ExpandError::Store(s) => AppError::from(s),
@@ -164,18 +151,45 @@ pub async fn run_campaign(
         }
     }
     let spread = campaign.spread;
+    let signal = ShutdownSignal::new();
+    let scope = WorkScope {
+        sender: sender_name.clone(),
+        runs: Some(vec![run.clone()]),
+    };
+    let mut worker = Worker::new(
+        Arc::clone(&stores),
+        channel,
+        Arc::clone(&clock),
+        process_worker_id(),
+        scope,
+        rate,
+        settings.worker.batch,
+    )
+    .with_consent_channel(sender.consent_channel())
+    .with_shutdown(signal.subscribe());
+    if let Some(tier) = sender.tier_limit {
+        worker = worker.with_tier(tier);
+    }
+    let worker = Arc::new(worker);
+    let recovered = worker
+        .recover()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .len();
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "found deliveries whose claims expired; ended unknown (or requeued under at_least_once)"
+        );
+    }
     worker.register(&run, campaign);
 
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut stop = signal.subscribe();
     {
-        let (worker, stop, stopped) =
-            (Arc::clone(&worker), Arc::clone(&stop), Arc::clone(&stopped));
+        let signal = signal.clone();
         tokio::spawn(async move {
             shutdown.await;
-            stopped.store(true, Ordering::SeqCst);
-            worker.stop();
-            stop.notify_one();
+            signal.trigger();
         });
     }
     let mut view = ProgressView {
@@ -186,7 +200,7 @@ pub async fn run_campaign(
     let horizon = herald_engine::idle::horizon(clock.now(), spread);
     let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
     let ending = loop {
-        if stopped.load(Ordering::SeqCst) {
+        if stop.is_shutdown() {
             break Ending::Interrupted;
         }
         let step = worker
@@ -214,21 +228,19 @@ pub async fn run_campaign(
             }
         }
         let Some(next) = idle_next else { continue };
-        if worker.is_stopping() {
-            // Stopped by the signal, or from inside by a sender block (told apart from a pause
-            // below).
-            break if stopped.load(Ordering::SeqCst) {
-                Ending::Interrupted
-            } else {
-                Ending::Done
-            };
+        if stop.is_shutdown() {
+            break Ending::Interrupted;
         }
         let now = clock.now();
         let wake = if options.until_idle {
             // Only the near end of the queue can keep the run going: a bounded read.
             let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
             let near = stores.deliveries().waits(&run, now, Some(within)).await?;
-            match until_idle(now, horizon, &near, worker.throttled_until()) {
+            let throttled = worker
+                .throttled_until()
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            match until_idle(now, horizon, &near, throttled) {
                 WhenIdle::WaitUntil(at) => at,
                 // Told apart from a pause below.
                 WhenIdle::Stop => {
@@ -265,7 +277,7 @@ pub async fn run_campaign(
             .min(Duration::from_secs(60));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = stop.notified() => {}
+            () = stop.recv() => {}
         }
     };
     let counts = stores.deliveries().counts(&run).await?;
