@@ -20,9 +20,9 @@ use chrono::{DateTime, Utc};
 use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
 use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
 use herald_engine::SystemClock;
-use herald_engine::expand::expand;
-use herald_engine::worker::{Step, Worker};
-use herald_store::{Consents, Deliveries, StoredConsent, Stores};
+use herald_engine::expand::{RunSource, expand};
+use herald_engine::worker::{Step, Worker, process_worker_id};
+use herald_store::{Consents, Deliveries, StoredConsent, Stores, WorkScope};
 use herald_store_sqlite::SqliteStores;
 
 /// The provider, stubbed: counts requests and accepts them.
@@ -80,7 +80,13 @@ async fn bench(root: &Path, jobs: u64, concurrency: usize) -> Result<(), String>
 
     let stores = SqliteStores::open(&db).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let (run, expansion) = expand(&stores, &campaign, "c.yaml", now)
+    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    let source = RunSource {
+        path: "c.yaml",
+        sender: "bench",
+        text: &text,
+    };
+    let (run, expansion) = expand(&stores, &campaign, source, now)
         .await
         .map_err(|e| e.to_string())?;
     let enqueue_s = started.elapsed().as_secs_f64();
@@ -121,6 +127,11 @@ async fn bench(root: &Path, jobs: u64, concurrency: usize) -> Result<(), String>
         Arc::clone(&stores),
         Arc::clone(&stub),
         Arc::new(SystemClock),
+        process_worker_id(),
+        WorkScope {
+            sender: "bench".into(),
+            runs: Some(vec![run.clone()]),
+        },
         rate,
         concurrency,
     ));

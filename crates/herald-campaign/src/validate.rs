@@ -48,6 +48,40 @@ pub fn parse(
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<Campaign, Diagnostics> {
+    parse_in(file, base_dir, text, now, AudienceFile::Check)
+}
+
+/// Rebuilds a campaign from the text a run stored (`NewRun::campaign_text`), without opening
+/// or checking the audience file: a worker on another machine, or after the file moved, still
+/// knows the run's template, window, caps and delivery mode. The audience was read when the run
+/// was expanded; its path here (resolved against `base_dir`, as [`parse`] does) is only a name.
+/// Everything else is checked exactly as [`parse`] checks it, so the same text gives the same
+/// campaign.
+pub fn parse_stored(
+    file: &str,
+    base_dir: &Path,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Campaign, Diagnostics> {
+    parse_in(file, base_dir, text, now, AudienceFile::Skip)
+}
+
+/// Whether validation looks at the audience file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AudienceFile {
+    /// It must exist and be a regular file (a campaign about to be expanded).
+    Check,
+    /// Not opened (a stored campaign, whose audience was already expanded).
+    Skip,
+}
+
+fn parse_in(
+    file: &str,
+    base_dir: &Path,
+    text: &str,
+    now: DateTime<Utc>,
+    audience_file: AudienceFile,
+) -> Result<Campaign, Diagnostics> {
     if text.len() as u64 > MAX_DOCUMENT_BYTES {
         return Err(Diagnostics(vec![Diagnostic {
             file: file.to_owned(),
@@ -61,6 +95,7 @@ pub fn parse(
         file,
         base_dir,
         now,
+        audience_file,
         problems,
     };
     let campaign = cx.campaign(&root);
@@ -83,6 +118,8 @@ struct Cx<'a> {
     base_dir: &'a Path,
     /// The instant the campaign is checked for.
     now: DateTime<Utc>,
+    /// Whether the audience file is looked at.
+    audience_file: AudienceFile,
     problems: Vec<Diagnostic>,
 }
 
@@ -359,7 +396,7 @@ impl<'a> Cx<'a> {
                 source_node,
                 format!("audience file `{written}` must be .csv, .jsonl or .ndjson"),
             );
-        } else {
+        } else if self.audience_file == AudienceFile::Check {
             match std::fs::metadata(&source) {
                 Err(_) => self.error(
                     source_node,

@@ -11,8 +11,8 @@
 //! - [`outbox`]: appends one JSON line per message to a file; the dry-run and demo channel.
 //! - [`webhook`]: POSTs one signed JSON document per message to a URL.
 //! - [`whatsapp`]: sends template messages through the WhatsApp Cloud API, classifying Meta's
-//!   error codes (including pause-sender, pause-campaign and opt-out outcomes, see
-//!   [`whatsapp::Classification`]).
+//!   error codes (including sender blocks, template errors and opt-outs, carried to the engine
+//!   as a [`ProviderAction`], see [`whatsapp::Classification`]).
 //! - `record` (private): the JSON shape both adapters write, so an outbox line and a webhook
 //!   body describe a message with the same fields.
 //!
@@ -100,19 +100,52 @@ pub enum SendError {
         /// Why.
         reason: String,
     },
-    /// Rejected for good: the delivery ends `failed(code)`.
+    /// Rejected for good: the delivery ends `failed(code)`, and `action`, when given, says
+    /// what else the answer asks of the engine (the sender, the run or the recipient's consent).
     #[error("rejected with code {code}: {detail}")]
     Rejected {
         /// The provider's code.
         code: String,
         /// Its message.
         detail: String,
+        /// What the answer asks beyond ending this delivery, typed so the engine never reads
+        /// it back out of the code's text.
+        action: Option<ProviderAction>,
     },
     /// The request may have reached the provider (timeout after writing, dropped connection,
     /// a 5xx without a "not processed" code): the delivery ends `unknown` unless the campaign
     /// opted into at-least-once.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+}
+
+/// What a rejection asks of the engine beyond ending the delivery `failed(code)`.
+///
+/// Why a type: the engine must block a sender, pause a run or record an opt-out on these
+/// answers, and a decision made on a code's text breaks silently when a prefix or a code moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderAction {
+    /// The recipient stopped marketing messages: record an opt-out of marketing. The message
+    /// was not accepted.
+    OptOut,
+    /// The sender cannot send until someone acts (spam rate limit, policy block, payment,
+    /// token): every worker of the sender stops claiming until an operator resumes it. The
+    /// message was not accepted, so the delivery goes back to the queue rather than failing.
+    BlockSender,
+    /// The campaign's template cannot be sent (missing, paused, disabled, wrong parameters):
+    /// repeated, it pauses the run. The message was not accepted.
+    TemplateError,
+}
+
+impl ProviderAction {
+    /// Stable name (logs, tests).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderAction::OptOut => "opt_out",
+            ProviderAction::BlockSender => "block_sender",
+            ProviderAction::TemplateError => "template_error",
+        }
+    }
 }
 
 /// A way of delivering messages.

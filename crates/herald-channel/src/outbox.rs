@@ -144,6 +144,7 @@ impl Channel for Outbox {
         let mut line = serde_json::to_vec(&record).map_err(|error| SendError::Rejected {
             code: "invalid_message".into(),
             detail: format!("cannot serialise the message: {error}"),
+            action: None,
         })?;
         line.push(b'\n');
         self.append(&line)?;

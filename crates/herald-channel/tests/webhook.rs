@@ -274,7 +274,12 @@ async fn other_server_errors_are_unknown() {
 #[tokio::test]
 async fn client_errors_are_rejected_with_the_status_and_body() {
     let result = send_once(answer(400, vec![], "template unknown")).await;
-    let Err(SendError::Rejected { code, detail }) = result else {
+    let Err(SendError::Rejected {
+        code,
+        detail,
+        action: None,
+    }) = result
+    else {
         panic!("{result:?}")
     };
     assert_eq!(

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use herald_channel::whatsapp::Classification;
 use herald_channel::{
-    Accepted, Channel, OutgoingMessage, SendError, ThrottleScope, WhatsApp, WhatsAppConfig,
-    WhatsAppError,
+    Accepted, Channel, OutgoingMessage, ProviderAction, SendError, ThrottleScope, WhatsApp,
+    WhatsAppConfig, WhatsAppError,
 };
 use serde_json::{Value, json};
 
@@ -335,7 +335,8 @@ async fn spam_rate_131048_pauses_the_sender() {
     );
     let result = send_once(reply()).await;
     assert!(
-        matches!(&result, Err(SendError::Rejected { code, .. }) if code == "pause_sender:131048"),
+        matches!(&result, Err(SendError::Rejected { code, action: Some(ProviderAction::BlockSender), .. })
+            if code == "131048"),
         "{result:?}"
     );
 }
@@ -359,8 +360,8 @@ async fn a_missing_template_132001_pauses_the_campaign() {
     );
     let result = send_once(reply()).await;
     assert!(
-        matches!(&result, Err(SendError::Rejected { code, detail })
-            if code == "pause_campaign:132001" && detail.contains("does not exist")),
+        matches!(&result, Err(SendError::Rejected { code, detail, action: Some(ProviderAction::TemplateError) })
+            if code == "132001" && detail.contains("does not exist")),
         "{result:?}"
     );
 }
@@ -375,7 +376,8 @@ async fn a_marketing_opt_out_131050_is_reported_as_an_opt_out() {
     );
     let result = send_once(reply()).await;
     assert!(
-        matches!(&result, Err(SendError::Rejected { code, .. }) if code == "opt_out:131050"),
+        matches!(&result, Err(SendError::Rejected { code, action: Some(ProviderAction::OptOut), .. })
+            if code == "131050"),
         "{result:?}"
     );
 }
@@ -383,7 +385,12 @@ async fn a_marketing_opt_out_131050_is_reported_as_an_opt_out() {
 #[tokio::test]
 async fn an_undeliverable_131026_fails_the_delivery_with_its_code() {
     let result = send_once(error(400, 131026, "(#131026) Message undeliverable")).await;
-    let Err(SendError::Rejected { code, detail }) = result else {
+    let Err(SendError::Rejected {
+        code,
+        detail,
+        action: None,
+    }) = result
+    else {
         panic!("{result:?}")
     };
     assert_eq!(code, "131026");
@@ -465,10 +472,16 @@ async fn the_token_never_shows() {
     let config = format!("{:?}", api.config());
     let client = format!("{whatsapp:?}");
     let result = whatsapp.send(&message()).await;
-    let Err(SendError::Rejected { code, detail }) = &result else {
+    let Err(SendError::Rejected {
+        code,
+        detail,
+        action,
+    }) = &result
+    else {
         panic!("{result:?}")
     };
-    assert_eq!(code, "pause_sender:190");
+    assert_eq!(code, "190");
+    assert_eq!(*action, Some(ProviderAction::BlockSender));
     assert!(
         detail.contains("Invalid OAuth access token <redacted>"),
         "{detail}"

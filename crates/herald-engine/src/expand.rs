@@ -90,12 +90,25 @@ pub struct Expansion {
     pub already_expanded: bool,
 }
 
+/// Where a run's campaign came from, stored with the run so any worker can work it: the file
+/// as given (for `status`), the sender it sends through, and the file's text (rebuilt with
+/// [`herald_campaign::parse_stored`], without the audience file).
+#[derive(Debug, Clone, Copy)]
+pub struct RunSource<'a> {
+    /// The campaign file as given.
+    pub path: &'a str,
+    /// The sender's name (`[senders.NAME]`).
+    pub sender: &'a str,
+    /// The campaign file's text.
+    pub text: &'a str,
+}
+
 /// Creates the run of `campaign` at `now` (its `at`, or the next cron fire) and expands it,
 /// reading the audience on every core but one (at least one, at most four).
 pub async fn expand<S: Stores>(
     stores: &S,
     campaign: &Campaign,
-    source: &str,
+    source: RunSource<'_>,
     now: DateTime<Utc>,
 ) -> Result<(RunId, Expansion), ExpandError> {
     // One core is left to the writer and the duplicate check: on two cores a second reader
@@ -109,7 +122,7 @@ pub async fn expand<S: Stores>(
 pub async fn expand_with_readers<S: Stores>(
     stores: &S,
     campaign: &Campaign,
-    source: &str,
+    source: RunSource<'_>,
     now: DateTime<Utc>,
     readers: usize,
 ) -> Result<(RunId, Expansion), ExpandError> {
@@ -126,7 +139,9 @@ pub async fn expand_with_readers<S: Stores>(
         run: run.clone(),
         campaign: campaign.id.clone(),
         purpose: campaign.purpose,
-        source: source.to_owned(),
+        source: source.path.to_owned(),
+        sender: Some(source.sender.to_owned()),
+        campaign_text: Some(source.text.to_owned()),
         at_least_once: campaign.delivery == herald_campaign::campaign::DeliveryMode::AtLeastOnce,
         audience_sha256: Some(hash),
     };

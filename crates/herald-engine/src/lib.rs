@@ -9,8 +9,11 @@ mod first_seen;
 pub mod idle;
 pub mod plan;
 pub mod prepare;
+pub mod shutdown;
 pub mod statuses;
 pub mod worker;
+
+pub use shutdown::{Shutdown, ShutdownSignal};
 
 /// The wall clock, for production; tests pass their own [`herald_core::clock::Clock`].
 #[derive(Debug, Clone, Copy, Default)]

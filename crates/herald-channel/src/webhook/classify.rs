@@ -28,6 +28,7 @@ pub(super) fn classify(outcome: Outcome) -> Result<Accepted, SendError> {
         Outcome::Unsendable(reason) => Err(SendError::Rejected {
             code: "invalid_request".into(),
             detail: reason,
+            action: None,
         }),
         Outcome::NotConnected(reason) => Err(SendError::Retryable {
             retry_after: None,
@@ -67,6 +68,7 @@ fn classify_answer(answer: &Answer) -> Result<Accepted, SendError> {
         return Err(SendError::Rejected {
             code: format!("http_{}", status.as_u16()),
             detail: detail(answer),
+            action: None,
         });
     }
     Err(SendError::Unknown(format!(

@@ -30,7 +30,15 @@ fn summary(result: Result<Accepted, SendError>) -> (String, String) {
             retry_after,
             reason,
         }) => (format!("retryable{}", after(retry_after)), reason),
-        Err(SendError::Rejected { code, detail }) => (format!("rejected {code}"), detail),
+        Err(SendError::Rejected {
+            code,
+            detail,
+            action,
+        }) => {
+            // A webhook answer never asks anything of the sender, the run or consent.
+            assert_eq!(action, None);
+            (format!("rejected {code}"), detail)
+        }
         Err(SendError::Unknown(reason)) => ("unknown".into(), reason),
     }
 }

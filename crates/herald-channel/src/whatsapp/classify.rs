@@ -38,7 +38,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::transport::{Outcome, retry_after};
-use crate::{Accepted, MAX_RETRY_AFTER, SendError, ThrottleScope};
+use crate::{Accepted, MAX_RETRY_AFTER, ProviderAction, SendError, ThrottleScope};
 
 /// How much of the provider's message is kept for the detail of a failure.
 const DETAIL_CHARS: usize = 300;
@@ -47,9 +47,8 @@ const DETAIL_CHARS: usize = 300;
 /// campaign must stop, and when the recipient opted out.
 ///
 /// The engine sees it through [`SendError`] (see the `From` impl): the variants `SendError`
-/// lacks become `SendError::Rejected` with a prefixed code, `pause_sender:<code>`,
-/// `pause_campaign:<code>` or `opt_out:<code>`, so the delivery ends `failed(<that code>)` and
-/// the engine can recognise the prefix without a change to the port.
+/// lacks become `SendError::Rejected` with Meta's code and a [`ProviderAction`]
+/// (`BlockSender`, `TemplateError`, `OptOut`), which the engine acts on by type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
     /// Back-pressure: not accepted; slow down (the sender, or only this recipient) and retry.
@@ -137,13 +136,6 @@ impl Classification {
     }
 }
 
-/// The `SendError::Rejected` code prefix of [`Classification::PauseSender`].
-pub const PAUSE_SENDER_PREFIX: &str = "pause_sender:";
-/// The `SendError::Rejected` code prefix of [`Classification::PauseCampaign`].
-pub const PAUSE_CAMPAIGN_PREFIX: &str = "pause_campaign:";
-/// The `SendError::Rejected` code prefix of [`Classification::OptOut`].
-pub const OPT_OUT_PREFIX: &str = "opt_out:";
-
 impl From<Classification> for SendError {
     fn from(classification: Classification) -> SendError {
         match classification {
@@ -151,20 +143,24 @@ impl From<Classification> for SendError {
                 SendError::Throttled { retry_after, scope }
             }
             Classification::PauseSender { code, reason } => SendError::Rejected {
-                code: format!("{PAUSE_SENDER_PREFIX}{code}"),
+                code: code.to_string(),
                 detail: reason,
+                action: Some(ProviderAction::BlockSender),
             },
             Classification::PauseCampaign { code, reason } => SendError::Rejected {
-                code: format!("{PAUSE_CAMPAIGN_PREFIX}{code}"),
+                code: code.to_string(),
                 detail: reason,
+                action: Some(ProviderAction::TemplateError),
             },
             Classification::OptOut { code, reason } => SendError::Rejected {
-                code: format!("{OPT_OUT_PREFIX}{code}"),
+                code: code.to_string(),
                 detail: reason,
+                action: Some(ProviderAction::OptOut),
             },
             Classification::Rejected { code, reason } => SendError::Rejected {
                 code,
                 detail: reason,
+                action: None,
             },
             Classification::Retryable {
                 retry_after,

@@ -259,7 +259,11 @@ fn classifications_reach_the_engine_as_send_errors() {
             retry_after,
             reason,
         } => format!("retryable {retry_after:?} {reason}"),
-        SendError::Rejected { code, detail } => format!("rejected {code} {detail}"),
+        SendError::Rejected {
+            code,
+            detail,
+            action,
+        } => format!("rejected {code} {detail} {action:?}"),
         SendError::Unknown(reason) => format!("unknown {reason}"),
     };
     let reason = || "r".to_owned();
@@ -276,28 +280,28 @@ fn classifications_reach_the_engine_as_send_errors() {
                 code: 131048,
                 reason: reason(),
             },
-            "rejected pause_sender:131048 r",
+            "rejected 131048 r Some(BlockSender)",
         ),
         (
             Classification::PauseCampaign {
                 code: 132001,
                 reason: reason(),
             },
-            "rejected pause_campaign:132001 r",
+            "rejected 132001 r Some(TemplateError)",
         ),
         (
             Classification::OptOut {
                 code: 131050,
                 reason: reason(),
             },
-            "rejected opt_out:131050 r",
+            "rejected 131050 r Some(OptOut)",
         ),
         (
             Classification::Rejected {
                 code: "131026".into(),
                 reason: reason(),
             },
-            "rejected 131026 r",
+            "rejected 131026 r None",
         ),
         (
             Classification::Retryable {

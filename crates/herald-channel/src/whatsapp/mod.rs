@@ -28,10 +28,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Url};
 
 use self::classify::classify;
-pub use self::classify::{
-    Classification, OPT_OUT_PREFIX, PAUSE_CAMPAIGN_PREFIX, PAUSE_SENDER_PREFIX, classify_code,
-    classify_response,
-};
+pub use self::classify::{Classification, classify_code, classify_response};
 use crate::transport::{ClientError, Outcome, exchange, http_client};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 

@@ -1,0 +1,133 @@
+//! What a provider's answer asks beyond the delivery's own outcome, acted on by its type
+//! ([`ProviderAction`], [`herald_channel::ThrottleScope`]): a throttle or a block of the whole
+//! sender, recorded in the store for every worker of it; an opt-out, recorded as consent; a
+//! template error, which repeated pauses the run.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use herald_channel::{Channel, ProviderAction};
+use herald_core::{ConsentEvent, ConsentKind, Outcome, PhoneNumber, RunId, Scope};
+use herald_store::{Consents, Delivery, Runs, Senders, StoreError, StoredConsent, Stores};
+
+use super::send::Answered;
+use super::{Worker, lock};
+
+/// Template errors tolerated per run before it is paused: one can be a race with a template
+/// edit, three in a row are a broken campaign.
+const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
+
+impl<S: Stores, C: Channel + 'static> Worker<S, C> {
+    /// Records that the provider asked the sender to hold back for `hold`: every worker of it
+    /// is refused slots until the returned instant (the store's time).
+    pub(super) async fn throttle_sender(
+        &self,
+        hold: Duration,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        self.stores
+            .senders()
+            .throttle(&self.scope.sender, hold)
+            .await
+    }
+
+    /// A rejection: the delivery's change, after what its action asks.
+    pub(super) async fn rejected(
+        &self,
+        delivery: &Delivery,
+        code: String,
+        detail: String,
+        action: Option<ProviderAction>,
+    ) -> Answered {
+        let key = &delivery.key;
+        let now = self.clock.now();
+        let owner = Some(&self.id);
+        match action {
+            None => self
+                .finish(key, Outcome::Failed { code }, Some(detail), owner)
+                .into(),
+            Some(ProviderAction::OptOut) => {
+                // The recipient stopped promotions: never again for marketing, whatever
+                // campaign. The delivery fails with the provider's code either way.
+                let failure = self
+                    .record_opt_out(&delivery.recipient.phone, &code, now)
+                    .await
+                    .err();
+                Answered {
+                    change: self.finish(key, Outcome::Failed { code }, Some(detail), owner),
+                    failure,
+                }
+            }
+            Some(ProviderAction::BlockSender) => {
+                // Not accepted: the delivery goes back to the queue, due at once; the sender's
+                // block keeps every worker from claiming it until an operator resumes it.
+                tracing::error!(sender = %self.scope.sender, %code, reason = %detail, "the provider blocked the sender; every worker of it stops claiming until `herald resume --sender`");
+                let failure = self
+                    .stores
+                    .senders()
+                    .block(&self.scope.sender, &code, &detail, now)
+                    .await
+                    .err();
+                Answered {
+                    change: self.requeue(key, now, None),
+                    failure,
+                }
+            }
+            Some(ProviderAction::TemplateError) => {
+                // Tried again at once, until repeated errors pause the run.
+                let failure = self
+                    .count_template_error(&key.run, &code, &detail)
+                    .await
+                    .err();
+                Answered {
+                    change: self.requeue(key, now, None),
+                    failure,
+                }
+            }
+        }
+    }
+
+    async fn record_opt_out(
+        &self,
+        phone: &PhoneNumber,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(phone = %phone, code = %code, "provider reports the recipient opted out of marketing; recorded");
+        let event = ConsentEvent {
+            kind: ConsentKind::OptOut,
+            scope: Scope::Marketing,
+            occurred_at: now,
+            source: format!("webhook:{code}"),
+            proof: None,
+        };
+        let stored = StoredConsent {
+            channel: self.consent_channel.to_string(),
+            phone: phone.clone(),
+            event,
+        };
+        self.stores.consents().append(&[stored], now).await?;
+        Ok(())
+    }
+
+    /// Counts a template error of `run`; the third pauses it (an operator fixes the template
+    /// and resumes it).
+    async fn count_template_error(
+        &self,
+        run: &RunId,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let errors = {
+            let mut counts = lock(&self.template_errors);
+            let n = counts.entry(run.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
+            tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
+            let why = format!("template rejected {errors} times (code {code}): {reason}");
+            self.stores.runs().pause(run, &why).await?;
+        }
+        Ok(())
+    }
+}
