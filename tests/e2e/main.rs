@@ -7,7 +7,6 @@ mod inputs;
 mod logs;
 mod output;
 mod plan;
-mod receiver;
 mod run;
 mod support;
 mod until_idle;

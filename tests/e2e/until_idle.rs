@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{CampaignId, RecipientId, RunId};
 
-use crate::receiver::{Answer, Receiver};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 use crate::run::{herald_cmd, status, write_webhook_config};
 use crate::support::{stderr, stdout};
 
@@ -31,12 +31,12 @@ fn campaign(dir: &Path, id: &str, audience: &[String], extra: &str) {
 }
 
 /// A config whose `main` sender is WhatsApp, pointed at `receiver` as a fake Cloud API.
-fn whatsapp_config(dir: &Path, receiver: &Receiver) {
+fn whatsapp_config(dir: &Path, receiver: &FakeProvider) {
     let config = format!(
         "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
          token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\nper_second = 100\n",
         dir.join("herald.db").display(),
-        receiver.addr
+        receiver.addr()
     );
     fs::write(dir.join("herald.toml"), config).unwrap();
 }
@@ -53,7 +53,7 @@ fn run_until_idle(dir: &Path) -> Output {
 /// the first and left the others "waiting for their window" while it was open.
 #[test]
 fn until_idle_sends_a_campaign_starting_now_across_its_spread() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let at = Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let run = RunId::new(&CampaignId::parse("soon").unwrap(), &at);
@@ -105,8 +105,13 @@ fn until_idle_sends_a_campaign_starting_now_across_its_spread() {
 /// and until when (15 minutes at most), and leaves the deliveries queued for the throttle.
 #[test]
 fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::ThrottleForADay);
+    let receiver = FakeProvider::start();
+    receiver.script(
+        Match::Any,
+        Reply::Throttle {
+            retry_after_secs: 86_400,
+        },
+    );
     let dir = tempfile::tempdir().unwrap();
     let audience: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
     campaign(
@@ -148,8 +153,8 @@ fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
 /// Issue 10, item 12: a sender block (131048) pauses the run; `run` exits 1 with the reason.
 #[test]
 fn a_sender_block_exits_1_with_the_reason() {
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::BlockSender);
+    let receiver = FakeProvider::start();
+    receiver.script(Match::Any, Reply::BLOCK);
     let dir = tempfile::tempdir().unwrap();
     let audience: Vec<String> = (0..3).map(|i| format!("r{i}")).collect();
     campaign(
