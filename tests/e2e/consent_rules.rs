@@ -7,9 +7,9 @@ use std::path::Path;
 
 use chrono::{SecondsFormat, TimeDelta, Utc};
 
-use herald_testkit::provider::FakeProvider;
 use crate::run::{herald_cmd, status};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::FakeProvider;
 
 /// Audience ids and phones.
 const PEOPLE: [(&str, &str); 8] = [

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
+mod cluster;
 mod config;
 mod consent;
 mod consent_rules;

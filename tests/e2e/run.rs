@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use herald_testkit::provider::{FakeProvider, Match, Reply};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 /// A temp project: a transactional campaign (always open), an audience of `n`, a config whose
 /// `main` sender is a webhook at `url`, and a store in the temp dir.

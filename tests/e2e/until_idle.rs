@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{CampaignId, RecipientId, RunId};
 
-use herald_testkit::provider::{FakeProvider, Match, Reply};
 use crate::run::{herald_cmd, status, write_webhook_config};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 /// `audience` as (id, zone) rows and a transactional campaign `id` with `extra` YAML.
 fn campaign(dir: &Path, id: &str, audience: &[String], extra: &str) {
