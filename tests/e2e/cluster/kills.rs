@@ -91,7 +91,7 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
     );
     workers[0] = cluster.worker("worker-0-again", &[]);
 
-    let status = cluster.wait_drained(run.as_str());
+    let status = cluster.wait_drained(&run);
     for worker in &mut workers {
         let name = worker.name().to_owned();
         assert_eq!(worker.sigterm(), Some(0), "{}", cluster.project.log(&name));

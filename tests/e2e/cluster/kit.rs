@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{CampaignId, RunId};
-use herald_store::{ClaimRecord, Deliveries, Runs, SenderState, Senders, Stores};
+use herald_store::{ClaimRecord, Deliveries, RunCounts, Runs, SenderState, Senders, Stores};
 use herald_store_sqlite::SqliteStores;
 use herald_testkit::poll::wait_until;
 use herald_testkit::process::{Project, Spawned};
@@ -77,7 +78,13 @@ pub(crate) fn people(n: usize, first: u64) -> Vec<Person> {
 pub(crate) struct Cluster {
     pub(crate) project: Project,
     pub(crate) provider: FakeProvider,
+    /// One cluster at a time in this test binary: each runs four processes, and two at once on
+    /// two cores would starve the ones whose spread is seconds long.
+    _turn: MutexGuard<'static, ()>,
 }
+
+/// Whose turn it is to run a cluster.
+static TURN: Mutex<()> = Mutex::new(());
 
 /// A sender of the config: its name and rate.
 pub(crate) struct SenderConf<'a> {
@@ -88,6 +95,8 @@ pub(crate) struct SenderConf<'a> {
 impl Cluster {
     /// A project whose senders are all WhatsApp, pointed at a new fake provider.
     pub(crate) fn new(senders: &[SenderConf<'_>]) -> Self {
+        // A test that failed while holding the turn poisons it; the next one may still run.
+        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let provider = FakeProvider::start();
         let mut project = Project::new(env!("CARGO_BIN_EXE_herald"));
         project.set_env(TOKEN_ENV, "test-token-0123456789");
@@ -107,7 +116,11 @@ impl Cluster {
             .unwrap();
         }
         project.write_config(&config);
-        Self { project, provider }
+        Self {
+            project,
+            provider,
+            _turn: turn,
+        }
     }
 
     /// Writes `<id>.csv` (zones cycling through [`ZONES`]) and `<id>.yaml`: a transactional
@@ -200,19 +213,18 @@ impl Cluster {
             .expect("status prints JSON")
     }
 
-    /// Waits until `run` has nothing queued or in flight, and returns its status.
-    pub(crate) fn wait_drained(&self, run: &str) -> Value {
+    /// Waits until `run` is sealed with nothing queued or in flight (read from the store, which
+    /// costs less than a `herald status` process per check), and returns its `herald status`.
+    pub(crate) fn wait_drained(&self, run: &RunId) -> Value {
+        let store = self.store();
         wait_until(&format!("{run} to drain"), PATIENCE, || {
-            let status = self.status().remove(run);
-            match status {
-                Some(s)
-                    if s["queued"] == 0 && s["sending"] == 0 && s["total"].as_u64() > Some(0) =>
-                {
-                    Ok(s)
-                }
-                other => Err(other),
-            }
-        })
+            let counts = store.counts(run);
+            let done = store.sealed_total(run).is_some() && counts.queued == 0 && counts.sending == 0;
+            if done { Ok(()) } else { Err(counts) }
+        });
+        self.status()
+            .remove(run.as_str())
+            .unwrap_or_else(|| panic!("{run} is not in herald status"))
     }
 
     /// A view of the store the processes share.
@@ -254,6 +266,13 @@ impl StoreView {
         self.runtime
             .block_on(self.stores.senders().sender(name))
             .expect("the sender's state")
+    }
+
+    /// The counts of `run`.
+    pub(crate) fn counts(&self, run: &RunId) -> RunCounts {
+        self.runtime
+            .block_on(self.stores.deliveries().counts(run))
+            .expect("the run's counts")
     }
 
     /// The audience size of `run` once its expansion finished; `None` while it expands (or

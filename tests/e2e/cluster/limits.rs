@@ -75,7 +75,7 @@ fn an_opt_out_recorded_while_three_workers_drain_stops_every_queued_delivery_of_
         "claimed before the opt-out was recorded: {claimed_early:?}"
     );
 
-    let status = cluster.wait_drained(run.as_str());
+    let status = cluster.wait_drained(&run);
     for worker in &mut workers {
         let name = worker.name().to_owned();
         assert_eq!(worker.sigterm(), Some(0), "{}", cluster.project.log(&name));
@@ -130,8 +130,8 @@ fn two_campaigns_of_one_purpose_on_different_workers_never_exceed_a_cap_of_one_a
         cluster.worker("worker-beta", &["--sender", "beta"]),
         cluster.worker("worker-both", &["--sender", "alpha", "--sender", "beta"]),
     ];
-    let first = cluster.wait_drained(first_run.as_str());
-    let second = cluster.wait_drained(second_run.as_str());
+    let first = cluster.wait_drained(&first_run);
+    let second = cluster.wait_drained(&second_run);
     for worker in &mut workers {
         let name = worker.name().to_owned();
         assert_eq!(worker.sigterm(), Some(0), "{}", cluster.project.log(&name));

@@ -80,7 +80,7 @@ fn a_429_answered_to_one_worker_grants_no_slot_to_any_worker_until_the_throttle_
             .throttled_until
             .ok_or(cluster.provider.count())
     });
-    let status = cluster.wait_drained(run.as_str());
+    let status = cluster.wait_drained(&run);
     stop(&cluster, &mut workers);
 
     let requests = cluster.provider.requests();
@@ -175,7 +175,7 @@ fn a_131048_answered_to_one_worker_stops_every_worker_until_the_sender_is_resume
     let resumed_at = Utc::now();
     cluster.project.ok(&["resume", "--sender", "main"]);
     assert_eq!(store.sender("main").blocked, None);
-    let status = cluster.wait_drained(run.as_str());
+    let status = cluster.wait_drained(&run);
     stop(&cluster, &mut workers);
 
     let requests = cluster.provider.requests();
