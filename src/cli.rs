@@ -48,13 +48,42 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Print the JSON Schema of the campaign format (campaigns/schema.json).
     Schema,
-    /// Send a campaign with the embedded engine (SQLite, no Redis). Run it again to resume after
-    /// Ctrl-C or a crash; nothing is sent twice. Without a config file, the implicit `main`
-    /// sender appends to ./herald-outbox.jsonl (and says so). Exits 1 when the run is paused
-    /// (the provider blocked the sender, or rejected the template repeatedly), with the reason.
+    /// Send one campaign in one process on the configured store (SQLite by default): schedule
+    /// it and work only its runs. Run it again to resume after Ctrl-C or a crash; nothing is
+    /// sent twice. Without a config file, the implicit `main` sender appends to
+    /// ./herald-outbox.jsonl (and says so).
+    ///
+    /// Exits 1 without sending when the campaign's sender is blocked by the provider (clear it
+    /// with `herald resume --sender NAME`), and when the run is paused (template errors, an
+    /// operator; resume it with `herald resume RUN`), with the reason. Several `herald run` of
+    /// different campaigns may share one store: claims carry leases, not a lock on the file.
     Run(RunArgs),
-    /// Counts by state and reason, the queue by what it waits for (window, schedule, spread,
-    /// throttle, retry, tier, pause) with the next instant of each, and the next deferred wave.
+    /// Expand campaigns into the store (one run each, with its sender and the campaign's text)
+    /// and exit: workers (`herald worker`) send them.
+    ///
+    /// Prints each run and its counts. Expansion is idempotent: restarted after a crash
+    /// mid-expansion, it adds only what is missing. Recurring (cron) campaigns get their next
+    /// run only; firing them on schedule and watching a directory come with a later version.
+    Scheduler(SchedulerArgs),
+    /// Send every active run in the store, of every configured sender (or only those named by
+    /// --sender), until SIGTERM or Ctrl-C.
+    ///
+    /// Any number of workers, on any machines sharing the store, may run at once: each claims
+    /// deliveries under a lease ([worker] lease_seconds, default 60) that it renews while it
+    /// works; a crashed worker's claims are recovered by the others once the lease ends (ended
+    /// unknown, or requeued under at_least_once). On SIGTERM or Ctrl-C the requests in flight
+    /// finish and are recorded, then it exits 0.
+    Worker(WorkerArgs),
+    /// Scheduler and worker in one process: expand the campaigns given, then work every active
+    /// run of the configured senders until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Let things go again: `herald resume --sender NAME` clears a provider block of that sender
+    /// (every worker of it resumes claiming); `herald resume RUN` sets a paused run active.
+    Resume(ResumeArgs),
+    /// Each sender's state (ok, throttled until when, blocked by the provider and why), then per
+    /// run: its sender, counts by state and reason, the queue by what it waits for (window,
+    /// schedule, spread, throttle, retry, tier, pause) with the next instant of each, the next
+    /// deferred wave, and the deliveries in flight by the worker holding them.
     Status(StatusArgs),
     /// Record and inspect consent, per channel (opt-in, opt-out, show, import).
     ///
@@ -77,6 +106,41 @@ pub(crate) struct RunArgs {
     /// when. What is left stays queued for the next `herald run`.
     #[arg(long)]
     pub(crate) until_idle: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchedulerArgs {
+    /// Campaign files.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Requests in flight at once, per sender (default: [worker] batch).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) concurrency: Option<u32>,
+    /// Work only this sender's runs (repeat for several); default every configured sender.
+    #[arg(long = "sender", value_name = "NAME")]
+    pub(crate) senders: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Campaign files to expand before working.
+    pub(crate) files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) worker: WorkerArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// A paused run (`campaign@time`) to set active.
+    #[arg(conflicts_with = "sender")]
+    pub(crate) run: Option<String>,
+    /// A sender the provider blocked: clear the block.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) sender: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -140,7 +140,7 @@ fn utc(t: DateTime<Utc>) -> String {
 
 fn one(
     runtime: &tokio::runtime::Runtime,
-    stores: &herald_store_sqlite::SqliteStores,
+    stores: &impl herald_store::Stores,
     kind: ConsentKind,
     args: &ConsentArgs,
     now: DateTime<Utc>,

@@ -2,10 +2,14 @@
 
 pub(crate) mod consent;
 pub(crate) mod plan;
+pub(crate) mod resume;
 pub(crate) mod run;
+pub(crate) mod scheduler;
 pub(crate) mod schema;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod validate;
+pub(crate) mod worker;
 
 use crate::output::OutputError;
 
@@ -91,4 +95,33 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::from)
+}
+
+/// The one shutdown of a process: Ctrl-C (SIGINT) or SIGTERM triggers it. In-flight requests
+/// then finish and are recorded before the command returns. Must be called inside the runtime.
+pub(crate) fn shutdown_on_signals() -> herald_engine::Shutdown {
+    let signal = herald_engine::ShutdownSignal::new();
+    let shutdown = signal.subscribe();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut stream) => {
+                    stream.recv().await;
+                }
+                // Without a SIGTERM handler the default one ends the process: only Ctrl-C is
+                // then graceful.
+                Err(error) => {
+                    tracing::warn!(error.message = %error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        tracing::info!("stopping: the requests in flight finish and are recorded");
+        signal.trigger();
+    });
+    shutdown
 }

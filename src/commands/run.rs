@@ -4,13 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::SecondsFormat;
-use herald_app::run::{Ending, ProgressView, RunOptions, run_campaign};
+use herald_app::run::{Ending, ProgressView, RunOptions, SenderBlocked, run_campaign};
 use herald_engine::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::RunArgs;
 use crate::commands::status::{describe_waits, write_counts};
-use crate::commands::{Failure, environment, runtime, settings};
+use crate::commands::{Failure, environment, runtime, settings, shutdown_on_signals};
 use crate::output::Output;
 
 pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Result<(), Failure> {
@@ -25,9 +25,7 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let report = runtime.block_on(async {
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = shutdown_on_signals();
         let on_progress = |view: &ProgressView| {
             bar.set_length(view.total);
             bar.set_position(view.done);
@@ -42,6 +40,7 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
         };
         let options = RunOptions {
             until_idle: args.until_idle,
+            ..RunOptions::default()
         };
         run_campaign(
             &args.file,
@@ -59,7 +58,7 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
     if report.recovered > 0 {
         writeln!(
             out.stderr(),
-            "{} deliveries were interrupted in flight by an earlier crash and ended unknown (or were requeued under at_least_once)",
+            "{} deliveries were left in flight by a crashed process; their lease ended and they ended unknown (or were requeued under at_least_once)",
             report.recovered
         );
     }
@@ -95,6 +94,19 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             return Err(Failure::User(format!(
                 "run {} is paused: {reason}; {} deliveries stay queued; fix the cause and run the same command again to resume",
                 report.run, report.counts.queued
+            )));
+        }
+        Ending::Blocked { sender, block } => {
+            let blocked = SenderBlocked {
+                sender: sender.clone(),
+                block: block.clone(),
+            };
+            return Err(Failure::User(format!(
+                "{}; {} deliveries of run {} stay queued: {}",
+                blocked.describe(),
+                report.counts.queued,
+                report.run,
+                blocked.remedy()
             )));
         }
     }

@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
-use herald_app::run::RunStatus;
+use herald_app::status::{RunStatus, SenderStatus};
 use herald_store::{QueueWaits, RunCounts, WaitReason};
-use serde_json::json;
 
 use crate::cli::{Format, StatusArgs};
 use crate::commands::{Failure, environment, runtime, settings};
@@ -18,77 +17,96 @@ pub(crate) fn run(
 ) -> Result<(), Failure> {
     let env = environment()?;
     let settings = settings(config, &env)?;
-    let runs = runtime()?.block_on(herald_app::run::status(
+    let now = Utc::now();
+    let status = runtime()?.block_on(herald_app::status::status(
         &settings,
         &env,
         args.run.as_deref(),
-        Utc::now(),
+        now,
     ))?;
     match args.format {
-        Format::Json => {
-            let doc: Vec<_> = runs
-                .iter()
-                .map(|RunStatus { record, counts, waits }| {
-                    let consent = match herald_app::run::consent_channel_of(&settings, record, chrono::Utc::now()) {
-                        Ok((sender, channel)) => {
-                            json!({"channel": channel.as_str(), "sender": sender})
-                        }
-                        Err(why) => json!({"channel": null, "unknown": why}),
-                    };
-                    json!({
-                        "run": record.run.run.as_str(),
-                        "campaign": record.run.campaign.as_str(),
-                        "state": record.state.as_str(),
-                        "state_reason": record.state_reason,
-                        "consent": consent,
-                        "total": counts.total(),
-                        "queued": counts.queued,
-                        "sending": counts.sending,
-                        "sent": counts.sent,
-                        "failed": counts.failed,
-                        "unknown": counts.unknown,
-                        "expired": counts.expired,
-                        "skipped": counts.skipped,
-                        "next_wave": counts.next_wave.map(|(at, n)| json!({"at": at.to_rfc3339_opts(SecondsFormat::Secs, true), "count_within_hour": n})),
-                        "waits": waits_json(waits),
-                    })
-                })
-                .collect();
-            writeln!(out, "{}", serde_json::Value::Array(doc))?;
-        }
+        Format::Json => writeln!(out, "{}", status.runs_json(now))?,
         Format::Table => {
-            if runs.is_empty() {
+            write_senders(out, &status.senders, now)?;
+            if status.runs.is_empty() {
                 writeln!(out, "no runs yet")?;
             }
-            for RunStatus {
-                record,
-                counts,
-                waits,
-            } in &runs
-            {
-                let why = record
-                    .state_reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "run {} ({}{why})",
-                    record.run.run,
-                    record.state.as_str()
-                )?;
-                match herald_app::run::consent_channel_of(&settings, record, chrono::Utc::now()) {
-                    Ok((sender, channel)) => {
-                        writeln!(out, "  consent checked on {channel} (sender {sender})")?;
-                    }
-                    Err(why) => writeln!(out, "  consent channel unknown: {why}")?,
-                }
-                write_counts(out, counts)?;
-                write_waits(out, waits)?;
-                writeln!(out)?;
+            for run in &status.runs {
+                write_run(out, run)?;
             }
         }
     }
+    Ok(())
+}
+
+/// One line per sender: ok, throttled until when, or blocked with the provider's code and
+/// reason and how to clear it.
+fn write_senders(
+    out: &mut Output,
+    senders: &[SenderStatus],
+    now: chrono::DateTime<Utc>,
+) -> Result<(), OutputError> {
+    for sender in senders {
+        let unconfigured = if sender.configured {
+            ""
+        } else {
+            " (not in the config)"
+        };
+        let name = &sender.name;
+        match (&sender.state.blocked, sender.state.throttled_until) {
+            (Some(block), _) => writeln!(
+                out,
+                "sender {name}{unconfigured}: blocked since {} by the provider ({}: {}); \
+                 nothing is sent through it until `herald resume --sender {name}`",
+                utc(block.at),
+                block.code,
+                block.reason
+            )?,
+            (None, Some(until)) if until > now => writeln!(
+                out,
+                "sender {name}{unconfigured}: throttled by the provider until {}",
+                utc(until)
+            )?,
+            (None, _) => writeln!(out, "sender {name}{unconfigured}: ok")?,
+        }
+    }
+    if !senders.is_empty() {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_run(out: &mut Output, run: &RunStatus) -> Result<(), OutputError> {
+    let RunStatus {
+        record,
+        counts,
+        waits,
+        consent,
+        in_flight,
+    } = run;
+    let why = record
+        .state_reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "run {} ({}{why})",
+        record.run.run,
+        record.state.as_str()
+    )?;
+    match consent {
+        Ok((sender, channel)) => {
+            writeln!(out, "  consent checked on {channel} (sender {sender})")?;
+        }
+        Err(why) => writeln!(out, "  consent channel unknown: {why}")?,
+    }
+    write_counts(out, counts)?;
+    write_waits(out, waits)?;
+    for (owner, n) in in_flight {
+        writeln!(out, "  in flight  {n} claimed by worker {owner}")?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
@@ -171,17 +189,4 @@ pub(crate) fn describe_waits(waits: &QueueWaits) -> String {
         ));
     }
     format!("{} deliveries wait: {}", waits.total(), parts.join(", "))
-}
-
-/// The queue by reason for `--format json`: `{"due": n, "<reason>": {"count": n, "next": t}}`.
-fn waits_json(waits: &QueueWaits) -> serde_json::Value {
-    let mut doc = serde_json::Map::new();
-    doc.insert("due".into(), json!(waits.due));
-    for (reason, waiting) in &waits.waiting {
-        doc.insert(
-            reason.as_str().into(),
-            json!({"count": waiting.count, "next": utc(waiting.next)}),
-        );
-    }
-    serde_json::Value::Object(doc)
 }

@@ -8,6 +8,7 @@ mod inputs;
 mod logs;
 mod output;
 mod plan;
+mod roles;
 mod run;
 mod support;
 mod until_idle;

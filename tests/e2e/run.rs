@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -13,7 +13,8 @@ use crate::support::{stderr, stdout};
 use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 /// A temp project: a transactional campaign (always open), an audience of `n`, a config whose
-/// `main` sender is a webhook at `url`, and a store in the temp dir.
+/// `main` sender is a webhook at `url`, and a store in the temp dir. Its leases are short (3 s,
+/// three times the 1 s request timeout) so a killed run's claims are recovered within the test.
 fn project(n: usize, url: &str, per_second: u32, delivery: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,phone,timezone\n");
@@ -28,7 +29,7 @@ fn project(n: usize, url: &str, per_second: u32, delivery: &str) -> tempfile::Te
     );
     fs::write(dir.path().join("c.yaml"), campaign).unwrap();
     let config = format!(
-        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{url}\"\nper_second = {per_second}\ntimeout_seconds = 30\n[worker]\nbatch = 8\n",
+        "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"webhook\"\nurl = \"{url}\"\nper_second = {per_second}\ntimeout_seconds = 1\n[worker]\nbatch = 8\nlease_seconds = 3\n",
         dir.path().join("herald.db").display()
     );
     fs::write(dir.path().join("herald.toml"), config).unwrap();
@@ -56,7 +57,7 @@ fn spawn_run(dir: &Path) -> Child {
         .unwrap()
 }
 
-fn wait_for(what: &str, condition: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, condition: impl FnMut() -> bool) {
     // Not a performance limit: a generous guard so a broken build fails instead of hanging.
     herald_testkit::poll::wait_for(what, Duration::from_secs(120), condition);
 }
@@ -79,6 +80,10 @@ fn sigkill_mid_request_never_sends_twice_and_loses_nobody() {
     let holds = [5usize, 23, 41];
     receiver.hold(holds);
     let mut in_flight_at_kills = 0;
+    // Each run is another claim owner. A killed run's claims stay `sending` until their lease
+    // ends (the next run may still see them), so each owner's claims are counted once, right
+    // after its kill: later they can only have been recovered.
+    let mut counted = std::collections::BTreeSet::new();
     for (kill, &ordinal) in holds.iter().enumerate() {
         let mut child = spawn_run(dir.path());
         wait_for("the held request", || {
@@ -87,8 +92,13 @@ fn sigkill_mid_request_never_sends_twice_and_loses_nobody() {
         std::thread::sleep(Duration::from_millis(30)); // let other requests be in flight too
         child.kill().unwrap(); // SIGKILL, by pid
         child.wait().unwrap();
-        // What the ledger says was in flight at the kill: claimed, request made or about to be.
-        in_flight_at_kills += status(dir.path())["sending"].as_u64().unwrap();
+        // What the ledger says the killed run held: claimed, request made or about to be.
+        let s = status(dir.path());
+        for (owner, n) in s["in_flight"].as_object().unwrap() {
+            if counted.insert(owner.clone()) {
+                in_flight_at_kills += n.as_u64().unwrap();
+            }
+        }
     }
     let last = herald_cmd(dir.path(), &["run", "c.yaml"]).output().unwrap();
     assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
@@ -137,22 +147,51 @@ fn the_rate_holds_in_every_one_second_window() {
     assert!(worst >= 15, "suspiciously slow: {worst} per second");
 }
 
+/// Issue 11: the one-run-per-file lock gave way to leases. Two `herald run` of two campaigns on
+/// one store at once both finish, and every recipient of each gets exactly one request.
 #[test]
-fn a_second_run_on_the_same_store_is_refused() {
+fn two_runs_of_two_campaigns_share_one_store() {
     let receiver = FakeProvider::start();
-    let dir = project(10, &receiver.url(), 200, "at_most_once");
-    receiver.hold([0]);
-    let mut first = spawn_run(dir.path());
-    wait_for("the first request", || receiver.count() >= 1);
-    let second = herald_cmd(dir.path(), &["run", "c.yaml"]).output().unwrap();
-    first.kill().unwrap();
-    first.wait().unwrap();
-    assert_eq!(second.status.code(), Some(1));
-    assert!(
-        stderr(&second).contains("another herald run"),
-        "{}",
-        stderr(&second)
-    );
+    receiver.set_delay(Duration::from_millis(20));
+    let dir = project(20, &receiver.url(), 200, "at_most_once");
+    let mut csv = String::from("id,phone,timezone\n");
+    for i in 0..20 {
+        writeln!(csv, "o{i},+7 916 {:07},Europe/Moscow", 2_000_000 + i).unwrap();
+    }
+    fs::write(dir.path().join("others.csv"), csv).unwrap();
+    let other = fs::read_to_string(dir.path().join("c.yaml"))
+        .unwrap()
+        .replace("id: notice", "id: other")
+        .replace("people.csv", "others.csv");
+    fs::write(dir.path().join("d.yaml"), other).unwrap();
+    let spawn = |file: &str| {
+        herald_cmd(dir.path(), &["run", file])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn("c.yaml"), spawn("d.yaml"));
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let mut recipients = receiver.recipients();
+    recipients.sort();
+    let before = recipients.len();
+    recipients.dedup();
+    assert_eq!((before, recipients.len()), (40, 40), "{recipients:?}");
+    let out = herald_cmd(dir.path(), &["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let runs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(run["sent"], 20, "{run}");
+        assert_eq!(run["sender"], "main", "{run}");
+        assert_eq!(run["in_flight"], serde_json::json!({}), "{run}");
+    }
 }
 
 #[test]

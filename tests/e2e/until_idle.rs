@@ -150,9 +150,12 @@ fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
     assert_eq!(s["waits"]["throttle"]["count"].as_u64(), Some(4), "{s}");
 }
 
-/// Issue 10, item 12: a sender block (131048) pauses the run; `run` exits 1 with the reason.
+/// Issue 11, item 6: a sender block (131048) is the sender's state, not a pause of the run.
+/// `run` exits 1 naming the sender, the code and how to clear it; run again, it refuses to
+/// start (nothing reaches the provider); `status` shows the block; `herald resume --sender`
+/// clears it and the next run sends the rest.
 #[test]
-fn a_sender_block_exits_1_with_the_reason() {
+fn a_sender_block_stops_run_until_resume_sender() {
     let receiver = FakeProvider::start();
     receiver.script(Match::Any, Reply::BLOCK);
     let dir = tempfile::tempdir().unwrap();
@@ -164,31 +167,111 @@ fn a_sender_block_exits_1_with_the_reason() {
         "schedule: { at: 2026-01-01T00:00, in: Etc/UTC }\nspread: 5s\n",
     );
     whatsapp_config(dir.path(), &receiver);
+    let run = |args: &[&str]| {
+        herald_cmd(dir.path(), args)
+            .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["run", "c.yaml", "--until-idle"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("sender `main` is blocked by the provider since"),
+        "{errors}"
+    );
+    assert!(errors.contains("(131048: "), "{errors}");
+    assert!(errors.contains("herald resume --sender main"), "{errors}");
+    let requests = receiver.count();
+    assert!(requests >= 1, "the block came from the provider");
+
+    // Blocked: a second run refuses to start and sends nothing.
     for args in [
         &["run", "c.yaml"][..],
         &["run", "c.yaml", "--until-idle"][..],
     ] {
-        let out = herald_cmd(dir.path(), args)
-            .env("HERALD_TEST_WA_TOKEN", "test-token-0123456789")
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}{}",
-            stdout(&out),
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was sent"),
+            "{}",
             stderr(&out)
         );
-        let errors = stderr(&out);
-        assert!(errors.contains("is paused"), "{errors}");
-        assert!(
-            errors.contains("blocked the sender (code 131048)"),
-            "{errors}"
-        );
     }
+    assert_eq!(receiver.count(), requests, "no request while blocked");
+
     let s = status(dir.path());
+    assert_eq!(s["state"], "active", "a block is not a pause: {s}");
+    assert_eq!(s["sender_state"]["state"], "blocked", "{s}");
+    assert_eq!(s["sender_state"]["blocked"]["code"], "131048", "{s}");
+    assert_eq!(s["sent"].as_u64(), Some(0), "{s}");
     assert_eq!(s["queued"].as_u64(), Some(3), "nothing lost: {s}");
-    assert_eq!(s["waits"]["pause"]["count"].as_u64(), Some(3), "{s}");
+    let table = stdout(&run(&["status"]));
+    assert!(table.contains("sender main: blocked since "), "{table}");
+    assert!(table.contains("herald resume --sender main"), "{table}");
+
+    receiver.clear_script();
+    let out = run(&["resume", "--sender", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sender main resumed: cleared the provider's block"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["resume", "--sender", "main"]);
+    assert!(
+        stdout(&out).contains("sender main was not blocked"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["run", "c.yaml", "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = status(dir.path());
+    assert_eq!(
+        (s["sent"].as_u64(), s["queued"].as_u64()),
+        (Some(3), Some(0)),
+        "{s}"
+    );
+    assert_eq!(s["sender_state"]["state"], "ok", "{s}");
+}
+
+/// `herald resume` needs to be told what to resume; a sender nobody knows is an error.
+#[test]
+fn resume_names_its_forms_and_refuses_an_unknown_sender() {
+    let receiver = FakeProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    whatsapp_config(dir.path(), &receiver);
+    let out = herald_cmd(dir.path(), &["resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("herald resume --sender NAME") && errors.contains("herald resume RUN"),
+        "{errors}"
+    );
+    let out = herald_cmd(dir.path(), &["resume", "--sender", "mian"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no sender `mian`") && stderr(&out).contains("configured: main"),
+        "{}",
+        stderr(&out)
+    );
+    let out = herald_cmd(dir.path(), &["resume", "nope@2026-01-01T00:00"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no run nope@2026-01-01T00:00"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Issue 10, item 11: with a config that defines only `[senders.other]`, a campaign naming

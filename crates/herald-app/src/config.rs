@@ -18,6 +18,9 @@ use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
 mod source;
+mod worker;
+
+pub use worker::WorkerSettings;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -158,27 +161,6 @@ fn default_timeout() -> u64 {
     10
 }
 
-/// `[worker]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerSettings {
-    /// Deliveries looked at per step (and so requests in flight at most).
-    #[serde(default = "default_batch")]
-    pub batch: usize,
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        Self {
-            batch: default_batch(),
-        }
-    }
-}
-
-fn default_batch() -> usize {
-    64
-}
-
 impl Settings {
     /// Loads settings. `explicit` is `--config`; `env` is the process environment (passed in so
     /// tests never touch the real one).
@@ -310,10 +292,9 @@ impl Settings {
                 _ => {}
             }
         }
-        if self.worker.batch == 0 {
-            return invalid("worker.batch: must be > 0".into());
-        }
-        Ok(())
+        self.worker
+            .check(&self.senders)
+            .map_or(Ok(()), |message| invalid(message))
     }
 
     /// The SQLite file to use.

@@ -5,12 +5,16 @@
 pub mod channel;
 pub mod config;
 pub mod consent;
+pub mod resume;
 pub mod run;
+pub mod schedule;
 pub mod sender;
-
-use std::collections::BTreeMap;
+pub mod status;
+pub mod store;
+pub mod work;
 
 pub use config::Settings;
+pub use store::{AppStores, open_store, open_store_with};
 
 /// A failure, split by whose fault it is (exit 1 for the user's, 2 for ours).
 #[derive(Debug, thiserror::Error)]
@@ -34,21 +38,4 @@ impl From<herald_store::StoreError> for AppError {
             other => AppError::Internal(other.to_string()),
         }
     }
-}
-
-/// Opens the SQLite store the settings point at, creating its directory.
-pub fn open_store(
-    settings: &Settings,
-    env: &BTreeMap<String, String>,
-) -> Result<herald_store_sqlite::SqliteStores, AppError> {
-    let path = settings.sqlite_path(env);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            AppError::User(format!(
-                "cannot create the store's directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
-    herald_store_sqlite::SqliteStores::open(&path).map_err(AppError::from)
 }

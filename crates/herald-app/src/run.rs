@@ -1,10 +1,14 @@
-//! `herald run FILE`: the embedded default. One process expands the campaign into the SQLite
-//! store and works its deliveries until none is left (or, with `--until-idle`, until nothing is
-//! due now), resuming whatever an earlier, interrupted run left.
+//! `herald run FILE`: the one-command path on the configured store. One process schedules the
+//! campaign (expands it into the store, with its sender and text) and works only that
+//! campaign's runs until none is left (or, with `--until-idle`, until nothing is due now),
+//! resuming whatever an earlier, interrupted run left.
+//!
+//! It takes no lock on the store: its claims carry an owner and a lease like any worker's, so
+//! two `herald run` of different campaigns (or a `herald worker`) share one store. A claim left
+//! by a crashed process is recovered once its lease ends, by whichever worker looks first.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,21 +17,28 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use herald_core::RunId;
 use herald_core::clock::Clock;
-use herald_engine::expand::{Expansion, expand};
+use herald_engine::Shutdown;
+use herald_engine::expand::Expansion;
 use herald_engine::idle::{WhenIdle, reach, until_idle};
-use herald_engine::worker::{Step, Worker};
-use herald_store::{Deliveries, QueueWaits, RunCounts, Runs, Stores};
+use herald_engine::worker::{Step, Worker, process_worker_id};
+use herald_store::{
+    Block, Deliveries, QueueWaits, RunCounts, RunState, Runs, Senders, StoreTime, Stores, WorkScope,
+};
 
 use crate::channel::AnyChannel;
-use crate::{AppError, Settings, open_store};
+use crate::schedule::{CampaignFile, schedule};
+use crate::{AppError, Settings, open_store_with};
 
 /// How to run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Send what falls due within the current spread, then stop once what is left waits for a
     /// window, the schedule, the provider or an operator (it stays queued for a later run); see
     /// `herald_engine::idle`.
     pub until_idle: bool,
+    /// What the store's leases and rate slots are timed by: the backend's own clock, or (in
+    /// tests) the same clock the run is driven by.
+    pub store_time: StoreTime,
 }
 
 /// A snapshot for the progress display.
@@ -58,7 +69,7 @@ pub struct RunReport {
     pub run: RunId,
     /// What expansion did.
     pub expansion: Expansion,
-    /// Deliveries found in flight from an interrupted process.
+    /// Claims of a crashed process whose lease had ended, recovered at the start.
     pub recovered: usize,
     /// Final counts.
     pub counts: RunCounts,
@@ -88,15 +99,53 @@ pub enum Ending {
         /// The queue, by reason.
         waits: QueueWaits,
     },
-    /// The run is paused (the provider blocked the sender, or its template was rejected
-    /// repeatedly): nothing more goes out until an operator fixes it and runs it again.
+    /// The run is paused (its template was rejected repeatedly, or an operator paused it):
+    /// nothing more goes out until an operator fixes it and runs it again.
     Paused {
         /// Why, as recorded with the pause.
         reason: String,
     },
+    /// The provider blocked the campaign's sender (seen by this process or any other worker of
+    /// the sender): nothing goes out through it until `herald resume --sender`.
+    Blocked {
+        /// The sender.
+        sender: String,
+        /// The block, as recorded.
+        block: Block,
+    },
 }
 
-/// Runs `file` until done, idle (with `until_idle`) or `shutdown` resolves. In-flight requests
+/// `herald run` refuses to start on a blocked sender: nothing is scheduled or sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderBlocked {
+    /// The sender.
+    pub sender: String,
+    /// The block, as recorded.
+    pub block: Block,
+}
+
+impl SenderBlocked {
+    /// "sender `X` is blocked by the provider since T (code: reason)".
+    pub fn describe(&self) -> String {
+        let Self { sender, block } = self;
+        format!(
+            "sender `{sender}` is blocked by the provider since {} ({}: {})",
+            block.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            block.code,
+            block.reason
+        )
+    }
+
+    /// What the operator does about it.
+    pub fn remedy(&self) -> String {
+        format!(
+            "fix the cause with the provider, then `herald resume --sender {}` and run again",
+            self.sender
+        )
+    }
+}
+
+/// Runs `file` until done, idle (with `until_idle`) or `shutdown` fires. In-flight requests
 /// always finish and are recorded before this returns.
 pub async fn run_campaign(
     file: &Path,
@@ -104,89 +153,89 @@ pub async fn run_campaign(
     env: &BTreeMap<String, String>,
     options: RunOptions,
     clock: Arc<dyn Clock>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: Shutdown,
     mut on_progress: impl FnMut(&ProgressView),
 ) -> Result<RunReport, AppError> {
-    let campaign =
-        herald_campaign::load(file, clock.now()).map_err(|d| AppError::User(d.to_string()))?;
-    let (sender_name, sender) = crate::sender::configured(file, &campaign, settings)?;
-    let stores = Arc::new(open_store(settings, env)?);
-    let _lock = stores.lock_exclusive()?;
+    let file = CampaignFile::load(file, clock.now())?;
+    let (sender_name, sender) = file.sender(settings)?;
+    let stores = Arc::new(open_store_with(settings, env, options.store_time.clone())?);
+    if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
+        let blocked = SenderBlocked {
+            sender: sender_name,
+            block,
+        };
+        return Err(AppError::User(format!(
+            "{}; nothing was sent: {}",
+            blocked.describe(),
+            blocked.remedy()
+        )));
+    }
     let implicit_outbox = settings
         .implicit_outbox()
         .filter(|_| sender_name == crate::config::IMPLICIT_SENDER)
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
     let channel = Arc::new(AnyChannel::build(&sender_name, sender, env)?);
-    let rate = campaign
-        .rate_per_second
-        .map_or(sender.rate(), |r| r.min(sender.rate()));
-    let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    let scheduled = schedule(&*stores, &file, settings, clock.now()).await?;
+    let run = scheduled.run.clone();
+    // Running a campaign again is how an operator resumes it after a pause (template errors,
+    // an operator's pause): the pause was logged with its reason when it happened. A provider
+    // block is the sender's, not the run's, and is never cleared here (see above).
+    if let Some(record) = stores.runs().run(&run).await?
+        && record.state == RunState::Paused
+    {
+        tracing::warn!(run = %run, reason = record.state_reason.as_deref().unwrap_or(""), "resuming a paused run");
+        stores.runs().set_run_state(&run, RunState::Active).await?;
+    }
+    let scope = WorkScope {
+        sender: sender_name.clone(),
+        runs: Some(vec![run.clone()]),
+    };
+    let rate = NonZeroU32::new(sender.rate()).unwrap_or(NonZeroU32::MIN);
     let mut worker = Worker::new(
         Arc::clone(&stores),
         channel,
         Arc::clone(&clock),
+        process_worker_id(),
+        scope,
         rate,
         settings.worker.batch,
     )
-    .with_consent_channel(sender.consent_channel());
+    .with_consent_channel(sender.consent_channel())
+    .with_lease(settings.worker.lease())
+    .with_shutdown(shutdown.clone());
     if let Some(tier) = sender.tier_limit {
         worker = worker.with_tier(tier);
     }
+    if let Some(requests) = NonZeroUsize::new(settings.worker.batch) {
+        worker = worker.with_concurrency(requests);
+    }
+    let spread = file.campaign.spread;
+    worker.register(&run, file.campaign);
     let worker = Arc::new(worker);
     let recovered = worker
         .recover()
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .len();
     if recovered > 0 {
         tracing::warn!(
             recovered,
-            "found deliveries interrupted in flight; ended unknown (or requeued under at_least_once)"
+            "recovered claims of a crashed process whose lease ended; ended unknown (or requeued under at_least_once)"
         );
-    }
-    let source = file.display().to_string();
-    let (run, expansion) = expand(&*stores, &campaign, &source, clock.now())
-        .await
-        .map_err(|e| match e {
-            herald_engine::expand::ExpandError::Store(s) => AppError::from(s),
-            other => AppError::User(format!("{source}: {other}")),
-        })?;
-    // Running a campaign again is how an operator resumes it after a pause (a provider block,
-    // template errors): the pause was logged with its reason when it happened.
-    {
-        if let Some(record) = stores.runs().run(&run).await?
-            && record.state == herald_store::RunState::Paused
-        {
-            tracing::warn!(run = %run, "resuming a paused run");
-            stores
-                .runs()
-                .set_run_state(&run, herald_store::RunState::Active)
-                .await?;
-        }
-    }
-    let spread = campaign.spread;
-    worker.register(&run, campaign);
-
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let (worker, stop, stopped) =
-            (Arc::clone(&worker), Arc::clone(&stop), Arc::clone(&stopped));
-        tokio::spawn(async move {
-            shutdown.await;
-            stopped.store(true, Ordering::SeqCst);
-            worker.stop();
-            stop.notify_one();
-        });
     }
     let mut view = ProgressView {
         run: run.to_string(),
-        total: expansion.total,
+        total: scheduled.expansion.total,
         ..ProgressView::default()
     };
     let horizon = herald_engine::idle::horizon(clock.now(), spread);
+    // Woken at least this often while idle: a claim left by a crashed process is recovered once
+    // its lease ends, and a run resumed or a sender unblocked elsewhere is noticed.
+    let poll = (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
+    let mut wake_on = shutdown.clone();
     let ending = loop {
-        if stopped.load(Ordering::SeqCst) {
+        if shutdown.is_shutdown() {
             break Ending::Interrupted;
         }
         let step = worker
@@ -203,6 +252,7 @@ pub async fn run_campaign(
             Step::Idle(next) => Some(next),
         };
         // Counting is an aggregate over the run: refresh it every second, and whenever idle.
+        let mut in_flight = 0;
         if idle_next.is_some() || last_counts.elapsed() >= Duration::from_secs(1) {
             let counts = stores.deliveries().counts(&run).await?;
             view.done = counts.total() - counts.queued - counts.sending;
@@ -212,15 +262,17 @@ pub async fn run_campaign(
             if counts.queued == 0 && counts.sending == 0 {
                 break Ending::Done;
             }
+            in_flight = counts.sending;
         }
         let Some(next) = idle_next else { continue };
-        if worker.is_stopping() {
-            // Stopped by the signal, or from inside by a sender block (told apart from a pause
-            // below).
-            break if stopped.load(Ordering::SeqCst) {
-                Ending::Interrupted
-            } else {
-                Ending::Done
+        if shutdown.is_shutdown() {
+            break Ending::Interrupted;
+        }
+        // Nothing is due while the sender is blocked, by this process or any other.
+        if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
+            break Ending::Blocked {
+                sender: sender_name.clone(),
+                block,
             };
         }
         let now = clock.now();
@@ -228,7 +280,11 @@ pub async fn run_campaign(
             // Only the near end of the queue can keep the run going: a bounded read.
             let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
             let near = stores.deliveries().waits(&run, now, Some(within)).await?;
-            match until_idle(now, horizon, &near, worker.throttled_until()) {
+            let throttled = worker
+                .throttled_until()
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            match until_idle(now, horizon, &near, throttled) {
                 WhenIdle::WaitUntil(at) => at,
                 // Told apart from a pause below.
                 WhenIdle::Stop => {
@@ -248,30 +304,30 @@ pub async fn run_campaign(
                 }
             }
         } else {
-            // Nothing queued in an active run: done, or paused (told apart below).
-            let Some(at) = next else {
-                break Ending::Done;
-            };
-            at
+            match next {
+                Some(at) => at,
+                // Claims still held (by a crashed process, until their lease ends): wait for
+                // their recovery.
+                None if in_flight > 0 => {
+                    now + chrono::TimeDelta::from_std(poll).unwrap_or_default()
+                }
+                // Nothing queued in an active run: done, or paused (told apart below).
+                None => break Ending::Done,
+            }
         };
         if wake <= now {
             continue;
         }
-        // Sleep until the next delivery is due (at most a minute, so a paused run resumed
-        // elsewhere is noticed), or until asked to stop.
-        let wait = (wake - now)
-            .to_std()
-            .unwrap_or_default()
-            .min(Duration::from_secs(60));
+        let wait = (wake - now).to_std().unwrap_or_default().min(poll);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = stop.notified() => {}
+            () = wake_on.recv() => {}
         }
     };
     let counts = stores.deliveries().counts(&run).await?;
     // A pause ends the run whatever the mode: an operator must act before anything more goes.
     let ending = match stores.runs().run(&run).await? {
-        Some(record) if record.state == herald_store::RunState::Paused => Ending::Paused {
+        Some(record) if record.state == RunState::Paused => Ending::Paused {
             reason: record
                 .state_reason
                 .unwrap_or_else(|| "paused without a recorded reason".to_owned()),
@@ -280,77 +336,10 @@ pub async fn run_campaign(
     };
     Ok(RunReport {
         run,
-        expansion,
+        expansion: scheduled.expansion,
         recovered,
         counts,
         ending,
         implicit_outbox,
     })
-}
-
-/// One run as `herald status` shows it.
-#[derive(Debug, Clone)]
-pub struct RunStatus {
-    /// The run.
-    pub record: herald_store::RunRecord,
-    /// Its counts by state and reason.
-    pub counts: RunCounts,
-    /// Its queue as of the status's `now`: due, and waiting by reason.
-    pub waits: QueueWaits,
-}
-
-/// Counts of one run, or of every run, with their queues as of `now`.
-pub async fn status(
-    settings: &Settings,
-    env: &BTreeMap<String, String>,
-    run: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Vec<RunStatus>, AppError> {
-    let stores = open_store(settings, env)?;
-    let records = match run {
-        Some(id) => {
-            let id = RunId::parse(id).map_err(|e| AppError::User(e.to_string()))?;
-            let record = stores
-                .runs()
-                .run(&id)
-                .await?
-                .ok_or_else(|| AppError::User(format!("no run {id}")))?;
-            vec![record]
-        }
-        None => stores.runs().runs().await?,
-    };
-    let mut out = Vec::with_capacity(records.len());
-    for record in records {
-        let counts = stores.deliveries().counts(&record.run.run).await?;
-        let waits = stores
-            .deliveries()
-            .waits(&record.run.run, now, None)
-            .await?;
-        out.push(RunStatus {
-            record,
-            counts,
-            waits,
-        });
-    }
-    Ok(out)
-}
-
-/// The sender of a stored run and the channel its consent is checked on, as `herald run` would
-/// resolve them now: the store keeps the campaign file's path, not its sender, so this reads
-/// the file's `sender` and looks it up in `settings`. `Err` says why it cannot tell. `now` is
-/// the instant validation measures a cron horizon from.
-pub fn consent_channel_of(
-    settings: &Settings,
-    record: &herald_store::RunRecord,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(String, herald_core::ConsentChannel), String> {
-    let source = Path::new(&record.run.source);
-    let campaign = herald_campaign::load(source, now)
-        .map_err(|_| format!("campaign file {} cannot be read", source.display()))?;
-    let name = campaign.sender.as_ref().map_or("main", |s| s.as_str());
-    let sender = settings
-        .senders
-        .get(name)
-        .ok_or_else(|| format!("sender `{name}` is not configured"))?;
-    Ok((name.to_owned(), sender.consent_channel()))
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_app::Settings;
 use herald_app::run::{Ending, RunOptions, RunReport, run_campaign};
-use herald_store::WaitReason;
+use herald_engine::Shutdown;
+use herald_store::{StoreTime, WaitReason};
 use herald_testkit::TokioClock;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -37,13 +38,18 @@ fn project(dir: &Path, people: &[(String, &str)], yaml: &str) -> Settings {
 
 async fn run_until_idle(dir: &Path, settings: &Settings, start: DateTime<Utc>) -> RunReport {
     let clock = Arc::new(TokioClock::new(start));
+    let options = RunOptions {
+        until_idle: true,
+        // Leases and rate slots follow the same paused clock as the run.
+        store_time: StoreTime::Clock(clock.clone()),
+    };
     run_campaign(
         &dir.join("c.yaml"),
         settings,
         &BTreeMap::new(),
-        RunOptions { until_idle: true },
+        options,
         clock,
-        std::future::pending(),
+        Shutdown::never(),
         |_| {},
     )
     .await
@@ -123,9 +129,10 @@ async fn status_counts_the_queue_by_why_it_waits() {
     let now = at("2026-11-30T10:00:00Z");
     let report = run_until_idle(dir.path(), &settings, now).await;
     assert!(matches!(report.ending, Ending::Idle(_)), "{report:?}");
-    let status = herald_app::run::status(&settings, &BTreeMap::new(), None, now)
+    let status = herald_app::status::status(&settings, &BTreeMap::new(), None, now)
         .await
         .unwrap();
+    let status = &status.runs;
     let waits = &status[0].waits;
     // Planned for tomorrow 10:00 UTC, which is midnight at UTC-10: the window holds them.
     assert_eq!(

@@ -186,6 +186,11 @@ impl FakeProvider {
         self.lock().rules.push(rule);
     }
 
+    /// Removes every rule: from now on every request is accepted.
+    pub fn clear_script(&self) {
+        self.lock().rules.clear();
+    }
+
     /// Holds open the requests with these ordinals ([`Reply::Hold`]).
     pub fn hold(&self, ordinals: impl IntoIterator<Item = usize>) {
         for ordinal in ordinals {

@@ -219,7 +219,8 @@ impl Cluster {
         let store = self.store();
         wait_until(&format!("{run} to drain"), PATIENCE, || {
             let counts = store.counts(run);
-            let done = store.sealed_total(run).is_some() && counts.queued == 0 && counts.sending == 0;
+            let done =
+                store.sealed_total(run).is_some() && counts.queued == 0 && counts.sending == 0;
             if done { Ok(()) } else { Err(counts) }
         });
         self.status()

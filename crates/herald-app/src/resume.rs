@@ -1,0 +1,91 @@
+//! `herald resume`: an operator lets things go again after fixing what stopped them.
+//!
+//! A sender block (the provider answered 131048, 368, 131042 or 190) is the sender's state in
+//! the store: every worker of that sender stops claiming until someone clears it here. A run
+//! pause (an operator, or template errors) is the run's state and is cleared by resuming the run.
+//! The two are kept apart on purpose: clearing a block must not resume a run an operator
+//! paused, and resuming a run must not send through a sender the provider refuses.
+
+use std::collections::BTreeMap;
+
+use herald_core::RunId;
+use herald_store::{Block, RunState, Runs, Senders, Stores};
+
+use crate::{AppError, AppStores, Settings, open_store};
+
+/// What resuming a sender found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderResumed {
+    /// It was blocked and the block is cleared: the block as read just before (`None` if it
+    /// was recorded between that read and the resume).
+    Unblocked(Option<Block>),
+    /// It was not blocked; nothing changed (a throttle, if any, is cleared too).
+    NotBlocked,
+}
+
+/// Clears the block of sender `name`. A name neither configured nor known to the store is a
+/// user error (most likely a typo), naming the configured senders.
+pub async fn resume_sender(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<SenderResumed, AppError> {
+    let stores = open_store(settings, env)?;
+    let state = stores.senders().sender(name).await?;
+    let known = settings.senders.contains_key(name)
+        || state.blocked.is_some()
+        || state.throttled_until.is_some();
+    if !known {
+        let configured: Vec<&str> = settings.senders.keys().map(String::as_str).collect();
+        return Err(AppError::User(format!(
+            "no sender `{name}`: it is not configured (configured: {}) and the store {} has no \
+             state for it",
+            if configured.is_empty() {
+                "none".to_owned()
+            } else {
+                configured.join(", ")
+            },
+            stores.location()
+        )));
+    }
+    let was_blocked = stores.senders().resume(name).await?;
+    Ok(if was_blocked {
+        SenderResumed::Unblocked(state.blocked)
+    } else {
+        SenderResumed::NotBlocked
+    })
+}
+
+/// What resuming a run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunResumed {
+    /// It was paused (for the reason shown, when one was recorded) and is active again.
+    Resumed(Option<String>),
+    /// It was already active.
+    AlreadyActive,
+}
+
+/// Sets a paused run active again. A cancelled run stays cancelled (a user error).
+pub async fn resume_run(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+    run: &str,
+) -> Result<RunResumed, AppError> {
+    let run = RunId::parse(run).map_err(|e| AppError::User(e.to_string()))?;
+    let stores = open_store(settings, env)?;
+    let record = stores
+        .runs()
+        .run(&run)
+        .await?
+        .ok_or_else(|| AppError::User(format!("no run {run} in {}", stores.location())))?;
+    match record.state {
+        RunState::Active => Ok(RunResumed::AlreadyActive),
+        RunState::Cancelled => Err(AppError::User(format!(
+            "run {run} is cancelled; a cancelled run is never resumed"
+        ))),
+        RunState::Paused => {
+            stores.runs().set_run_state(&run, RunState::Active).await?;
+            Ok(RunResumed::Resumed(record.state_reason))
+        }
+    }
+}

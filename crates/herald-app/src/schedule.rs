@@ -1,0 +1,97 @@
+//! Scheduling: a campaign file into a run in the store, with everything a worker on any machine
+//! needs to send it (the sender's name and the campaign's text), and its audience expanded into
+//! deliveries. `herald scheduler`, `herald serve` and `herald run` all schedule through here.
+//!
+//! Expansion is idempotent (deliveries are keyed by run and recipient, the run is sealed only
+//! once its whole audience is in), so a scheduler restarted after a crash mid-expansion
+//! schedules the same files again and only what is missing is added.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use herald_campaign::Campaign;
+use herald_campaign::input::{MAX_DOCUMENT_BYTES, read_document};
+use herald_core::RunId;
+use herald_engine::expand::{ExpandError, Expansion, expand};
+use herald_store::{Deliveries, RunCounts, Stores};
+
+use crate::config::SenderSettings;
+use crate::{AppError, Settings};
+
+/// A campaign file read and validated, with its exact text (stored with its runs).
+#[derive(Debug, Clone)]
+pub struct CampaignFile {
+    /// The file as given.
+    pub path: PathBuf,
+    /// Its text, as validated.
+    pub text: String,
+    /// The campaign.
+    pub campaign: Campaign,
+}
+
+impl CampaignFile {
+    /// Reads `path` once (a regular file of at most 1 MiB) and validates that text, so the text
+    /// stored with the run is exactly the campaign that was checked.
+    pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Self, AppError> {
+        let label = path.display().to_string();
+        let text = read_document(path, MAX_DOCUMENT_BYTES)
+            .map_err(|e| AppError::User(format!("{label}:1:1: {}", e.kind)))?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let campaign = herald_campaign::parse(&label, base, &text, now)
+            .map_err(|d| AppError::User(d.to_string()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            text,
+            campaign,
+        })
+    }
+
+    /// The configured sender the campaign names: an error at its `sender:` value otherwise.
+    pub fn sender<'s>(
+        &self,
+        settings: &'s Settings,
+    ) -> Result<(String, &'s SenderSettings), AppError> {
+        crate::sender::configured(&self.path, &self.campaign, settings)
+    }
+}
+
+/// A campaign scheduled: its run, what expansion did, and the run's counts after it.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    /// The campaign file.
+    pub file: PathBuf,
+    /// The run.
+    pub run: RunId,
+    /// Its sender.
+    pub sender: String,
+    /// What expansion did.
+    pub expansion: Expansion,
+    /// The run's counts after expansion.
+    pub counts: RunCounts,
+}
+
+/// Creates the run of `file` as of `now` (its `at`, or the next cron fire), with its sender
+/// and text, and expands its audience; idempotent.
+pub async fn schedule<S: Stores>(
+    stores: &S,
+    file: &CampaignFile,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Scheduled, AppError> {
+    let (sender, _) = file.sender(settings)?;
+    let source = file.path.display().to_string();
+    let (run, expansion) = expand(stores, &file.campaign, &source, &sender, &file.text, now)
+        .await
+        .map_err(|e| match e {
+            ExpandError::Store(s) => AppError::from(s),
+            other => AppError::User(format!("{source}: {other}")),
+        })?;
+    let counts = stores.deliveries().counts(&run).await?;
+    Ok(Scheduled {
+        file: file.path.clone(),
+        run,
+        sender,
+        expansion,
+        counts,
+    })
+}

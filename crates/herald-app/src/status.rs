@@ -1,0 +1,302 @@
+//! What `herald status` shows, gathered and shaped once: the CLI prints it as a table or as this
+//! module's JSON, and the admin API (a later issue) serves the same JSON, so the two never drift.
+//!
+//! Three things are read from the store: every sender's shared state (a provider's throttle or
+//! block, which stops every worker of the sender), each run with its counts and queue, and the
+//! deliveries in flight by the worker holding their claim (a crashed worker's claims show here
+//! until their lease ends and another worker recovers them).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use herald_core::{ConsentChannel, RunId};
+use herald_store::{
+    ClaimRecord, Deliveries, DeliveryKey, QueueWaits, RunCounts, RunRecord, Runs, SenderState,
+    Senders, Stores, WorkerId,
+};
+use serde_json::{Value, json};
+
+use crate::{AppError, AppStores, Settings, open_store};
+
+/// The whole status: senders, then runs.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Where the store is.
+    pub store: String,
+    /// Every configured sender and every sender the store has state for, by name.
+    pub senders: Vec<SenderStatus>,
+    /// The runs asked for, newest first.
+    pub runs: Vec<RunStatus>,
+}
+
+/// One sender: configured or not, and what the provider last asked of it.
+#[derive(Debug, Clone)]
+pub struct SenderStatus {
+    /// Its name.
+    pub name: String,
+    /// Whether the config defines it (a block may outlive the sender's removal from it).
+    pub configured: bool,
+    /// Its shared state (empty when never throttled nor blocked).
+    pub state: SenderState,
+}
+
+impl SenderStatus {
+    /// `blocked`, `throttled` (until a still-future instant) or `ok`, as of `now`.
+    pub fn condition(&self, now: DateTime<Utc>) -> &'static str {
+        if self.state.blocked.is_some() {
+            "blocked"
+        } else if self.state.throttled_until.is_some_and(|until| until > now) {
+            "throttled"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// One run as `herald status` shows it.
+#[derive(Debug, Clone)]
+pub struct RunStatus {
+    /// The run.
+    pub record: RunRecord,
+    /// Its counts by state and reason.
+    pub counts: RunCounts,
+    /// Its queue as of the status's `now`: due, and waiting by reason.
+    pub waits: QueueWaits,
+    /// Its sender and the channel consent is checked on, or why that cannot be told.
+    pub consent: Result<(String, ConsentChannel), String>,
+    /// Its deliveries in flight (`sending`), by the worker holding the claim.
+    pub in_flight: BTreeMap<WorkerId, u64>,
+}
+
+/// Reads the status of one run (`run`) or of every run, as of `now`.
+pub async fn status(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+    run: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Status, AppError> {
+    let stores = open_store(settings, env)?;
+    let records = match run {
+        Some(id) => {
+            let id = RunId::parse(id).map_err(|e| AppError::User(e.to_string()))?;
+            let record = stores
+                .runs()
+                .run(&id)
+                .await?
+                .ok_or_else(|| AppError::User(format!("no run {id}")))?;
+            vec![record]
+        }
+        None => stores.runs().runs().await?,
+    };
+    let in_flight = in_flight_by_owner(&stores).await?;
+    let mut runs = Vec::with_capacity(records.len());
+    for record in records {
+        let counts = stores.deliveries().counts(&record.run.run).await?;
+        let waits = stores
+            .deliveries()
+            .waits(&record.run.run, now, None)
+            .await?;
+        let consent = consent_channel_of(settings, &record, now);
+        let in_flight = in_flight.get(&record.run.run).cloned().unwrap_or_default();
+        runs.push(RunStatus {
+            record,
+            counts,
+            waits,
+            consent,
+            in_flight,
+        });
+    }
+    Ok(Status {
+        store: stores.location(),
+        senders: senders(&stores, settings).await?,
+        runs,
+    })
+}
+
+/// Every configured sender, and every sender with stored state, by name.
+async fn senders(stores: &impl Stores, settings: &Settings) -> Result<Vec<SenderStatus>, AppError> {
+    let mut by_name: BTreeMap<String, SenderStatus> = settings
+        .senders
+        .keys()
+        .map(|name| {
+            let status = SenderStatus {
+                name: name.clone(),
+                configured: true,
+                state: SenderState {
+                    name: name.clone(),
+                    throttled_until: None,
+                    blocked: None,
+                },
+            };
+            (name.clone(), status)
+        })
+        .collect();
+    for state in stores.senders().senders().await? {
+        let configured = settings.senders.contains_key(&state.name);
+        by_name.insert(
+            state.name.clone(),
+            SenderStatus {
+                name: state.name.clone(),
+                configured,
+                state,
+            },
+        );
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// The deliveries in flight, by run and owner. Only runs with some in flight have their claims
+/// read, so a status of many finished runs costs one small read.
+async fn in_flight_by_owner(
+    stores: &impl Stores,
+) -> Result<BTreeMap<RunId, BTreeMap<WorkerId, u64>>, AppError> {
+    let keys = stores.deliveries().in_flight().await?;
+    let mut by_run: BTreeMap<RunId, Vec<DeliveryKey>> = BTreeMap::new();
+    for key in keys {
+        by_run.entry(key.run.clone()).or_default().push(key);
+    }
+    let mut out = BTreeMap::new();
+    for (run, keys) in by_run {
+        let owners: BTreeMap<DeliveryKey, WorkerId> = stores
+            .deliveries()
+            .claims(&run)
+            .await?
+            .into_iter()
+            .map(|ClaimRecord { key, owner, .. }| (key, owner))
+            .collect();
+        let mut counts: BTreeMap<WorkerId, u64> = BTreeMap::new();
+        for key in &keys {
+            // A `sending` row always has an owner; one without (written by a herald before
+            // claims had owners, not yet recovered) is counted under a name saying so.
+            let owner = owners.get(key).cloned().unwrap_or_else(unowned);
+            *counts.entry(owner).or_default() += 1;
+        }
+        out.insert(run, counts);
+    }
+    Ok(out)
+}
+
+fn unowned() -> WorkerId {
+    WorkerId::parse("(unknown-owner)").unwrap_or_else(|| WorkerId::for_process("unknown", 0, 0))
+}
+
+/// The sender of a stored run and the channel its consent is checked on. A run stores its
+/// sender; one stored by an older herald (no sender yet) is resolved as that herald did, from
+/// its campaign file. `Err` says why it cannot tell. `now` is the instant validation measures
+/// a cron horizon from.
+pub fn consent_channel_of(
+    settings: &Settings,
+    record: &RunRecord,
+    now: DateTime<Utc>,
+) -> Result<(String, ConsentChannel), String> {
+    let name = match &record.run.sender {
+        Some(name) => name.clone(),
+        None => {
+            let source = std::path::Path::new(&record.run.source);
+            let campaign = herald_campaign::load(source, now)
+                .map_err(|_| format!("campaign file {} cannot be read", source.display()))?;
+            crate::sender::name(&campaign).to_owned()
+        }
+    };
+    let sender = settings
+        .senders
+        .get(&name)
+        .ok_or_else(|| format!("sender `{name}` is not configured"))?;
+    Ok((name, sender.consent_channel()))
+}
+
+fn utc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Status {
+    /// The JSON of `herald status --format json`: an array of runs, newest first (the shape
+    /// scripts already read), each with its sender's state and its claims in flight by owner.
+    pub fn runs_json(&self, now: DateTime<Utc>) -> Value {
+        Value::Array(
+            self.runs
+                .iter()
+                .map(|run| self.run_json(run, now))
+                .collect(),
+        )
+    }
+
+    /// Every sender's state as JSON objects (also inside each run's `sender_state`).
+    pub fn senders_json(&self, now: DateTime<Utc>) -> Value {
+        Value::Array(self.senders.iter().map(|s| sender_json(s, now)).collect())
+    }
+
+    fn run_json(&self, run: &RunStatus, now: DateTime<Utc>) -> Value {
+        let RunStatus {
+            record,
+            counts,
+            waits,
+            consent,
+            in_flight,
+        } = run;
+        let consent_doc = match consent {
+            Ok((sender, channel)) => json!({"channel": channel.as_str(), "sender": sender}),
+            Err(why) => json!({"channel": null, "unknown": why}),
+        };
+        let sender = record
+            .run
+            .sender
+            .clone()
+            .or_else(|| consent.as_ref().ok().map(|(name, _)| name.clone()));
+        let sender_state = sender
+            .as_deref()
+            .and_then(|name| self.senders.iter().find(|s| s.name == name))
+            .map(|s| sender_json(s, now));
+        let in_flight: serde_json::Map<String, Value> = in_flight
+            .iter()
+            .map(|(owner, n)| (owner.to_string(), json!(n)))
+            .collect();
+        json!({
+            "run": record.run.run.as_str(),
+            "campaign": record.run.campaign.as_str(),
+            "sender": sender,
+            "sender_state": sender_state,
+            "state": record.state.as_str(),
+            "state_reason": record.state_reason,
+            "consent": consent_doc,
+            "total": counts.total(),
+            "queued": counts.queued,
+            "sending": counts.sending,
+            "in_flight": in_flight,
+            "sent": counts.sent,
+            "failed": counts.failed,
+            "unknown": counts.unknown,
+            "expired": counts.expired,
+            "skipped": counts.skipped,
+            "next_wave": counts.next_wave.map(|(at, n)| json!({"at": utc(at), "count_within_hour": n})),
+            "waits": waits_json(waits),
+        })
+    }
+}
+
+fn sender_json(sender: &SenderStatus, now: DateTime<Utc>) -> Value {
+    let blocked =
+        sender.state.blocked.as_ref().map(
+            |block| json!({"code": block.code, "reason": block.reason, "since": utc(block.at)}),
+        );
+    json!({
+        "name": sender.name,
+        "configured": sender.configured,
+        "state": sender.condition(now),
+        "blocked": blocked,
+        "throttled_until": sender.state.throttled_until.filter(|t| *t > now).map(utc),
+    })
+}
+
+/// The queue by reason: `{"due": n, "<reason>": {"count": n, "next": t}}`.
+fn waits_json(waits: &QueueWaits) -> Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("due".into(), json!(waits.due));
+    for (reason, waiting) in &waits.waiting {
+        doc.insert(
+            reason.as_str().into(),
+            json!({"count": waiting.count, "next": utc(waiting.next)}),
+        );
+    }
+    Value::Object(doc)
+}

@@ -1,0 +1,59 @@
+//! `herald resume --sender NAME | RUN`
+
+use std::path::Path;
+
+use chrono::SecondsFormat;
+use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
+
+use crate::cli::ResumeArgs;
+use crate::commands::{Failure, environment, runtime, settings};
+use crate::output::Output;
+
+pub(crate) fn run(
+    config: Option<&Path>,
+    args: &ResumeArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    // Checked before anything is read: a bare `herald resume` is a usage mistake, not a
+    // question about the config.
+    if args.sender.is_none() && args.run.is_none() {
+        return Err(Failure::User(
+            "herald resume needs what to resume: `herald resume --sender NAME` clears a \
+             provider's block of a sender, `herald resume RUN` sets a paused run active"
+                .to_owned(),
+        ));
+    }
+    let env = environment()?;
+    let settings = settings(config, &env)?;
+    let runtime = runtime()?;
+    if let Some(name) = &args.sender {
+        match runtime.block_on(resume_sender(&settings, &env, name))? {
+            SenderResumed::Unblocked(Some(block)) => writeln!(
+                out,
+                "sender {name} resumed: cleared the provider's block of {} ({}: {}); its \
+                 workers claim again",
+                block.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                block.code,
+                block.reason
+            )?,
+            SenderResumed::Unblocked(None) => {
+                writeln!(out, "sender {name} resumed: cleared the provider's block")?;
+            }
+            SenderResumed::NotBlocked => {
+                writeln!(out, "sender {name} was not blocked; nothing to resume")?;
+            }
+        }
+    }
+    if let Some(run) = &args.run {
+        match runtime.block_on(resume_run(&settings, &env, run))? {
+            RunResumed::Resumed(Some(reason)) => {
+                writeln!(out, "run {run} resumed (it was paused: {reason})")?;
+            }
+            RunResumed::Resumed(None) => writeln!(out, "run {run} resumed")?,
+            RunResumed::AlreadyActive => {
+                writeln!(out, "run {run} is not paused; nothing to resume")?;
+            }
+        }
+    }
+    Ok(())
+}

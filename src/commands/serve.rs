@@ -1,0 +1,42 @@
+//! `herald serve FILE…`: the scheduler, then the worker, in one process.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use herald_app::schedule::schedule;
+
+use crate::cli::ServeArgs;
+use crate::commands::scheduler::{load_all, write_scheduled};
+use crate::commands::worker::{options, work_until_stopped, write_reports};
+use crate::commands::{Failure, environment, runtime, settings, shutdown_on_signals};
+use crate::output::Output;
+
+pub(crate) fn run(
+    config: Option<&Path>,
+    args: &ServeArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let env = environment()?;
+    let settings = settings(config, &env)?;
+    let files = load_all(&args.files, &settings, out)?;
+    let options = options(&args.worker);
+    // The senders are checked before anything is scheduled: a typo in --sender must not leave
+    // campaigns expanded with nobody to send them.
+    herald_app::work::selected(&settings, &options)?;
+    let runtime = runtime()?;
+    let stores = Arc::new(herald_app::open_store(&settings, &env)?);
+    let reports = runtime.block_on(async {
+        let shutdown = shutdown_on_signals();
+        for file in &files {
+            if shutdown.is_shutdown() {
+                break;
+            }
+            let scheduled = schedule(&*stores, file, &settings, Utc::now()).await?;
+            write_scheduled(out, &scheduled)?;
+        }
+        out.finish()?;
+        work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await
+    })?;
+    write_reports(out, &reports)
+}

@@ -1,0 +1,84 @@
+//! `herald worker [--concurrency N] [--sender NAME]…`
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+use herald_app::work::{SenderReport, WorkOptions, selected, work};
+use herald_engine::SystemClock;
+use herald_engine::worker::process_worker_id;
+
+use crate::cli::WorkerArgs;
+use crate::commands::{Failure, environment, runtime, settings, shutdown_on_signals};
+use crate::output::Output;
+
+pub(crate) fn run(
+    config: Option<&Path>,
+    args: &WorkerArgs,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    let env = environment()?;
+    let settings = settings(config, &env)?;
+    let options = options(args);
+    let runtime = runtime()?;
+    let stores = Arc::new(herald_app::open_store(&settings, &env)?);
+    let reports = runtime.block_on(async {
+        let shutdown = shutdown_on_signals();
+        work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await
+    })?;
+    write_reports(out, &reports)
+}
+
+pub(crate) fn options(args: &WorkerArgs) -> WorkOptions {
+    WorkOptions {
+        concurrency: args.concurrency.and_then(|n| NonZeroUsize::new(n as usize)),
+        senders: args.senders.clone(),
+    }
+}
+
+/// Works until the shutdown fires, saying on stderr who works what.
+pub(crate) async fn work_until_stopped<S: herald_app::AppStores>(
+    stores: &Arc<S>,
+    settings: &herald_app::Settings,
+    env: &std::collections::BTreeMap<String, String>,
+    options: &WorkOptions,
+    shutdown: herald_engine::Shutdown,
+    out: &mut Output,
+) -> Result<Vec<SenderReport>, Failure> {
+    let id = process_worker_id();
+    let names: Vec<String> = selected(settings, options)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    writeln!(
+        out.stderr(),
+        "worker {id} on {}: sending for {} (lease {} s); Ctrl-C or SIGTERM stops it after the \
+         requests in flight",
+        stores.location(),
+        names.join(", "),
+        settings.worker.lease_seconds
+    );
+    Ok(work(
+        Arc::clone(stores),
+        settings,
+        env,
+        options,
+        id,
+        Arc::new(SystemClock),
+        shutdown,
+    )
+    .await?)
+}
+
+/// What each sender's worker did, one line each.
+pub(crate) fn write_reports(out: &mut Output, reports: &[SenderReport]) -> Result<(), Failure> {
+    writeln!(out, "stopped; the requests in flight were recorded")?;
+    for r in reports {
+        writeln!(
+            out,
+            "  sender {}: sent {}, deferred {}, skipped {}, failed {}",
+            r.sender, r.sent, r.deferred, r.skipped, r.failed
+        )?;
+    }
+    Ok(())
+}
