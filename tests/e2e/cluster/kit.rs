@@ -207,12 +207,6 @@ impl Cluster {
             .collect()
     }
 
-    /// The whole `herald status --format json` document.
-    pub(crate) fn status_doc(&self) -> Value {
-        serde_json::from_str(&self.project.ok(&["status", "--format", "json"]))
-            .expect("status prints JSON")
-    }
-
     /// Waits until `run` is sealed with nothing queued or in flight (read from the store, which
     /// costs less than a `herald status` process per check), and returns its `herald status`.
     pub(crate) fn wait_drained(&self, run: &RunId) -> Value {

@@ -154,12 +154,9 @@ fn a_131048_answered_to_one_worker_stops_every_worker_until_the_sender_is_resume
         held["queued"].as_u64() > Some(0),
         "stopped before the end: {held}"
     );
-    // `status` shows the block (the sender's state, next to the runs).
-    let doc = cluster.status_doc().to_string();
-    assert!(
-        doc.contains("131048"),
-        "status does not show the block: {doc}"
-    );
+    // `status` shows the block: the sender's state, with each of its runs.
+    assert_eq!(held["sender_state"]["state"], "blocked", "{held}");
+    assert_eq!(held["sender_state"]["blocked"]["code"], "131048", "{held}");
     // Nothing happens while blocked: a pause long enough for a few slots at 30/s, and no
     // worker exits.
     std::thread::sleep(Duration::from_secs(1));
