@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use chrono::{DurationRound, TimeDelta, Utc};
 
-use crate::receiver::Receiver;
 use crate::run::{herald_cmd, status, write_webhook_config};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::FakeProvider;
 
 #[test]
 fn a_cli_opt_out_while_deferred_stops_the_delivery_and_an_older_opt_in_cannot_undo_it() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let (stopped, kept) = ("+79161000001", "+79161000002");
     fs::write(

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use chrono::{SecondsFormat, TimeDelta, Utc};
 
-use crate::receiver::Receiver;
 use crate::run::{herald_cmd, status};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::FakeProvider;
 
 /// Audience ids and phones.
 const PEOPLE: [(&str, &str); 8] = [
@@ -30,7 +30,7 @@ fn phone(id: &str) -> &'static str {
 /// A store, an audience of [`PEOPLE`], a `main` webhook sender checking `whatsapp` consent, and
 /// two marketing campaigns open at every hour of every day: `c.yaml` on `main`, `sms.yaml` on a
 /// `texts` sender that [`add_sms_sender`] configures.
-fn project(receiver: &Receiver) -> tempfile::TempDir {
+fn project(receiver: &FakeProvider) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,phone,timezone\n");
     for (id, phone) in PEOPLE {
@@ -59,7 +59,7 @@ fn project(receiver: &Receiver) -> tempfile::TempDir {
 }
 
 /// Adds the `texts` webhook sender, which checks consent given on `sms`.
-fn add_sms_sender(dir: &Path, receiver: &Receiver) {
+fn add_sms_sender(dir: &Path, receiver: &FakeProvider) {
     let path = dir.join("herald.toml");
     let mut config = fs::read_to_string(&path).unwrap();
     config.push_str(&format!(
@@ -92,7 +92,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[test]
 fn only_valid_whatsapp_opt_ins_receive_a_marketing_campaign() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(&receiver);
     let d = dir.path();
     let month_ago = (Utc::now() - TimeDelta::days(30)).to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -218,7 +218,7 @@ fn only_valid_whatsapp_opt_ins_receive_a_marketing_campaign() {
 
 #[test]
 fn an_opt_in_needs_a_scope_and_cannot_be_dated_ahead() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(&receiver);
     let d = dir.path();
     let p = phone("ctrl1");
@@ -279,7 +279,7 @@ fn an_opt_in_needs_a_scope_and_cannot_be_dated_ahead() {
 
 #[test]
 fn a_file_with_a_column_the_import_does_not_know_is_refused_whole() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(&receiver);
     let d = dir.path();
     fs::write(
@@ -316,7 +316,7 @@ fn a_file_with_a_column_the_import_does_not_know_is_refused_whole() {
 
 #[test]
 fn an_unterminated_quote_stops_the_import_and_keeps_the_rows_before_it() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(&receiver);
     let d = dir.path();
     fs::write(
@@ -381,7 +381,7 @@ fn herald_capped(dir: &Path, limit: u64, args: &[&str]) -> std::process::Output 
 #[test]
 fn the_import_reads_only_regular_files_in_bounded_memory() {
     const LIMIT: u64 = 128 << 20;
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(&receiver);
     let d = dir.path();
     // A 256 MiB line (a sparse file: zeros) after the header, then a good row: twice the address

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `herald` binary: one test binary, a module per command.
 
+mod cluster;
 mod config;
 mod consent;
 mod consent_rules;
@@ -7,7 +8,6 @@ mod inputs;
 mod logs;
 mod output;
 mod plan;
-mod receiver;
 mod roles;
 mod run;
 mod support;

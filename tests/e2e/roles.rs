@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::receiver::{Answer, Receiver};
 use crate::run::{herald_cmd, status, wait_for};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -39,18 +39,18 @@ fn project(n: usize, sender: &str) -> tempfile::TempDir {
     dir
 }
 
-fn webhook(receiver: &Receiver, per_second: u32) -> String {
+fn webhook(receiver: &FakeProvider, per_second: u32) -> String {
     format!(
         "channel = \"webhook\"\nurl = \"{}\"\nper_second = {per_second}\n",
         receiver.url()
     )
 }
 
-fn whatsapp(receiver: &Receiver) -> String {
+fn whatsapp(receiver: &FakeProvider) -> String {
     format!(
         "channel = \"whatsapp\"\nphone_number_id = \"1234567890\"\ntoken_env = \"HERALD_TEST_WA_TOKEN\"\n\
          base_url = \"http://{}\"\nper_second = 100\n",
-        receiver.addr
+        receiver.addr()
     )
 }
 
@@ -73,7 +73,7 @@ fn terminate(child: Child) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn each_once(receiver: &Receiver, n: usize) {
+fn each_once(receiver: &FakeProvider, n: usize) {
     let mut per_recipient: BTreeMap<String, usize> = BTreeMap::new();
     for recipient in receiver.recipients() {
         *per_recipient.entry(recipient).or_default() += 1;
@@ -88,7 +88,7 @@ fn each_once(receiver: &Receiver, n: usize) {
 #[test]
 fn scheduler_then_worker_sends_each_recipient_once_and_stops_cleanly_on_sigterm() {
     const N: usize = 30;
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     // Slow answers keep requests in flight when SIGTERM arrives.
     receiver.set_delay(Duration::from_millis(200));
     let dir = project(N, &webhook(&receiver, 50));
@@ -159,7 +159,7 @@ fn scheduler_then_worker_sends_each_recipient_once_and_stops_cleanly_on_sigterm(
 #[test]
 fn serve_schedules_and_sends_until_sigterm() {
     const N: usize = 12;
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(N, &webhook(&receiver, 100));
     let d = dir.path();
     let serve = spawn(d, &["serve", "c.yaml"]);
@@ -193,8 +193,8 @@ fn serve_schedules_and_sends_until_sigterm() {
 #[test]
 fn a_blocked_sender_stops_the_worker_until_resume_sender() {
     const N: usize = 8;
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::BlockSender);
+    let receiver = FakeProvider::start();
+    receiver.script(Match::Any, Reply::BLOCK);
     let dir = project(N, &whatsapp(&receiver));
     let d = dir.path();
     let out = herald_cmd(d, &["scheduler", "c.yaml"]).output().unwrap();
@@ -215,7 +215,7 @@ fn a_blocked_sender_stops_the_worker_until_resume_sender() {
     std::thread::sleep(Duration::from_millis(2_500));
     assert_eq!(receiver.count(), blocked_at, "no request while blocked");
 
-    receiver.set_answer(Answer::Ok);
+    receiver.clear_script();
     let out = herald_cmd(d, &["resume", "--sender", "main"])
         .output()
         .unwrap();

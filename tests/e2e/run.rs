@@ -5,12 +5,12 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::receiver::{Answer, Receiver};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 /// A temp project: a transactional campaign (always open), an audience of `n`, a config whose
 /// `main` sender is a webhook at `url`, and a store in the temp dir. Its leases are short (3 s,
@@ -46,13 +46,7 @@ pub(crate) fn write_webhook_config(dir: &Path, url: &str) {
 }
 
 pub(crate) fn herald_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
-    cmd.current_dir(dir)
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("herald.toml"));
-    cmd.env_remove("HERALD_CONFIG").env("XDG_DATA_HOME", dir);
-    cmd
+    herald_testkit::process::isolated(Path::new(env!("CARGO_BIN_EXE_herald")), dir, args)
 }
 
 fn spawn_run(dir: &Path) -> Child {
@@ -63,13 +57,9 @@ fn spawn_run(dir: &Path) -> Child {
         .unwrap()
 }
 
-pub(crate) fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, condition: impl FnMut() -> bool) {
     // Not a performance limit: a generous guard so a broken build fails instead of hanging.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    herald_testkit::poll::wait_for(what, Duration::from_secs(120), condition);
 }
 
 pub(crate) fn status(dir: &Path) -> Value {
@@ -84,7 +74,7 @@ pub(crate) fn status(dir: &Path) -> Value {
 #[test]
 fn sigkill_mid_request_never_sends_twice_and_loses_nobody() {
     const N: usize = 60;
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(N, &receiver.url(), 200, "at_most_once");
     // Hold one request open at three points of the run; kill herald while each is in flight.
     let holds = [5usize, 23, 41];
@@ -136,7 +126,7 @@ fn sigkill_mid_request_never_sends_twice_and_loses_nobody() {
 
 #[test]
 fn the_rate_holds_in_every_one_second_window() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(70, &receiver.url(), 20, "at_most_once");
     let out = herald_cmd(dir.path(), &["run", "c.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -161,7 +151,7 @@ fn the_rate_holds_in_every_one_second_window() {
 /// one store at once both finish, and every recipient of each gets exactly one request.
 #[test]
 fn two_runs_of_two_campaigns_share_one_store() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     receiver.set_delay(Duration::from_millis(20));
     let dir = project(20, &receiver.url(), 200, "at_most_once");
     let mut csv = String::from("id,phone,timezone\n");
@@ -231,7 +221,7 @@ fn an_unreachable_receiver_loses_nothing() {
 
 #[test]
 fn a_malformed_campaign_and_a_missing_sender_are_user_errors() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(3, &receiver.url(), 50, "at_most_once");
     fs::write(dir.path().join("bad.yaml"), "id: x\npurpose: sometimes\n").unwrap();
     let out = herald_cmd(dir.path(), &["run", "bad.yaml"])
@@ -260,7 +250,7 @@ fn a_malformed_campaign_and_a_missing_sender_are_user_errors() {
 
 #[test]
 fn ctrl_c_lets_in_flight_requests_finish_and_a_second_run_resumes() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     receiver.set_delay(Duration::from_millis(150));
     let dir = project(30, &receiver.url(), 50, "at_most_once");
     let mut child = spawn_run(dir.path());
@@ -303,7 +293,7 @@ fn ctrl_c_lets_in_flight_requests_finish_and_a_second_run_resumes() {
 #[test]
 fn open_windows_send_now_and_closed_ones_wait_for_their_opening() {
     use chrono::{DateTime, NaiveTime, TimeDelta, Timelike, Utc};
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
     let start = now.hour().saturating_sub(1);
@@ -353,13 +343,13 @@ closed,+7 916 100 00 02,Etc/GMT+6
 
 #[test]
 fn a_whatsapp_sender_posts_template_messages_to_the_cloud_api() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = project(4, "http://unused.invalid/hook", 50, "at_most_once");
     let config = format!(
         "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
          token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\napi_version = \"v21.0\"\n",
         dir.path().join("herald.db").display(),
-        receiver.addr
+        receiver.addr()
     );
     fs::write(dir.path().join("herald.toml"), config).unwrap();
     let missing = herald_cmd(dir.path(), &["run", "c.yaml"])
@@ -387,13 +377,13 @@ fn a_whatsapp_sender_posts_template_messages_to_the_cloud_api() {
 }
 
 /// A project whose `main` sender is WhatsApp, pointed at the receiver as a fake Cloud API.
-fn whatsapp_project(n: usize, receiver: &Receiver, delivery: &str) -> tempfile::TempDir {
+fn whatsapp_project(n: usize, receiver: &FakeProvider, delivery: &str) -> tempfile::TempDir {
     let dir = project(n, "http://unused.invalid/hook", 100, delivery);
     let config = format!(
         "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
          token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\nper_second = 100\n[worker]\nbatch = 8\n",
         dir.path().join("herald.db").display(),
-        receiver.addr
+        receiver.addr()
     );
     fs::write(dir.path().join("herald.toml"), config).unwrap();
     dir
@@ -408,8 +398,16 @@ fn run_whatsapp(dir: &Path) -> std::process::Output {
 
 #[test]
 fn throttling_a_third_of_requests_still_sends_everyone_exactly_once() {
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::ThrottleEveryThird);
+    let receiver = FakeProvider::start();
+    receiver.script(
+        Match::EveryNth {
+            every: 3,
+            offset: 2,
+        },
+        Reply::Throttle {
+            retry_after_secs: 1,
+        },
+    );
     let dir = whatsapp_project(12, &receiver, "at_most_once");
     let out = run_whatsapp(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -421,17 +419,17 @@ fn throttling_a_third_of_requests_still_sends_everyone_exactly_once() {
     );
     // Throttled requests were not accepted, so each recipient has exactly one accepted request:
     // its requests minus the throttled ones.
-    let log = receiver.log.lock().unwrap();
+    let requests = receiver.requests();
     let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
-    for (ordinal, (recipient, _, _)) in log.requests.iter().enumerate() {
-        if ordinal % 3 != 2 {
-            *accepted.entry(recipient.clone()).or_default() += 1;
+    for request in &requests {
+        if request.reply == Reply::Accept {
+            *accepted.entry(request.to.clone()).or_default() += 1;
         }
     }
     assert_eq!(accepted.len(), 12);
     assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
     assert!(
-        log.requests.len() > 12,
+        requests.len() > 12,
         "some requests were throttled and retried"
     );
 }
@@ -441,8 +439,8 @@ fn a_500_is_unknown_under_at_most_once_and_retried_under_at_least_once() {
     for (delivery, sent, unknown, requests) in
         [("at_most_once", 0, 3, 3), ("at_least_once", 3, 0, 6)]
     {
-        let receiver = Receiver::start();
-        receiver.set_answer(Answer::FailFirstWith500);
+        let receiver = FakeProvider::start();
+        receiver.script(Match::FirstPerRecipient, Reply::ServerError);
         let dir = whatsapp_project(3, &receiver, delivery);
         let out = run_whatsapp(dir.path());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{CampaignId, RecipientId, RunId};
 
-use crate::receiver::{Answer, Receiver};
 use crate::run::{herald_cmd, status, write_webhook_config};
 use crate::support::{stderr, stdout};
+use herald_testkit::provider::{FakeProvider, Match, Reply};
 
 /// `audience` as (id, zone) rows and a transactional campaign `id` with `extra` YAML.
 fn campaign(dir: &Path, id: &str, audience: &[String], extra: &str) {
@@ -31,12 +31,12 @@ fn campaign(dir: &Path, id: &str, audience: &[String], extra: &str) {
 }
 
 /// A config whose `main` sender is WhatsApp, pointed at `receiver` as a fake Cloud API.
-fn whatsapp_config(dir: &Path, receiver: &Receiver) {
+fn whatsapp_config(dir: &Path, receiver: &FakeProvider) {
     let config = format!(
         "[store]\nsqlite = \"{}\"\n[senders.main]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
          token_env = \"HERALD_TEST_WA_TOKEN\"\nbase_url = \"http://{}\"\nper_second = 100\n",
         dir.join("herald.db").display(),
-        receiver.addr
+        receiver.addr()
     );
     fs::write(dir.join("herald.toml"), config).unwrap();
 }
@@ -53,7 +53,7 @@ fn run_until_idle(dir: &Path) -> Output {
 /// the first and left the others "waiting for their window" while it was open.
 #[test]
 fn until_idle_sends_a_campaign_starting_now_across_its_spread() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let at = Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let run = RunId::new(&CampaignId::parse("soon").unwrap(), &at);
@@ -105,8 +105,13 @@ fn until_idle_sends_a_campaign_starting_now_across_its_spread() {
 /// and until when (15 minutes at most), and leaves the deliveries queued for the throttle.
 #[test]
 fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::ThrottleForADay);
+    let receiver = FakeProvider::start();
+    receiver.script(
+        Match::Any,
+        Reply::Throttle {
+            retry_after_secs: 86_400,
+        },
+    );
     let dir = tempfile::tempdir().unwrap();
     let audience: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
     campaign(
@@ -151,8 +156,8 @@ fn until_idle_stops_at_once_when_the_sender_is_throttled_for_a_day() {
 /// clears it and the next run sends the rest.
 #[test]
 fn a_sender_block_stops_run_until_resume_sender() {
-    let receiver = Receiver::start();
-    receiver.set_answer(Answer::BlockSender);
+    let receiver = FakeProvider::start();
+    receiver.script(Match::Any, Reply::BLOCK);
     let dir = tempfile::tempdir().unwrap();
     let audience: Vec<String> = (0..3).map(|i| format!("r{i}")).collect();
     campaign(
@@ -211,7 +216,7 @@ fn a_sender_block_stops_run_until_resume_sender() {
     assert!(table.contains("sender main: blocked since "), "{table}");
     assert!(table.contains("herald resume --sender main"), "{table}");
 
-    receiver.set_answer(Answer::Ok);
+    receiver.clear_script();
     let out = run(&["resume", "--sender", "main"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -239,7 +244,7 @@ fn a_sender_block_stops_run_until_resume_sender() {
 /// `herald resume` needs to be told what to resume; a sender nobody knows is an error.
 #[test]
 fn resume_names_its_forms_and_refuses_an_unknown_sender() {
-    let receiver = Receiver::start();
+    let receiver = FakeProvider::start();
     let dir = tempfile::tempdir().unwrap();
     whatsapp_config(dir.path(), &receiver);
     let out = herald_cmd(dir.path(), &["resume"]).output().unwrap();

@@ -1,5 +1,15 @@
-//! Test helpers. Depends on herald-core (and tokio's clock) alone, so every crate can
-//! dev-depend on it.
+//! Test helpers, written once (zero2prod's `spawn_app`): clocks for in-process tests, and for
+//! end-to-end tests an isolated `herald` command ([`process`]), a capped polling helper
+//! ([`poll`]) and a fake provider ([`provider`], feature `provider`).
+//!
+//! By default it depends on herald-core, tokio's clock and tempfile alone, so every crate can
+//! dev-depend on it cheaply; the fake provider pulls in axum, so it is behind a feature only the
+//! end-to-end tests turn on.
+
+pub mod poll;
+pub mod process;
+#[cfg(feature = "provider")]
+pub mod provider;
 
 use std::sync::Mutex;
 

@@ -1,0 +1,217 @@
+//! A scheduler and three workers on one SQLite file, a 2,000-recipient audience across many
+//! zones with opted-out phones; the scheduler is SIGKILLed mid-expansion and a worker mid-run,
+//! and both are restarted.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use herald_testkit::poll::{wait_for, wait_until};
+use herald_testkit::process::Spawned;
+use herald_testkit::provider::most_within;
+use rusqlite::OptionalExtension;
+
+use super::kit::{
+    Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people, per_recipient,
+    run_id, skipped,
+};
+
+const AUDIENCE: usize = 2_000;
+const PER_SECOND: u32 = 200;
+/// Every 20th recipient opted out before the run: 100 of them.
+const OPTED_OUT_EVERY: usize = 20;
+const AT: &str = "2026-01-01T00:00";
+
+#[test]
+fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_lost_recipient() {
+    let cluster = Cluster::new(&[SenderConf {
+        name: "main",
+        per_second: PER_SECOND,
+    }]);
+    // Slow answers keep requests in flight on every worker, so the kill finds some.
+    cluster.provider.set_delay(Duration::from_millis(100));
+    let audience = people(AUDIENCE, 1_000_000);
+    cluster.campaign(
+        "big",
+        "main",
+        &audience,
+        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n"),
+    );
+    let run = run_id("big", AT);
+
+    // Opt-outs recorded before the run, by import (this also creates the store).
+    let yesterday = (Utc::now() - TimeDelta::days(1)).to_rfc3339();
+    let opted_out: Vec<_> = audience.iter().step_by(OPTED_OUT_EVERY).collect();
+    let mut csv = String::from("phone,kind,occurred_at\n");
+    for person in &opted_out {
+        csv.push_str(&format!("{},opt_out,{yesterday}\n", person.phone));
+    }
+    cluster.project.write("optouts.csv", &csv);
+    cluster.project.ok(&["consent", "import", "optouts.csv"]);
+
+    let mut workers: Vec<Spawned> = (0..3)
+        .map(|i| cluster.worker(&format!("worker-{i}"), &[]))
+        .collect();
+
+    // The scheduler, killed mid-expansion: as soon as the run exists, the test takes SQLite's
+    // write lock, so the scheduler cannot seal the run (nor write anything) before the kill.
+    let rows_at_kill = kill_scheduler_mid_expansion(&cluster, &run);
+    let mut scheduler = cluster
+        .project
+        .spawn("scheduler-again", &["scheduler", "big.yaml"]);
+    let store = cluster.store();
+    let total = wait_until("the restarted scheduler to seal the run", PATIENCE, || {
+        store.sealed_total(&run).ok_or(rows_at_kill)
+    });
+    assert_eq!(total, AUDIENCE as u64, "resumed, not restarted nor doubled");
+    if scheduler.exited().is_none() {
+        assert_eq!(
+            scheduler.sigterm(),
+            Some(0),
+            "{}",
+            cluster.project.log("scheduler-again")
+        );
+    }
+
+    // A worker killed mid-run, with requests in flight.
+    wait_for("a third of the audience sent", PATIENCE, || {
+        cluster.provider.count() >= AUDIENCE / 3
+    });
+    let killed_pid = workers[0].pid();
+    workers[0].sigkill();
+    let in_flight_at_kill: BTreeSet<String> = store
+        .claims(&run)
+        .into_iter()
+        .filter(|c| owned_by(c.owner.as_str(), killed_pid) && c.state == "sending")
+        .map(|c| c.key.recipient.to_string())
+        .collect();
+    assert!(
+        !in_flight_at_kill.is_empty(),
+        "the killed worker held no claim: the kill proved nothing"
+    );
+    workers[0] = cluster.worker("worker-0-again", &[]);
+
+    let status = cluster.wait_drained(&run);
+    for worker in &mut workers {
+        let name = worker.name().to_owned();
+        assert_eq!(worker.sigterm(), Some(0), "{}", cluster.project.log(&name));
+    }
+
+    // At most one request per recipient, and none to whoever opted out.
+    let per_phone = per_recipient(&cluster.provider, |_| true);
+    let twice: Vec<_> = per_phone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "recipients reached more than once: {twice:?}"
+    );
+    for person in &opted_out {
+        assert!(
+            !per_phone.contains_key(&person.to()),
+            "{} opted out",
+            person.phone
+        );
+    }
+
+    // Recovered claims are exactly the killed worker's in-flight ones, ended unknown.
+    let claims = store.claims(&run);
+    let recovered: BTreeSet<String> = claims
+        .iter()
+        .filter(|c| c.recovered)
+        .map(|c| {
+            assert!(
+                owned_by(c.owner.as_str(), killed_pid),
+                "{c:?} was recovered but its owner is alive (the killed worker was pid {killed_pid})"
+            );
+            assert_eq!(c.state, "unknown", "{c:?}");
+            c.key.recipient.to_string()
+        })
+        .collect();
+    assert_eq!(recovered, in_flight_at_kill);
+
+    // The rate, as the store granted it and as the provider received it.
+    let slots: Vec<_> = claims.iter().map(|c| c.slot).collect();
+    let granted = most_slots_within(&slots, TimeDelta::seconds(1));
+    assert!(
+        granted <= PER_SECOND as usize,
+        "{granted} slots in one second"
+    );
+    let received = most_within(&cluster.provider.receipt_times(), Duration::from_secs(1));
+    assert!(
+        received <= PER_SECOND as usize + 1,
+        "{received} requests received within one second at {PER_SECOND}/s"
+    );
+
+    // Every recipient in exactly one terminal state; the counts add up.
+    let sendable = (AUDIENCE - opted_out.len()) as u64;
+    assert_eq!(status["total"], AUDIENCE as u64, "{status}");
+    assert_eq!(accounted(&status), AUDIENCE as u64, "{status}");
+    assert_eq!(
+        skipped(&status, "opted_out"),
+        opted_out.len() as u64,
+        "{status}"
+    );
+    let sent = status["sent"].as_u64().unwrap();
+    let unknown = status["unknown"].as_u64().unwrap();
+    assert_eq!(sent + unknown, sendable, "{status}");
+    assert_eq!(unknown, recovered.len() as u64, "{status}");
+    assert_eq!(
+        claims.len() as u64,
+        sendable,
+        "one claim record per sendable delivery"
+    );
+    // Every sent delivery reached the provider; an unknown one may have.
+    let reached = per_phone.len() as u64;
+    assert!(
+        reached >= sent && reached <= sendable,
+        "{reached} reached, {status}"
+    );
+}
+
+/// Starts `herald scheduler big.yaml`, waits for its run to exist, takes the store's write lock,
+/// checks the run is not sealed yet, SIGKILLs the scheduler and releases the lock. Returns how
+/// many deliveries the run had at the kill.
+fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
+    let conn = rusqlite::Connection::open(cluster.project.db()).unwrap();
+    conn.busy_timeout(Duration::from_secs(60)).unwrap();
+    let mut scheduler = cluster
+        .project
+        .spawn("scheduler", &["scheduler", "big.yaml"]);
+    // A tight loop: the run must be seen between its creation and its seal.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let exists = conn
+            .query_row(
+                "SELECT 1 FROM runs WHERE run_id = ?1",
+                [run.as_str()],
+                |_| Ok(()),
+            )
+            .optional()
+            .unwrap()
+            .is_some();
+        if exists {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && scheduler.exited().is_none(),
+            "the scheduler never created the run: {}",
+            cluster.project.log("scheduler")
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (total, rows): (Option<i64>, i64) = conn
+        .query_row(
+            "SELECT total, (SELECT count(*) FROM deliveries WHERE run = runs.id) \
+             FROM runs WHERE run_id = ?1",
+            [run.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    scheduler.sigkill();
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        total, None,
+        "the scheduler sealed the run ({rows} rows) before it could be killed mid-expansion"
+    );
+    rows
+}

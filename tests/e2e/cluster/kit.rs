@@ -1,0 +1,333 @@
+//! The cluster tests' project: a config with a WhatsApp sender pointed at the fake provider and
+//! a short lease, campaigns and audiences, the roles as background processes, and views of the
+//! store and of `herald status`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use herald_core::{CampaignId, RunId};
+use herald_store::{ClaimRecord, Deliveries, RunCounts, Runs, SenderState, Senders, Stores};
+use herald_store_sqlite::SqliteStores;
+use herald_testkit::poll::wait_until;
+use herald_testkit::process::{Project, Spawned};
+use herald_testkit::provider::FakeProvider;
+use serde_json::Value;
+
+/// The worker lease in these tests (`[worker] lease_seconds`; 60 by default): short, so a killed
+/// worker's claims are recovered within the test, and still three times the HTTP timeout.
+pub(crate) const LEASE_SECONDS: u64 = 3;
+
+/// The cap on every wait: a guard against a hung cluster, not a performance limit.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(150);
+
+/// The token variable the config names.
+const TOKEN_ENV: &str = "HERALD_TEST_WA_TOKEN";
+
+/// Zones the audiences cycle through: whole, half and quarter hours, both hemispheres, both
+/// sides of the date line.
+pub(crate) const ZONES: &[&str] = &[
+    "Europe/Moscow",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Adelaide",
+    "America/St_Johns",
+    "Pacific/Chatham",
+    "America/Los_Angeles",
+    "Pacific/Honolulu",
+    "Pacific/Kiritimati",
+    "Asia/Tokyo",
+    "Africa/Lagos",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Asia/Tehran",
+    "Etc/UTC",
+    "America/New_York",
+];
+
+/// One recipient of a test audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Person {
+    /// The audience id, `r<i>`.
+    pub(crate) id: String,
+    /// E.164 with the `+`.
+    pub(crate) phone: String,
+}
+
+impl Person {
+    /// The `to` of a Cloud API request: the digits.
+    pub(crate) fn to(&self) -> String {
+        self.phone.trim_start_matches('+').to_owned()
+    }
+}
+
+/// `n` recipients `r0…`, Russian mobiles from `+7 916 first…`.
+pub(crate) fn people(n: usize, first: u64) -> Vec<Person> {
+    (0..n)
+        .map(|i| Person {
+            id: format!("r{i}"),
+            phone: format!("+7916{:07}", first + i as u64),
+        })
+        .collect()
+}
+
+/// A cluster project: the fake provider, the config, the store.
+pub(crate) struct Cluster {
+    pub(crate) project: Project,
+    pub(crate) provider: FakeProvider,
+    /// One cluster at a time in this test binary: each runs four processes, and two at once on
+    /// two cores would starve the ones whose spread is seconds long.
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// Whose turn it is to run a cluster.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// A sender of the config: its name and rate.
+pub(crate) struct SenderConf<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) per_second: u32,
+}
+
+impl Cluster {
+    /// A project whose senders are all WhatsApp, pointed at a new fake provider.
+    pub(crate) fn new(senders: &[SenderConf<'_>]) -> Self {
+        // A test that failed while holding the turn poisons it; the next one may still run.
+        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        let provider = FakeProvider::start();
+        let mut project = Project::new(env!("CARGO_BIN_EXE_herald"));
+        project.set_env(TOKEN_ENV, "test-token-0123456789");
+        let mut config = format!(
+            "[store]\nsqlite = \"{}\"\n[worker]\nbatch = 32\nlease_seconds = {LEASE_SECONDS}\n",
+            project.db().display()
+        );
+        for sender in senders {
+            write!(
+                config,
+                "[senders.{}]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
+                 token_env = \"{TOKEN_ENV}\"\nbase_url = \"{}\"\nper_second = {}\ntimeout_seconds = 1\n",
+                sender.name,
+                provider.base_url(),
+                sender.per_second
+            )
+            .unwrap();
+        }
+        project.write_config(&config);
+        Self {
+            project,
+            provider,
+            _turn: turn,
+        }
+    }
+
+    /// Writes `<id>.csv` (zones cycling through [`ZONES`]) and `<id>.yaml`: a transactional
+    /// campaign of `sender`, open around the clock in every zone (a window of 00:00-24:00, so the
+    /// window search runs in each zone), with `extra` YAML.
+    pub(crate) fn campaign(&self, id: &str, sender: &str, audience: &[Person], extra: &str) {
+        let mut csv = String::from("id,phone,timezone\n");
+        for (i, person) in audience.iter().enumerate() {
+            writeln!(
+                csv,
+                "{},{},{}",
+                person.id,
+                person.phone,
+                ZONES[i % ZONES.len()]
+            )
+            .unwrap();
+        }
+        self.project.write(&format!("{id}.csv"), &csv);
+        self.project.write(
+            &format!("{id}.yaml"),
+            &format!(
+                "id: {id}\nsender: {sender}\npurpose: transactional\naudience: {{ source: {id}.csv }}\n\
+                 template: {{ name: notice, language: en }}\n\
+                 send_window: {{ hours: {{ daily: \"00:00-24:00\" }} }}\n{extra}"
+            ),
+        );
+    }
+
+    /// Runs `herald scheduler FILES…` until `runs` are expanded (sealed), then stops it if it
+    /// has not exited by itself.
+    pub(crate) fn schedule(&self, files: &[&str], runs: &[&RunId]) {
+        let mut args = vec!["scheduler"];
+        args.extend_from_slice(files);
+        let mut scheduler = self.project.spawn("scheduler", &args);
+        let store = self.store();
+        wait_until("the scheduler to expand its campaigns", PATIENCE, || {
+            // Read after the exit check: a scheduler that exited had sealed what it would.
+            let exited = scheduler.exited();
+            let unsealed: Vec<_> = runs
+                .iter()
+                .filter(|run| store.sealed_total(run).is_none())
+                .collect();
+            if let Some(code) = exited {
+                let code = code.unwrap_or(-1);
+                assert!(
+                    unsealed.is_empty() && code == 0,
+                    "the scheduler exited with {code}: {}",
+                    self.project.log("scheduler")
+                );
+            }
+            if unsealed.is_empty() {
+                Ok(())
+            } else {
+                Err(unsealed.len())
+            }
+        });
+        if scheduler.exited().is_none() {
+            assert_eq!(
+                scheduler.sigterm(),
+                Some(0),
+                "{}",
+                self.project.log("scheduler")
+            );
+        }
+    }
+
+    /// `herald worker` named `name` (its log files' stem) with `args`.
+    pub(crate) fn worker(&self, name: &str, args: &[&str]) -> Spawned {
+        let mut all = vec!["worker", "--concurrency", "8"];
+        all.extend_from_slice(args);
+        self.project.spawn(name, &all)
+    }
+
+    /// The runs as `herald status --format json` shows them, by run id.
+    pub(crate) fn status(&self) -> BTreeMap<String, Value> {
+        let doc: Value = serde_json::from_str(&self.project.ok(&["status", "--format", "json"]))
+            .expect("status prints JSON");
+        // The runs: the document itself (a list), or its `runs` next to the senders.
+        let runs = doc.get("runs").unwrap_or(&doc);
+        runs.as_array()
+            .unwrap_or_else(|| panic!("no runs in {doc}"))
+            .iter()
+            .map(|run| (run["run"].as_str().unwrap().to_owned(), run.clone()))
+            .collect()
+    }
+
+    /// Waits until `run` is sealed with nothing queued or in flight (read from the store, which
+    /// costs less than a `herald status` process per check), and returns its `herald status`.
+    pub(crate) fn wait_drained(&self, run: &RunId) -> Value {
+        let store = self.store();
+        wait_until(&format!("{run} to drain"), PATIENCE, || {
+            let counts = store.counts(run);
+            let done =
+                store.sealed_total(run).is_some() && counts.queued == 0 && counts.sending == 0;
+            if done { Ok(()) } else { Err(counts) }
+        });
+        self.status()
+            .remove(run.as_str())
+            .unwrap_or_else(|| panic!("{run} is not in herald status"))
+    }
+
+    /// A view of the store the processes share.
+    pub(crate) fn store(&self) -> StoreView {
+        StoreView::open(&self.project.db())
+    }
+}
+
+/// The run id of a campaign written with `schedule: { at: AT, … }`.
+pub(crate) fn run_id(campaign: &str, at: &str) -> RunId {
+    RunId::new(&CampaignId::parse(campaign).unwrap(), at)
+}
+
+/// The store, read through its ports from the test (as any process of the cluster would).
+pub(crate) struct StoreView {
+    runtime: tokio::runtime::Runtime,
+    stores: SqliteStores,
+}
+
+impl StoreView {
+    fn open(db: &Path) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stores = SqliteStores::open(db).expect("the store opens");
+        Self { runtime, stores }
+    }
+
+    /// Every delivery of `run` ever claimed: its last owner, slot, state, whether recovered.
+    pub(crate) fn claims(&self, run: &RunId) -> Vec<ClaimRecord> {
+        self.runtime
+            .block_on(self.stores.deliveries().claims(run))
+            .expect("claims")
+    }
+
+    /// A sender's shared state.
+    pub(crate) fn sender(&self, name: &str) -> SenderState {
+        self.runtime
+            .block_on(self.stores.senders().sender(name))
+            .expect("the sender's state")
+    }
+
+    /// The counts of `run`.
+    pub(crate) fn counts(&self, run: &RunId) -> RunCounts {
+        self.runtime
+            .block_on(self.stores.deliveries().counts(run))
+            .expect("the run's counts")
+    }
+
+    /// The audience size of `run` once its expansion finished; `None` while it expands (or
+    /// before it exists).
+    pub(crate) fn sealed_total(&self, run: &RunId) -> Option<u64> {
+        self.runtime
+            .block_on(self.stores.runs().run(run))
+            .expect("the run")
+            .and_then(|record| record.total)
+    }
+}
+
+/// The most of `slots` within any window of `width` (half-open): the rate the store granted.
+pub(crate) fn most_slots_within(slots: &[DateTime<Utc>], width: TimeDelta) -> usize {
+    let mut sorted = slots.to_vec();
+    sorted.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= width {
+            start += 1;
+        }
+        most = most.max(end + 1 - start);
+    }
+    most
+}
+
+/// Whether `owner` (`host/pid/random`) is the process `pid`.
+pub(crate) fn owned_by(owner: &str, pid: u32) -> bool {
+    owner.split('/').nth(1) == Some(pid.to_string().as_str())
+}
+
+/// How many requests each recipient (`to`) received, counting only those `accepted` says count.
+pub(crate) fn per_recipient(
+    provider: &FakeProvider,
+    accepted: impl Fn(&herald_testkit::provider::Request) -> bool,
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for request in provider.requests().iter().filter(|r| accepted(r)) {
+        *counts.entry(request.to.clone()).or_default() += 1;
+    }
+    counts
+}
+
+/// A run's count of `skipped(reason)` in a status document.
+pub(crate) fn skipped(status: &Value, reason: &str) -> u64 {
+    status["skipped"][reason].as_u64().unwrap_or(0)
+}
+
+/// Every terminal and non-terminal count of a run's status, summed: must be its total.
+pub(crate) fn accounted(status: &Value) -> u64 {
+    let plain = ["queued", "sending", "sent", "unknown", "expired"]
+        .iter()
+        .map(|k| status[*k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    let grouped = |key: &str| -> u64 {
+        status[key]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or_else(|| status[key].as_u64().unwrap_or(0))
+    };
+    plain + grouped("failed") + grouped("skipped")
+}
