@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use herald_campaign::Campaign;
 use herald_campaign::input::{MAX_DOCUMENT_BYTES, read_document};
 use herald_core::RunId;
-use herald_engine::expand::{ExpandError, Expansion, expand};
+use herald_engine::expand::{ExpandError, Expansion, RunSource, expand};
 use herald_store::{Deliveries, RunCounts, Stores};
 
 use crate::config::SenderSettings;

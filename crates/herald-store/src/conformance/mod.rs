@@ -377,7 +377,9 @@ impl<'a, S: Stores> Fixture<'a, S> {
     /// The phone number `recipient` was inserted with.
     pub fn phone_of(&self, recipient: &str) -> u32 {
         let phones = self.phones.lock().unwrap_or_else(PoisonError::into_inner);
-        *phones.get(recipient).expect("a recipient the fixture inserted")
+        *phones
+            .get(recipient)
+            .expect("a recipient the fixture inserted")
     }
 
     /// The history entry a claim of this run at `t(at)` records.
@@ -428,7 +430,10 @@ impl<'a, S: Stores> Fixture<'a, S> {
         at: i64,
     ) -> ClaimAnswer {
         let claim = self.decided(stores, recipient, at).await;
-        let sender = format!("fixture-{}", FIXTURE_SENDERS.fetch_add(1, Ordering::Relaxed));
+        let sender = format!(
+            "fixture-{}",
+            FIXTURE_SENDERS.fetch_add(1, Ordering::Relaxed)
+        );
         let group = ClaimGroup {
             owner: owner.clone(),
             lease: LEASE,
@@ -532,4 +537,3 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await
 }
-
