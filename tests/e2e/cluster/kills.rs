@@ -12,8 +12,8 @@ use herald_testkit::provider::most_within;
 use rusqlite::OptionalExtension;
 
 use super::kit::{
-    Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people, per_recipient,
-    run_id, skipped,
+    ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people,
+    per_recipient, run_id, skipped,
 };
 
 const AUDIENCE: usize = 2_000;
@@ -35,7 +35,7 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         "big",
         "main",
         &audience,
-        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n"),
+        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n{ALWAYS_OPEN}"),
     );
     let run = run_id("big", AT);
 

@@ -48,6 +48,10 @@ pub(crate) const ZONES: &[&str] = &[
     "America/New_York",
 ];
 
+/// A window open around the clock on every local day: open now in every zone, and still
+/// searched per zone.
+pub(crate) const ALWAYS_OPEN: &str = "send_window: { hours: { daily: \"00:00-24:00\" } }\n";
+
 /// One recipient of a test audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Person {
@@ -124,8 +128,8 @@ impl Cluster {
     }
 
     /// Writes `<id>.csv` (zones cycling through [`ZONES`]) and `<id>.yaml`: a transactional
-    /// campaign of `sender`, open around the clock in every zone (a window of 00:00-24:00, so the
-    /// window search runs in each zone), with `extra` YAML.
+    /// campaign of `sender` with `extra` YAML (a transactional campaign without a window is open
+    /// at every hour; [`ALWAYS_OPEN`] makes the window search run in each zone).
     pub(crate) fn campaign(&self, id: &str, sender: &str, audience: &[Person], extra: &str) {
         let mut csv = String::from("id,phone,timezone\n");
         for (i, person) in audience.iter().enumerate() {
@@ -143,8 +147,7 @@ impl Cluster {
             &format!("{id}.yaml"),
             &format!(
                 "id: {id}\nsender: {sender}\npurpose: transactional\naudience: {{ source: {id}.csv }}\n\
-                 template: {{ name: notice, language: en }}\n\
-                 send_window: {{ hours: {{ daily: \"00:00-24:00\" }} }}\n{extra}"
+                 template: {{ name: notice, language: en }}\n{extra}"
             ),
         );
     }
