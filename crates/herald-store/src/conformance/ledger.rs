@@ -188,7 +188,10 @@ pub async fn a_claim_decided_on_stale_consent_is_refused<S: Stores>(stores: &Sui
     };
     stores.at(6);
     let answers = d.claim(&group).await.unwrap();
-    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]), "{answers:?}");
+    assert!(
+        matches!(answers[..], [ClaimAnswer::Claimed { .. }]),
+        "{answers:?}"
+    );
 }
 
 /// `finish` ends queued and sending deliveries, once.

@@ -407,7 +407,11 @@ pub async fn apply_is_per_change_and_at_most_once<S: Stores>(stores: &Suite<S>) 
     };
     let ends = d
         .apply(
-            &[finish("a", Some(owner())), requeue, finish("a", Some(owner()))],
+            &[
+                finish("a", Some(owner())),
+                requeue,
+                finish("a", Some(owner())),
+            ],
             t(7),
         )
         .await
@@ -457,7 +461,11 @@ pub async fn due_in_only_the_given_runs<S: Stores>(stores: &Suite<S>) {
     let first = d.due_in(&both, t(100), 1).await.expect("due_in");
     assert_eq!(keys(first), q.keys(&["b"]), "earliest first, limited");
     let all = d.due_in(&scope(None), t(100), 10).await.expect("due_in");
-    assert_eq!(keys(all), [q.key("b"), p.key("a")], "every run of the sender");
+    assert_eq!(
+        keys(all),
+        [q.key("b"), p.key("a")],
+        "every run of the sender"
+    );
     let theirs = WorkScope {
         sender: "other".into(),
         runs: None,
@@ -466,6 +474,11 @@ pub async fn due_in_only_the_given_runs<S: Stores>(stores: &Suite<S>) {
     assert_eq!(keys(other), r.keys(&["c"]));
     assert_eq!(d.next_due_in(&theirs).await.expect("next"), Some(t(5)));
     let none = scope(Some(Vec::new()));
-    assert!(d.due_in(&none, t(100), 10).await.expect("due_in").is_empty());
+    assert!(
+        d.due_in(&none, t(100), 10)
+            .await
+            .expect("due_in")
+            .is_empty()
+    );
     assert_eq!(d.next_due_in(&none).await.expect("next"), None);
 }
