@@ -351,7 +351,7 @@ pub async fn defer_moves_due<S: Stores>(stores: &Suite<S>) {
     let due = d.due(t(100), 10).await.unwrap();
     let due: Vec<_> = due.into_iter().map(|x| (x.key, x.due_at)).collect();
     assert_eq!(due, [(f.key("b"), t(50)), (f.key("a"), t(100))]);
-    assert!(f.claim("b", 1).await);
+    assert!(f.claim("b", 100).await);
     let window = WaitReason::Window;
     assert_err(d.defer(&f.key("b"), t(200), window).await, "Conflict");
     assert_err(d.defer(&f.key("ghost"), t(200), window).await, "NotFound");
