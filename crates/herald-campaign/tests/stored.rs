@@ -20,8 +20,8 @@ schedule:
   at: 2026-12-01T10:00
 send_window:
   hours: { mon-fri: "09:00-20:00" }
-caps:
-  - { max: 1, per: 1d }
+frequency_cap:
+  - { max: 1, per: 1d, scope: purpose }
 "#;
 
 /// The instant campaigns are checked at.

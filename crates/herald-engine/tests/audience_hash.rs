@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use herald_engine::expand::{ExpandError, Expansion, expand_with_readers};
 use herald_store::{
-    Change, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, RunCounts, Runs, StoreError,
-    StoreResult, Stores, Terminal,
+    Change, ClaimAnswer, ClaimGroup, ClaimRecord, Deliveries, Delivery, DeliveryKey, NewDelivery,
+    NewRun, Recovered, RunCounts, Runs, StoreError, StoreResult, Stores, Terminal, WorkScope,
+    WorkerId,
 };
-use herald_store_sqlite::{SqliteConsents, SqliteRuns, SqliteStores};
+use herald_store_sqlite::{SqliteConsents, SqliteRuns, SqliteSenders, SqliteStores};
 
 /// More than one batch of 5,000, so an expansion can stop between batches.
 const ROWS: usize = 6_000;
@@ -38,6 +39,15 @@ impl Stores for Hooked {
     type Runs = SqliteRuns;
     type Deliveries = HookedDeliveries;
     type Consents = SqliteConsents;
+    type Senders = SqliteSenders;
+
+    fn senders(&self) -> &SqliteSenders {
+        self.inner.senders()
+    }
+
+    async fn now(&self) -> StoreResult<DateTime<Utc>> {
+        self.inner.now().await
+    }
 
     fn runs(&self) -> &SqliteRuns {
         self.inner.runs()
@@ -76,22 +86,17 @@ impl Deliveries for HookedDeliveries {
         self.inner.deliveries().defer(key, until, reason).await
     }
 
-    async fn begin_send(
-        &self,
-        key: &DeliveryKey,
-        send: &herald_core::PastSend,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.inner.deliveries().begin_send(key, send, now).await
-    }
-
     async fn finish(
         &self,
         key: &DeliveryKey,
         outcome: &Terminal,
+        owner: Option<&WorkerId>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.inner.deliveries().finish(key, outcome, now).await
+        self.inner
+            .deliveries()
+            .finish(key, outcome, owner, now)
+            .await
     }
 
     async fn requeue(
@@ -99,8 +104,33 @@ impl Deliveries for HookedDeliveries {
         key: &DeliveryKey,
         until: DateTime<Utc>,
         reason: Option<herald_store::WaitReason>,
+        owner: &WorkerId,
     ) -> StoreResult<()> {
-        self.inner.deliveries().requeue(key, until, reason).await
+        self.inner
+            .deliveries()
+            .requeue(key, until, reason, owner)
+            .await
+    }
+
+    async fn claim(&self, group: &ClaimGroup) -> StoreResult<Vec<ClaimAnswer>> {
+        self.inner.deliveries().claim(group).await
+    }
+
+    async fn renew(
+        &self,
+        owner: &WorkerId,
+        keys: &[DeliveryKey],
+        lease: std::time::Duration,
+    ) -> StoreResult<u64> {
+        self.inner.deliveries().renew(owner, keys, lease).await
+    }
+
+    async fn recover_expired(&self, limit: usize) -> StoreResult<Vec<Recovered>> {
+        self.inner.deliveries().recover_expired(limit).await
+    }
+
+    async fn claims(&self, run: &herald_core::RunId) -> StoreResult<Vec<ClaimRecord>> {
+        self.inner.deliveries().claims(run).await
     }
 
     async fn waits(
@@ -134,15 +164,15 @@ impl Deliveries for HookedDeliveries {
 
     async fn due_in(
         &self,
-        runs: &[herald_core::RunId],
+        scope: &WorkScope,
         now: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        self.inner.deliveries().due_in(runs, now, limit).await
+        self.inner.deliveries().due_in(scope, now, limit).await
     }
 
-    async fn next_due_in(&self, runs: &[herald_core::RunId]) -> StoreResult<Option<DateTime<Utc>>> {
-        self.inner.deliveries().next_due_in(runs).await
+    async fn next_due_in(&self, scope: &WorkScope) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner.deliveries().next_due_in(scope).await
     }
 
     async fn apply(&self, changes: &[Change], now: DateTime<Utc>) -> StoreResult<Vec<bool>> {
@@ -209,7 +239,7 @@ impl Setup {
     }
 
     async fn expand<S: Stores>(&self, stores: &S) -> Result<Expansion, ExpandError> {
-        expand_with_readers(stores, &self.campaign, "c.yaml", now(), 1)
+        expand_with_readers(stores, &self.campaign, registered("c.yaml"), now(), 1)
             .await
             .map(|(_, expansion)| expansion)
     }
@@ -338,6 +368,8 @@ async fn an_unfinished_run_without_a_hash_is_not_resumed() {
         campaign: setup.campaign.id.clone(),
         purpose: setup.campaign.purpose,
         source: "c.yaml".into(),
+        sender: None,
+        campaign_text: None,
         at_least_once: false,
         audience_sha256: None,
     };
@@ -382,9 +414,15 @@ async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
         herald_campaign::load(&dir.path().join("demo-welcome.yaml"), reference_instant()).unwrap();
     std::fs::remove_file(dir.path().join("audiences/customers.csv")).unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
-    let (run, expansion) = expand_with_readers(&stores, &campaign, "demo-welcome.yaml", now(), 1)
-        .await
-        .unwrap();
+    let (run, expansion) = expand_with_readers(
+        &stores,
+        &campaign,
+        registered("demo-welcome.yaml"),
+        now(),
+        1,
+    )
+    .await
+    .unwrap();
     assert_eq!(run.as_str(), "demo-welcome@2026-11-01T08:00");
     assert!(expansion.already_expanded && expansion.total == 19);
     let record = stores.runs().run(&run).await.unwrap().unwrap();
@@ -394,4 +432,14 @@ async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
 /// The instant validation measures the cron horizon from (these campaigns have no cron).
 fn reference_instant() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid instant")
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
 }

@@ -11,7 +11,7 @@ use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Consents, Deliveries, RunCounts, StoredConsent, Stores};
 use herald_store_sqlite::SqliteStores;
-use herald_testkit::ManualClock;
+use herald_testkit::TokioClock;
 
 struct Recording(Mutex<Vec<String>>);
 
@@ -73,7 +73,9 @@ async fn send_with(
         "2026-11-30T00:00:00Z".parse().unwrap(),
     )
     .unwrap();
-    let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
+    let clock = Arc::new(TokioClock::new(now));
+    let stores =
+        Arc::new(SqliteStores::open_with(&dir.path().join("h.db"), store_time(&clock)).unwrap());
     for (stored, recorded_at) in log {
         stores
             .consents()
@@ -85,7 +87,9 @@ async fn send_with(
     let mut worker = Worker::new(
         Arc::clone(&stores),
         Arc::clone(&sent),
-        Arc::new(ManualClock::new(now)),
+        clock,
+        test_worker_id(),
+        main_scope(),
         NonZeroU32::new(1000).unwrap(),
         100,
     );
@@ -93,7 +97,9 @@ async fn send_with(
         worker = worker.with_consent_channel(ConsentChannel::parse(channel).unwrap());
     }
     let worker = Arc::new(worker);
-    let (run, _) = expand(&*stores, &campaign, "c.yaml", now).await.unwrap();
+    let (run, _) = expand(&*stores, &campaign, registered("c.yaml"), now)
+        .await
+        .unwrap();
     worker.register(&run, campaign);
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let counts = stores.deliveries().counts(&run).await.unwrap();
@@ -102,7 +108,7 @@ async fn send_with(
     (to, counts)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stored_opt_in_dated_ahead_grants_nothing_before_its_date() {
     let now = at("2026-11-30T12:00:00Z");
     let recorded = now - TimeDelta::days(1);
@@ -136,7 +142,7 @@ async fn a_stored_opt_in_dated_ahead_grants_nothing_before_its_date() {
     assert_eq!(counts.skipped.get("opted_out"), Some(&2), "{counts:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_worker_reads_consent_on_its_channel_only() {
     let now = at("2026-11-30T12:00:00Z");
     let then = now - TimeDelta::days(1);
@@ -152,4 +158,31 @@ async fn the_worker_reads_consent_on_its_channel_only() {
     // A sender configured with consent_channel = "sms".
     let (sent, _) = send_with(2, &log, Some("sms"), now).await;
     assert_eq!(sent, ["r0"]);
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
+}
+
+fn test_worker_id() -> herald_store::WorkerId {
+    herald_store::WorkerId::parse("test/1/0").unwrap()
+}
+
+/// Every run of the sender `main`, which the tests' runs are stored under.
+fn main_scope() -> herald_store::WorkScope {
+    herald_store::WorkScope {
+        sender: "main".into(),
+        runs: None,
+    }
+}
+
+/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
+fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
+    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
 }

@@ -161,7 +161,7 @@ async fn stored(rows: &[Row], jsonl: bool, readers: usize) -> (Expected, u64) {
     .unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
     let now: DateTime<Utc> = "2026-11-30T10:00:05Z".parse().unwrap();
-    let (run, _) = expand_with_readers(&stores, &campaign, "c.yaml", now, readers)
+    let (run, _) = expand_with_readers(&stores, &campaign, registered("c.yaml"), now, readers)
         .await
         .unwrap();
     let counts = stores.deliveries().counts(&run).await.unwrap();
@@ -253,4 +253,14 @@ fn eight_rows_are_eight_deliveries() {
 /// The instant validation measures the cron horizon from (these campaigns have no cron).
 fn reference_instant() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid instant")
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
 }

@@ -10,8 +10,8 @@ use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, RecordedConsent, Scope
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Consents, Deliveries, StoreResult, StoredConsent, Stores};
-use herald_store_sqlite::{SqliteDeliveries, SqliteRuns, SqliteStores};
-use herald_testkit::ManualClock;
+use herald_store_sqlite::{SqliteDeliveries, SqliteRuns, SqliteSenders, SqliteStores};
+use herald_testkit::TokioClock;
 
 /// The SQLite store, except that the first consent read of a step is followed at once by the
 /// given events: they arrive after the worker has read consent and before it claims.
@@ -57,6 +57,15 @@ impl Stores for StopAfterRead {
     type Runs = SqliteRuns;
     type Deliveries = SqliteDeliveries;
     type Consents = ArrivingLate;
+    type Senders = SqliteSenders;
+
+    fn senders(&self) -> &SqliteSenders {
+        self.inner.senders()
+    }
+
+    async fn now(&self) -> StoreResult<DateTime<Utc>> {
+        self.inner.now().await
+    }
 
     fn runs(&self) -> &SqliteRuns {
         self.inner.runs()
@@ -100,7 +109,7 @@ fn consent(phone: &str, kind: ConsentKind, source: &str) -> StoredConsent {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -117,7 +126,9 @@ async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
     .unwrap();
     let now: DateTime<Utc> = "2026-11-30T10:00:05Z".parse().unwrap();
     let campaign = herald_campaign::load(&dir.path().join("c.yaml"), now).unwrap();
-    let sqlite = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
+    let clock = Arc::new(TokioClock::new(now));
+    let sqlite =
+        Arc::new(SqliteStores::open_with(&dir.path().join("h.db"), store_time(&clock)).unwrap());
     let opted_in = [
         consent("+79162000001", ConsentKind::OptIn, "form"),
         consent("+79162000002", ConsentKind::OptIn, "form"),
@@ -139,11 +150,15 @@ async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
     let worker = Arc::new(Worker::new(
         Arc::clone(&stores),
         Arc::clone(&channel),
-        Arc::new(ManualClock::new(now)),
+        clock,
+        test_worker_id(),
+        main_scope(),
         NonZeroU32::new(100).unwrap(),
         10,
     ));
-    let (run, _) = expand(&*stores, &campaign, "c.yaml", now).await.unwrap();
+    let (run, _) = expand(&*stores, &campaign, registered("c.yaml"), now)
+        .await
+        .unwrap();
     worker.register(&run, campaign);
 
     // The step decided both with the opt-ins it read; the STOP recorded right after refuses
@@ -153,4 +168,31 @@ async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
     let counts = sqlite.deliveries().counts(&run).await.unwrap();
     assert_eq!(counts.sent, 1);
     assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
+}
+
+fn test_worker_id() -> herald_store::WorkerId {
+    herald_store::WorkerId::parse("test/1/0").unwrap()
+}
+
+/// Every run of the sender `main`, which the tests' runs are stored under.
+fn main_scope() -> herald_store::WorkScope {
+    herald_store::WorkScope {
+        sender: "main".into(),
+        runs: None,
+    }
+}
+
+/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
+fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
+    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
 }

@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_channel::{Accepted, Channel, OutgoingMessage, SendError, ThrottleScope};
+use herald_channel::{
+    Accepted, Channel, OutgoingMessage, ProviderAction, SendError, ThrottleScope,
+};
 use herald_core::clock::Clock;
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Deliveries, QueueWaits, Stores, WaitReason, Waiting};
 use herald_store_sqlite::SqliteStores;
-use herald_testkit::ManualClock;
+use herald_testkit::TokioClock;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -39,7 +41,7 @@ impl Channel for Answering {
 struct Setup {
     _dir: tempfile::TempDir,
     stores: Arc<SqliteStores>,
-    clock: Arc<ManualClock>,
+    clock: Arc<TokioClock>,
     run: herald_core::RunId,
     campaign: herald_campaign::Campaign,
 }
@@ -63,12 +65,16 @@ async fn setup(n: usize, at_: &str, extra: &str, now: DateTime<Utc>) -> Setup {
         "2026-11-30T00:00:00Z".parse().unwrap(),
     )
     .unwrap();
-    let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
-    let (run, _) = expand(&*stores, &campaign, "c.yaml", now).await.unwrap();
+    let clock = Arc::new(TokioClock::new(now));
+    let stores =
+        Arc::new(SqliteStores::open_with(&dir.path().join("h.db"), store_time(&clock)).unwrap());
+    let (run, _) = expand(&*stores, &campaign, registered("c.yaml"), now)
+        .await
+        .unwrap();
     Setup {
         _dir: dir,
         stores,
-        clock: Arc::new(ManualClock::new(now)),
+        clock,
         run,
         campaign,
     }
@@ -80,6 +86,8 @@ impl Setup {
             Arc::clone(&self.stores),
             channel,
             self.clock.clone(),
+            test_worker_id(),
+            main_scope(),
             NonZeroU32::new(50).unwrap(),
             500,
         ));
@@ -128,9 +136,9 @@ async fn a_day_long_retry_after_is_waited_for_in_the_queue_not_in_the_step() {
     );
     let until = now + TimeDelta::minutes(15);
     assert_eq!(
-        worker.throttled_until(),
+        worker.throttled_until().await.unwrap(),
         Some(until),
-        "capped at 15 minutes"
+        "capped at 15 minutes, and recorded for every worker of the sender"
     );
     assert!(
         channel.requests.load(Ordering::SeqCst) < 6,
@@ -151,12 +159,12 @@ async fn a_day_long_retry_after_is_waited_for_in_the_queue_not_in_the_step() {
         }
     );
     assert_eq!(worker.step().await.unwrap(), Step::Idle(Some(until)));
-    s.clock.set(until);
-    assert_eq!(worker.throttled_until(), None);
+    set(&s.clock, until).await;
+    assert_eq!(worker.throttled_until().await.unwrap(), None);
 }
 
 /// Issue 10, item 12: each way a delivery comes to wait is stored with it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_deferral_records_why_it_waits() {
     // Starting now with a spread: the offsets ahead wait for the spread, not "their window".
     let now = at("2026-11-30T10:00:00Z");
@@ -206,6 +214,8 @@ async fn every_deferral_records_why_it_waits() {
             Arc::clone(&s.stores),
             accepting,
             s.clock.clone(),
+            test_worker_id(),
+            main_scope(),
             NonZeroU32::new(50).unwrap(),
             500,
         )
@@ -217,25 +227,40 @@ async fn every_deferral_records_why_it_waits() {
     assert_eq!(reasons(&waits), [(WaitReason::Tier, 1)]);
     assert_eq!(waits.next(), Some(now + TimeDelta::hours(24)));
 
-    // A sender block: an operator must act, and the whole queue says so.
+    // A sender block: an operator must act. It is the sender's state (every worker of it
+    // stops), not the run's: the queue stays as it was, nothing is sent or failed.
     let s = setup(3, "2026-11-30T09:00", "spread: 1s\n", now).await;
     let blocked = Arc::new(Answering {
         answer: || {
             Err(SendError::Rejected {
-                code: "pause_sender:131048".into(),
+                code: "131048".into(),
                 detail: "spam rate limit hit".into(),
+                action: Some(ProviderAction::BlockSender),
             })
         },
         requests: AtomicUsize::new(0),
     });
-    let worker = s.worker(blocked);
+    let worker = s.worker(Arc::clone(&blocked));
+    // At 50/s a slot is 20 ms: the three claims fit in the 50 ms horizon before the first
+    // answer, and each is answered with the block.
     while let Step::Worked(_) = worker.step().await.unwrap() {}
-    assert_eq!(reasons(&s.waits().await), [(WaitReason::Pause, 3)]);
+    assert_eq!(worker.step().await.unwrap(), Step::Idle(None));
+    let block = worker
+        .sender_state()
+        .await
+        .unwrap()
+        .blocked
+        .expect("blocked");
+    assert_eq!(block.code, "131048");
+    assert_eq!(s.waits().await.total(), 3);
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!((counts.queued, counts.sending), (3, 0), "{counts:?}");
+    assert!(blocked.requests.load(Ordering::SeqCst) <= 3);
 }
 
 /// A throttle that one request of a claim group reports holds back the rest of the group and
 /// the step at once; nothing claimed is left `sending`.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_throttle_leaves_nothing_claimed() {
     let now = at("2026-11-30T10:00:00Z");
     let s = setup(5, "2026-11-30T09:00", "spread: 1s\n", now).await;
@@ -267,8 +292,41 @@ async fn a_throttle_leaves_nothing_claimed() {
         now + TimeDelta::seconds(30)
     );
     // Once it has passed, the rest goes.
-    s.clock.set(now + TimeDelta::seconds(30));
+    set(&s.clock, now + TimeDelta::seconds(30)).await;
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!((counts.sent, counts.queued), (5, 0), "{counts:?}");
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
+}
+
+fn test_worker_id() -> herald_store::WorkerId {
+    herald_store::WorkerId::parse("test/1/0").unwrap()
+}
+
+/// Every run of the sender `main`, which the tests' runs are stored under.
+fn main_scope() -> herald_store::WorkScope {
+    herald_store::WorkScope {
+        sender: "main".into(),
+        runs: None,
+    }
+}
+
+/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
+fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
+    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
+}
+
+/// Moves the paused tokio clock (and so the test's clock) forward to `to`.
+async fn set(clock: &herald_testkit::TokioClock, to: DateTime<Utc>) {
+    let now = herald_core::clock::Clock::now(clock);
+    tokio::time::advance((to - now).to_std().expect("the clock only moves forward")).await;
 }

@@ -5,17 +5,17 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
+use herald_channel::{Accepted, Channel, OutgoingMessage, ProviderAction, SendError};
 use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
-use herald_store::{Consents, Deliveries, StoredConsent, Stores};
+use herald_store::{Consents, Deliveries, Senders, StoredConsent, Stores};
 use herald_store_sqlite::SqliteStores;
-use herald_testkit::ManualClock;
+use herald_testkit::TokioClock;
 
 /// Records what would have been sent, with the manual clock's reading at the request.
 struct Recording {
-    clock: Arc<ManualClock>,
+    clock: Arc<TokioClock>,
     sent: Mutex<Vec<(String, DateTime<Utc>)>>,
 }
 
@@ -41,7 +41,7 @@ fn at(s: &str) -> DateTime<Utc> {
 struct Setup {
     _dir: tempfile::TempDir,
     stores: Arc<SqliteStores>,
-    clock: Arc<ManualClock>,
+    clock: Arc<TokioClock>,
     channel: Arc<Recording>,
     worker: Arc<Worker<SqliteStores, Recording>>,
     run: herald_core::RunId,
@@ -63,7 +63,9 @@ async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
     );
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
     let campaign = herald_campaign::load(&dir.path().join("c.yaml"), start).unwrap();
-    let stores = Arc::new(SqliteStores::open(&dir.path().join("h.db")).unwrap());
+    let clock = Arc::new(TokioClock::new(start));
+    let stores =
+        Arc::new(SqliteStores::open_with(&dir.path().join("h.db"), store_time(&clock)).unwrap());
     let opt_ins: Vec<StoredConsent> = (0..n)
         .map(|i| StoredConsent {
             channel: "whatsapp".into(),
@@ -78,7 +80,6 @@ async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
         })
         .collect();
     stores.consents().append(&opt_ins, start).await.unwrap();
-    let clock = Arc::new(ManualClock::new(start));
     let channel = Arc::new(Recording {
         clock: Arc::clone(&clock),
         sent: Mutex::new(Vec::new()),
@@ -87,10 +88,14 @@ async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
         Arc::clone(&stores),
         Arc::clone(&channel),
         clock.clone(),
+        test_worker_id(),
+        main_scope(),
         NonZeroU32::new(10_000).unwrap(),
         500,
     ));
-    let (run, _) = expand(&*stores, &campaign, "c.yaml", start).await.unwrap();
+    let (run, _) = expand(&*stores, &campaign, registered("c.yaml"), start)
+        .await
+        .unwrap();
     worker.register(&run, campaign);
     Setup {
         _dir: dir,
@@ -106,7 +111,7 @@ async fn drain(s: &Setup) {
     while let Step::Worked(_) = s.worker.step().await.unwrap() {}
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deferred_deliveries_go_out_when_the_window_opens_spread_over_the_spread() {
     let s = setup(300, "", at("2026-11-30T03:00:00Z")).await; // 06:00 MSK: before the window
     assert_eq!(
@@ -149,7 +154,7 @@ async fn deferred_deliveries_go_out_when_the_window_opens_spread_over_the_spread
     assert_eq!(counts.sent, 300);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_opt_out_while_deferred_stops_the_delivery_and_an_old_opt_in_cannot_undo_it() {
     let s = setup(3, "", at("2026-11-30T03:00:00Z")).await;
     drain(&s).await;
@@ -182,7 +187,7 @@ async fn an_opt_out_while_deferred_stops_the_delivery_and_an_old_opt_in_cannot_u
         )
         .await
         .unwrap();
-    s.clock.set(at("2026-11-30T08:00:00Z"));
+    set(&s.clock, at("2026-11-30T08:00:00Z")).await;
     drain(&s).await;
     let sent: Vec<String> = s
         .channel
@@ -198,18 +203,18 @@ async fn an_opt_out_while_deferred_stops_the_delivery_and_an_old_opt_in_cannot_u
     assert_eq!(counts.skipped.get("opted_out"), Some(&1));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deliveries_that_cannot_go_out_before_expiry_end_expired() {
     let s = setup(5, "", at("2026-11-30T03:00:00Z")).await;
     // Nobody runs the worker until Wednesday evening: past the 48 h expiry.
-    s.clock.set(at("2026-12-02T08:00:00Z"));
+    set(&s.clock, at("2026-12-02T08:00:00Z")).await;
     drain(&s).await;
     assert!(s.channel.sent.lock().unwrap().is_empty());
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!(counts.expired, 5, "{counts:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn frequency_caps_count_sends_made_meanwhile() {
     let s = setup(
         2,
@@ -231,8 +236,8 @@ async fn frequency_caps_count_sends_made_meanwhile() {
         .replace("id: promo", "id: promo-two");
     std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
     let second = herald_campaign::load(&dir.path().join("c.yaml"), s.clock.now_()).unwrap();
-    s.clock.set(at("2026-11-30T08:30:00Z"));
-    let (run2, _) = expand(&*s.stores, &second, "c.yaml", s.clock.now_())
+    set(&s.clock, at("2026-11-30T08:30:00Z")).await;
+    let (run2, _) = expand(&*s.stores, &second, registered("c.yaml"), s.clock.now_())
         .await
         .unwrap();
     s.worker.register(&run2, second);
@@ -246,11 +251,11 @@ async fn frequency_caps_count_sends_made_meanwhile() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expanding_twice_creates_no_second_delivery() {
     let s = setup(20, "", at("2026-11-30T07:30:00Z")).await;
     let campaign = herald_campaign::load(&s._dir.path().join("c.yaml"), s.clock.now_()).unwrap();
-    let (run, again) = expand(&*s.stores, &campaign, "c.yaml", s.clock.now_())
+    let (run, again) = expand(&*s.stores, &campaign, registered("c.yaml"), s.clock.now_())
         .await
         .unwrap();
     assert_eq!(run, s.run);
@@ -264,13 +269,13 @@ trait NowExt {
     fn now_(&self) -> DateTime<Utc>;
 }
 
-impl NowExt for ManualClock {
+impl NowExt for TokioClock {
     fn now_(&self) -> DateTime<Utc> {
         herald_core::clock::Clock::now(self)
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_duplicate_recipient_id_is_counted_not_lost() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -284,19 +289,24 @@ async fn a_duplicate_recipient_id_is_counted_not_lost() {
     let campaign =
         herald_campaign::load(&dir.path().join("c.yaml"), at("2026-11-30T08:00:00Z")).unwrap();
     let stores = SqliteStores::open(&dir.path().join("h.db")).unwrap();
-    let (run, expansion) = expand(&stores, &campaign, "c.yaml", at("2026-11-30T08:00:00Z"))
-        .await
-        .unwrap();
+    let (run, expansion) = expand(
+        &stores,
+        &campaign,
+        registered("c.yaml"),
+        at("2026-11-30T08:00:00Z"),
+    )
+    .await
+    .unwrap();
     assert_eq!(expansion.total, 2, "both rows are deliveries of the run");
     let counts = stores.deliveries().counts(&run).await.unwrap();
     assert_eq!(counts.skipped.get("duplicate"), Some(&1), "{counts:?}");
     assert_eq!(counts.queued, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_worker_never_sends_another_runs_deliveries() {
     let s = setup(3, "", at("2026-11-30T07:30:00Z")).await;
-    // A second worker on the same store that registered nothing: it must not touch `promo`.
+    // A second worker on the same store, for another sender: it must not touch `promo`.
     let other = Arc::new(Recording {
         clock: Arc::clone(&s.clock),
         sent: Mutex::new(Vec::new()),
@@ -305,19 +315,24 @@ async fn a_worker_never_sends_another_runs_deliveries() {
         Arc::clone(&s.stores),
         Arc::clone(&other),
         s.clock.clone(),
+        herald_store::WorkerId::parse("test/2/0").unwrap(),
+        herald_store::WorkScope {
+            sender: "other".into(),
+            runs: None,
+        },
         NonZeroU32::new(10_000).unwrap(),
         500,
     ));
-    s.clock.set(at("2026-11-30T08:00:00Z"));
+    set(&s.clock, at("2026-11-30T08:00:00Z")).await;
     assert_eq!(stranger.step().await.unwrap(), Step::Idle(None));
     assert!(other.sent.lock().unwrap().is_empty());
     drain(&s).await;
     assert_eq!(s.channel.sent.lock().unwrap().len(), 3);
 }
 
-/// Answers like a provider that refuses some recipients with a given code.
+/// Answers like a provider that refuses some recipients with a given code and action.
 struct Refusing {
-    refuse: BTreeMap<String, String>,
+    refuse: BTreeMap<String, (String, Option<ProviderAction>)>,
     sent: Mutex<Vec<String>>,
 }
 
@@ -327,10 +342,11 @@ impl Channel for Refusing {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, SendError> {
-        if let Some(code) = self.refuse.get(&message.recipient) {
+        if let Some((code, action)) = self.refuse.get(&message.recipient) {
             return Err(SendError::Rejected {
                 code: code.clone(),
                 detail: "refused by the test".into(),
+                action: *action,
             });
         }
         self.sent.lock().unwrap().push(message.recipient.clone());
@@ -338,10 +354,10 @@ impl Channel for Refusing {
     }
 }
 
-fn refusing(refuse: &[(&str, &str)]) -> Arc<Refusing> {
+fn refusing(refuse: &[(&str, &str, Option<ProviderAction>)]) -> Arc<Refusing> {
     let refuse = refuse
         .iter()
-        .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
+        .map(|(r, c, a)| ((*r).to_owned(), ((*c).to_owned(), *a)))
         .collect();
     Arc::new(Refusing {
         refuse,
@@ -349,10 +365,10 @@ fn refusing(refuse: &[(&str, &str)]) -> Arc<Refusing> {
     })
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
     let s = setup(3, "", at("2026-11-30T07:30:00Z")).await;
-    let channel = refusing(&[("r1", "opt_out:131050")]);
+    let channel = refusing(&[("r1", "131050", Some(ProviderAction::OptOut))]);
     let worker = worker_for(&s, Arc::clone(&channel));
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
@@ -375,7 +391,7 @@ async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
         .replace("id: promo", "id: promo-later");
     std::fs::write(s._dir.path().join("later.yaml"), yaml).unwrap();
     let later = herald_campaign::load(&s._dir.path().join("later.yaml"), s.clock.now_()).unwrap();
-    let (run2, _) = expand(&*s.stores, &later, "later.yaml", s.clock.now_())
+    let (run2, _) = expand(&*s.stores, &later, registered("later.yaml"), s.clock.now_())
         .await
         .unwrap();
     s.worker.register(&run2, later);
@@ -385,30 +401,32 @@ async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
     assert_eq!(counts.sent, 2);
 }
 
-#[tokio::test]
-async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
+#[tokio::test(start_paused = true)]
+async fn a_sender_block_blocks_the_sender_not_the_run_and_keeps_deliveries_queued() {
     let s = setup(5, "", at("2026-11-30T07:30:00Z")).await;
+    let block = Some(ProviderAction::BlockSender);
     let channel = refusing(&[
-        ("r0", "pause_sender:131048"),
-        ("r1", "pause_sender:131048"),
-        ("r2", "pause_sender:131048"),
-        ("r3", "pause_sender:131048"),
-        ("r4", "pause_sender:131048"),
+        ("r0", "131048", block),
+        ("r1", "131048", block),
+        ("r2", "131048", block),
+        ("r3", "131048", block),
+        ("r4", "131048", block),
     ]);
     let worker = worker_for(&s, Arc::clone(&channel));
     let _ = worker.step().await.unwrap();
     assert_eq!(
         worker.step().await.unwrap(),
         Step::Idle(None),
-        "a stopped worker takes nothing more"
+        "a blocked sender takes nothing more"
     );
+    let state = s.stores.senders().sender("main").await.unwrap();
+    let blocked = state.blocked.expect("the sender is blocked in the store");
+    assert_eq!(blocked.code, "131048");
     let record = herald_store::Runs::run(s.stores.runs(), &s.run)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(record.state, herald_store::RunState::Paused);
-    let why = record.state_reason.unwrap_or_default();
-    assert!(why.contains("blocked the sender (code 131048)"), "{why}");
+    assert_eq!(record.state, herald_store::RunState::Active);
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!(
         (counts.queued, counts.sending, counts.sent),
@@ -417,7 +435,7 @@ async fn a_sender_block_pauses_the_run_and_keeps_deliveries_queued() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn recipients_over_the_messaging_tier_are_deferred_not_failed() {
     let s = setup(251, "", at("2026-11-30T07:30:00Z")).await;
     let channel = Arc::new(Recording {
@@ -429,6 +447,8 @@ async fn recipients_over_the_messaging_tier_are_deferred_not_failed() {
             Arc::clone(&s.stores),
             Arc::clone(&channel),
             s.clock.clone(),
+            test_worker_id(),
+            main_scope(),
             NonZeroU32::new(10_000).unwrap(),
             500,
         )
@@ -474,7 +494,7 @@ impl Channel for PairRate {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_pair_rate_limit_slows_only_that_recipient() {
     let s = setup(4, "", at("2026-11-30T07:30:00Z")).await;
     let channel = Arc::new(PairRate {
@@ -493,7 +513,7 @@ async fn a_pair_rate_limit_slows_only_that_recipient() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
     let s = setup(2, "", at("2026-11-30T07:30:00Z")).await;
     drain(&s).await;
@@ -534,8 +554,8 @@ async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
         .replace("id: promo", "id: promo-next");
     std::fs::write(s._dir.path().join("next.yaml"), yaml).unwrap();
     let next = herald_campaign::load(&s._dir.path().join("next.yaml"), s.clock.now_()).unwrap();
-    s.clock.set(at("2026-11-30T09:00:00Z"));
-    let (run2, _) = expand(&*s.stores, &next, "next.yaml", s.clock.now_())
+    set(&s.clock, at("2026-11-30T09:00:00Z")).await;
+    let (run2, _) = expand(&*s.stores, &next, registered("next.yaml"), s.clock.now_())
         .await
         .unwrap();
     s.worker.register(&run2, next);
@@ -545,11 +565,14 @@ async fn a_131050_in_a_later_status_opts_the_phone_out_of_later_marketing() {
     assert_eq!(counts.sent, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn repeated_template_errors_pause_the_run_with_the_reason() {
     let s = setup(5, "", at("2026-11-30T07:30:00Z")).await;
-    let all: Vec<(String, String)> = (0..5)
-        .map(|i| (format!("r{i}"), "pause_campaign:132001".to_owned()))
+    let all: Vec<(String, (String, Option<ProviderAction>))> = (0..5)
+        .map(|i| {
+            let error = ("132001".to_owned(), Some(ProviderAction::TemplateError));
+            (format!("r{i}"), error)
+        })
         .collect();
     let channel = Arc::new(Refusing {
         refuse: all.into_iter().collect(),
@@ -582,6 +605,8 @@ fn worker_for<C: Channel + 'static>(s: &Setup, channel: Arc<C>) -> Arc<Worker<Sq
         Arc::clone(&s.stores),
         channel,
         s.clock.clone(),
+        test_worker_id(),
+        main_scope(),
         NonZeroU32::new(10_000).unwrap(),
         500,
     ));
@@ -590,4 +615,37 @@ fn worker_for<C: Channel + 'static>(s: &Setup, channel: Arc<C>) -> Arc<Worker<Sq
         herald_campaign::load(&s._dir.path().join("c.yaml"), s.clock.now_()).unwrap(),
     );
     worker
+}
+
+/// The run's source for a campaign the test holds itself (registered with its worker, or only
+/// expanded): the stored campaign text is never read back here, so none is stored.
+fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+    herald_engine::expand::RunSource {
+        path,
+        sender: "main",
+        text: "",
+    }
+}
+
+fn test_worker_id() -> herald_store::WorkerId {
+    herald_store::WorkerId::parse("test/1/0").unwrap()
+}
+
+/// Every run of the sender `main`, which the tests' runs are stored under.
+fn main_scope() -> herald_store::WorkScope {
+    herald_store::WorkScope {
+        sender: "main".into(),
+        runs: None,
+    }
+}
+
+/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
+fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
+    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
+}
+
+/// Moves the paused tokio clock (and so the test's clock) forward to `to`.
+async fn set(clock: &herald_testkit::TokioClock, to: DateTime<Utc>) {
+    let now = herald_core::clock::Clock::now(clock);
+    tokio::time::advance((to - now).to_std().expect("the clock only moves forward")).await;
 }
