@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer};
 mod source;
 mod worker;
 
-pub use worker::WorkerSettings;
+pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -292,9 +292,7 @@ impl Settings {
                 _ => {}
             }
         }
-        self.worker
-            .check(&self.senders)
-            .map_or(Ok(()), |message| invalid(message))
+        self.worker.check(&self.senders).map_or(Ok(()), invalid)
     }
 
     /// The SQLite file to use.

@@ -80,12 +80,18 @@ pub async fn schedule<S: Stores>(
 ) -> Result<Scheduled, AppError> {
     let (sender, _) = file.sender(settings)?;
     let source = file.path.display().to_string();
-    let (run, expansion) = expand(stores, &file.campaign, &source, &sender, &file.text, now)
-        .await
-        .map_err(|e| match e {
-            ExpandError::Store(s) => AppError::from(s),
-            other => AppError::User(format!("{source}: {other}")),
-        })?;
+    let from = RunSource {
+        path: &source,
+        sender: &sender,
+        text: &file.text,
+    };
+    let (run, expansion) =
+        expand(stores, &file.campaign, from, now)
+            .await
+            .map_err(|e| match e {
+                ExpandError::Store(s) => AppError::from(s),
+                other => AppError::User(format!("{source}: {other}")),
+            })?;
     let counts = stores.deliveries().counts(&run).await?;
     Ok(Scheduled {
         file: file.path.clone(),

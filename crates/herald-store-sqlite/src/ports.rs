@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
     Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
-    NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
-    StoreResult, StoreTime, StoredConsent, Terminal, WaitReason, WorkScope, WorkerId,
+    NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs, StoreResult,
+    StoreTime, StoredConsent, Terminal, WaitReason, WorkScope, WorkerId,
 };
 
 use crate::codec::{duration_ms, millis, secs, secs_ceil};

@@ -23,9 +23,7 @@ impl SqliteSenders {
 impl Senders for SqliteSenders {
     async fn sender(&self, name: &str) -> StoreResult<SenderState> {
         let name = name.to_owned();
-        self.db
-            .call(move |conn| senders::sender(conn, &name))
-            .await
+        self.db.call(move |conn| senders::sender(conn, &name)).await
     }
 
     async fn senders(&self) -> StoreResult<Vec<SenderState>> {
@@ -57,8 +55,6 @@ impl Senders for SqliteSenders {
 
     async fn resume(&self, name: &str) -> StoreResult<bool> {
         let name = name.to_owned();
-        self.db
-            .call(move |conn| senders::resume(conn, &name))
-            .await
+        self.db.call(move |conn| senders::resume(conn, &name)).await
     }
 }

@@ -59,7 +59,11 @@ async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unkno
     );
     let sends = |n| async move { d.history(&phone(n), t(0)).await };
     assert_eq!(sends(1).await.unwrap().len(), 1);
-    assert_eq!(sends(2).await.unwrap()[0].at, t(20), "the claim in flight counts");
+    assert_eq!(
+        sends(2).await.unwrap()[0].at,
+        t(20),
+        "the claim in flight counts"
+    );
     let events = stores.consents().events("whatsapp", &phone(3)).await;
     assert_eq!(events.unwrap().len(), 1);
 
@@ -91,7 +95,10 @@ async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unkno
         "an unknown outcome still counts toward caps"
     );
     let claims = d.claims(&run_id()).await.unwrap();
-    assert_eq!((claims[0].state.as_str(), claims[0].recovered), ("unknown", true));
+    assert_eq!(
+        (claims[0].state.as_str(), claims[0].recovered),
+        ("unknown", true)
+    );
 }
 
 #[tokio::test]
@@ -115,8 +122,16 @@ async fn the_old_run_adopts_sender_and_text_when_submitted_again_and_is_worked()
     assert_eq!(adopted.run.sender, submitted.sender);
     assert_eq!(adopted.run.campaign_text, submitted.campaign_text);
     assert_eq!(
-        (adopted.run.source, adopted.run.audience_sha256, adopted.created_at),
-        (stored.run.source, stored.run.audience_sha256, stored.created_at),
+        (
+            adopted.run.source,
+            adopted.run.audience_sha256,
+            adopted.created_at
+        ),
+        (
+            stored.run.source,
+            stored.run.audience_sha256,
+            stored.created_at
+        ),
         "nothing else changes"
     );
     // Adopted once: a later submission with other values changes nothing.

@@ -106,8 +106,7 @@ async fn the_upgraded_queue_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
     // The store's time: when the third queued delivery is due.
     let clock = ManualClock::new(secs(QUEUED[2].1));
-    let stores =
-        SqliteStores::open_with(&copy_of_fixture(&dir), StoreTime::Clock(clock)).unwrap();
+    let stores = SqliteStores::open_with(&copy_of_fixture(&dir), StoreTime::Clock(clock)).unwrap();
     let run = RunId::parse("demo-welcome@2026-11-01T08:00").unwrap();
     let d = stores.deliveries();
 

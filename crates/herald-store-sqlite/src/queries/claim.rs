@@ -25,9 +25,7 @@
 //! admitted, a new one while the count is below the tier. Neither costs more with 100k phones.
 
 use chrono::{DateTime, Utc};
-use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, Refusal, SenderLimits, StoreResult,
-};
+use herald_store::{Claim, ClaimAnswer, ClaimGroup, Refusal, SenderLimits, StoreResult};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::RunIds;
@@ -152,7 +150,9 @@ impl Step<'_> {
         let Some(row) = self.row(run.id, claim)? else {
             return Ok(Err(Refusal::Taken));
         };
-        let due = row.due_at.is_some_and(|due| due.saturating_mul(1000) <= self.now_ms());
+        let due = row
+            .due_at
+            .is_some_and(|due| due.saturating_mul(1000) <= self.now_ms());
         let Some(phone) = row.phone.clone().filter(|_| row.state == "queued" && due) else {
             return Ok(Err(Refusal::Taken));
         };
@@ -176,7 +176,10 @@ impl Step<'_> {
     /// The rate's slot, then the claim itself: the row goes `sending` under the group's owner
     /// and lease, its send recorded at the slot, the phone in the tier.
     fn grant(&mut self, row: &Row, in_tier: bool) -> StoreResult<ClaimAnswer> {
-        let slot_us = self.sender.tat.map_or(self.now_us, |tat| tat.max(self.now_us));
+        let slot_us = self
+            .sender
+            .tat
+            .map_or(self.now_us, |tat| tat.max(self.now_us));
         let key = || format!("senders/{}", self.limits.name);
         let slot = from_micros(slot_us, &key)?;
         if slot_us - self.now_us > duration_us(self.limits.horizon) {
@@ -190,13 +193,7 @@ impl Step<'_> {
                  WHERE id = ?1 AND state = 'queued'",
             )
             .and_then(|mut stmt| {
-                stmt.execute((
-                    row.id,
-                    secs(slot),
-                    self.owner,
-                    self.lease_until,
-                    slot_us,
-                ))
+                stmt.execute((row.id, secs(slot), self.owner, self.lease_until, slot_us))
             })
             .map_err(backend)?;
         if claimed == 0 {
@@ -205,7 +202,10 @@ impl Step<'_> {
         self.tally
             .moved(row.run, unlabelled("queued"), unlabelled("sending"), 1);
         self.sender.tat = Some(slot_us + interval_us(self.limits));
-        self.enter_tier(row.phone.as_deref().unwrap_or_default(), slot_us.div_euclid(1000))?;
+        self.enter_tier(
+            row.phone.as_deref().unwrap_or_default(),
+            slot_us.div_euclid(1000),
+        )?;
         if !in_tier {
             self.sender.tier_count += 1;
         }
@@ -338,10 +338,8 @@ mod tests {
                 .any(|s| s.contains("USING COVERING INDEX tier_by_time (sender=? AND at<?)")),
             "{plan:?}"
         );
-        let plan = crate::queries::query_plan(
-            "SELECT min(at) FROM tier WHERE sender = ?1",
-            ["main"],
-        );
+        let plan =
+            crate::queries::query_plan("SELECT min(at) FROM tier WHERE sender = ?1", ["main"]);
         assert!(plan.iter().any(|s| s.contains("tier_by_time")), "{plan:?}");
         assert!(!plan.iter().any(|s| s.starts_with("SCAN")), "{plan:?}");
     }

@@ -149,9 +149,7 @@ pub(crate) fn next_due_in(
                  WHERE d.state = 'queued' AND r.state = 'active' AND r.run_id = ?1
                  ORDER BY d.due_at LIMIT 1",
             )
-            .and_then(|mut stmt| {
-                stmt.query_row([run.as_str()], |row| row.get(0)).optional()
-            })
+            .and_then(|mut stmt| stmt.query_row([run.as_str()], |row| row.get(0)).optional())
             .map_err(backend)?;
         first = match (first, at) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -27,7 +27,14 @@ pub(crate) fn finish(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    finish_in(&tx, &mut RunIds::default(), key, terminal, owner, &mut tally)?;
+    finish_in(
+        &tx,
+        &mut RunIds::default(),
+        key,
+        terminal,
+        owner,
+        &mut tally,
+    )?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }

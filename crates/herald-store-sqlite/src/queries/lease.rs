@@ -19,7 +19,8 @@ use crate::db::backend;
 use crate::tally::{Tally, unlabelled};
 
 /// The statement that finds expired leases, public to the crate so a test can check its plan.
-pub(crate) const EXPIRED_SQL: &str = "SELECT d.id, d.run, r.run_id, d.recipient, d.owner, r.at_least_once
+pub(crate) const EXPIRED_SQL: &str =
+    "SELECT d.id, d.run, r.run_id, d.recipient, d.owner, r.at_least_once
  FROM deliveries AS d INDEXED BY deliveries_lease
  CROSS JOIN runs AS r ON r.id = d.run
  WHERE d.state = 'sending' AND d.lease_until <= ?1
@@ -48,7 +49,12 @@ pub(crate) fn renew(
                  WHERE run = ?1 AND recipient = ?2 AND state = 'sending' AND owner = ?3",
             )
             .and_then(|mut stmt| {
-                stmt.execute((run.id, key.recipient.to_string(), owner.as_str(), lease_until))
+                stmt.execute((
+                    run.id,
+                    key.recipient.to_string(),
+                    owner.as_str(),
+                    lease_until,
+                ))
             })
             .map_err(backend)? as u64;
     }
@@ -139,7 +145,13 @@ pub(crate) fn claims(conn: &mut Connection, run: &RunId) -> StoreResult<Vec<Clai
         )
         .and_then(|mut stmt| {
             stmt.query_map([row.id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()
         })
@@ -151,7 +163,10 @@ pub(crate) fn claims(conn: &mut Connection, run: &RunId) -> StoreResult<Vec<Clai
             Ok(ClaimRecord {
                 key: parse_key(run.as_str(), &recipient)?,
                 owner: WorkerId::parse(&owner).ok_or_else(|| corrupt(name(), "invalid owner"))?,
-                slot: from_micros(slot.ok_or_else(|| corrupt(name(), "claim without slot"))?, &name)?,
+                slot: from_micros(
+                    slot.ok_or_else(|| corrupt(name(), "claim without slot"))?,
+                    &name,
+                )?,
                 state,
                 recovered,
             })

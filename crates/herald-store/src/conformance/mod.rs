@@ -17,8 +17,10 @@
 //! `now` arguments) are whole seconds from [`t`]`(0)`, as a backend may store seconds; rate slots
 //! and leases are compared with millisecond precision at most.
 
+mod claims;
 mod ledger;
 mod queue;
+mod senders;
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
@@ -37,8 +39,10 @@ use herald_core::{
     Region, RunId, TimeZone,
 };
 
+pub use claims::*;
 pub use ledger::*;
 pub use queue::*;
+pub use senders::*;
 
 use crate::{
     AudienceHash, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Consents, Deliveries, DeliveryKey,
@@ -78,6 +82,18 @@ macro_rules! conformance_tests {
             conformance_a_run_keeps_the_audience_hash_it_was_created_with => a_run_keeps_the_audience_hash_it_was_created_with,
             conformance_synthetic_keys_never_meet_real_ids => synthetic_keys_never_meet_real_ids,
             conformance_waits_count_the_queue_by_why_it_waits => waits_count_the_queue_by_why_it_waits,
+            conformance_leases_are_renewed_by_their_owner_and_recovered_once_ended => leases_are_renewed_by_their_owner_and_recovered_once_ended,
+            conformance_an_ended_lease_of_an_at_least_once_run_queues_it_again => an_ended_lease_of_an_at_least_once_run_queues_it_again,
+            conformance_a_claim_of_a_delivery_moved_meanwhile_is_taken => a_claim_of_a_delivery_moved_meanwhile_is_taken,
+            conformance_a_claim_of_a_paused_or_cancelled_run_is_refused => a_claim_of_a_paused_or_cancelled_run_is_refused,
+            conformance_a_claim_blind_to_another_workers_send_is_refused => a_claim_blind_to_another_workers_send_is_refused,
+            conformance_the_tier_admits_known_phones_and_frees_when_the_oldest_leaves => the_tier_admits_known_phones_and_frees_when_the_oldest_leaves,
+            conformance_a_throttle_or_block_from_another_worker_refuses_the_claim => a_throttle_or_block_from_another_worker_refuses_the_claim,
+            conformance_a_claim_with_no_slot_within_the_horizon_is_rate_ahead => a_claim_with_no_slot_within_the_horizon_is_rate_ahead,
+            conformance_one_rate_is_shared_by_two_handles => one_rate_is_shared_by_two_handles,
+            conformance_throttle_and_block_are_shared_and_resume_clears_them => throttle_and_block_are_shared_and_resume_clears_them,
+            conformance_due_in_excludes_a_blocked_sender => due_in_excludes_a_blocked_sender,
+            conformance_a_run_without_sender_adopts_one_when_submitted_again => a_run_without_sender_adopts_one_when_submitted_again,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
