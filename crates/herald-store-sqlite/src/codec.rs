@@ -20,6 +20,38 @@ pub(crate) fn secs_ceil(t: DateTime<Utc>) -> i64 {
     t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
 }
 
+/// Unix milliseconds (store time: leases, throttles, blocks, the tier window).
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Unix microseconds (rate slots).
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Reads unix milliseconds back.
+pub(crate) fn from_millis(ms: i64, key: &dyn Fn() -> String) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| corrupt(key(), format!("time {ms} ms out of range")))
+}
+
+/// Reads unix microseconds back.
+pub(crate) fn from_micros(us: i64, key: &dyn Fn() -> String) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| corrupt(key(), format!("time {us} us out of range")))
+}
+
+/// A duration in whole milliseconds, saturating (a lease, a hold).
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A duration in whole microseconds, saturating (a horizon).
+pub(crate) fn duration_us(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// Reads unix seconds back.
 pub(crate) fn instant(secs: i64, key: &dyn Fn() -> String) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use herald_store::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use herald_store::{StoreError, StoreResult, StoreTime};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode};
 
@@ -93,6 +94,14 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     // Every hot statement stays prepared; there are about twenty of them.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// The store's now: leases and rate slots are timed by it, never by a caller's `now`.
+pub(crate) fn store_now(time: &StoreTime) -> DateTime<Utc> {
+    match time {
+        StoreTime::Backend => Utc::now(),
+        StoreTime::Clock(clock) => clock.now(),
+    }
 }
 
 /// Maps a rusqlite error: busy and locked are worth retrying, everything else is not.

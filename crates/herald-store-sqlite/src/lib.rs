@@ -5,16 +5,25 @@
 //! a million deliveries at a cost per job that does not grow with the backlog. apalis-sqlite's
 //! drain is quadratic (see `shared/dependencies.md`), so the queue is this crate's own: the
 //! deliveries table is queue and ledger at once, the queue being a partial index of the queued
-//! rows ordered by due instant. Claiming a delivery ([`herald_store::Deliveries::begin_send`]) is
-//! one UPDATE that also stamps `sent_at`, the send history frequency caps count, and (for the
-//! worker) re-checks that the recipient's consent log has not grown since it was read.
+//! rows ordered by due instant. A claim ([`herald_store::Deliveries::claim`]) is one `BEGIN
+//! IMMEDIATE` transaction per group: it re-checks what the worker's decision saw (run state,
+//! sender throttle and block, consent log, send history), admits the phone to the sender's tier,
+//! hands out the sender's next rate slot and marks the delivery `sending` under the worker's
+//! lease, stamping `sent_at`, the send history frequency caps count. SQLite's write lock
+//! serializes claims of every connection to the file, so several worker processes on one file
+//! share the rate, the tier, the caps and the sender's state exactly.
+//!
+//! # Store time
+//! Leases and slots are timed by the store's [`StoreTime`]: the system clock of the process
+//! ([`SqliteStores::open`]) or a caller's clock ([`SqliteStores::open_with`], for tests). Every
+//! process on one file must therefore share a clock, which processes on one machine do.
 //!
 //! # Layout
-//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the three ports.
+//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the four ports.
 //! - `queries/`: one file per port operation, SQL inline.
 //! - `tally`: the `run_counts` changes of a write transaction, applied once at its end.
 //! - `migrations/`: the schema, versioned with `PRAGMA user_version`.
-//! - [`RunLock`]: one `herald run` at a time per file.
+//! - [`RunLock`]: the lock an older herald's `run` holds, which an upgrade waits for.
 
 mod codec;
 mod db;
@@ -23,23 +32,28 @@ mod lock;
 mod migrations;
 mod ports;
 mod queries;
+mod senders;
 mod tally;
 
 use std::path::{Path, PathBuf};
 
-use herald_store::{StoreResult, Stores};
+use chrono::{DateTime, Utc};
+use herald_store::{StoreResult, StoreTime, Stores};
 
 pub use lock::RunLock;
 pub use ports::{SqliteConsents, SqliteDeliveries, SqliteRuns};
+pub use senders::SqliteSenders;
 
 use db::Db;
 
-/// The three SQLite-backed ports over one database file, sharing one connection.
+/// The four SQLite-backed ports over one database file, sharing one connection.
 pub struct SqliteStores {
     path: PathBuf,
+    time: StoreTime,
     runs: SqliteRuns,
     deliveries: SqliteDeliveries,
     consents: SqliteConsents,
+    senders: SqliteSenders,
 }
 
 impl SqliteStores {
@@ -56,10 +70,16 @@ impl SqliteStores {
     /// A location that cannot be used (a directory, a file that is not a database, no
     /// permission) is [`herald_store::StoreError::Unusable`]; every error names the path.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        Self::open_at(path).map_err(|error| location::at(path, error))
+        Self::open_with(path, StoreTime::Backend)
     }
 
-    fn open_at(path: &Path) -> StoreResult<Self> {
+    /// [`SqliteStores::open`] timed by `time`: leases and rate slots are measured on it
+    /// ([`StoreTime::Backend`] is the system clock).
+    pub fn open_with(path: &Path, time: StoreTime) -> StoreResult<Self> {
+        Self::open_at(path, time).map_err(|error| location::at(path, error))
+    }
+
+    fn open_at(path: &Path, time: StoreTime) -> StoreResult<Self> {
         let db = Db::open(path)?;
         let version = db.call_now(|conn| migrations::user_version(conn))?;
         let upgrading = version > 0 && version < migrations::SCHEMA_VERSION;
@@ -82,14 +102,18 @@ impl SqliteStores {
         Ok(Self {
             path: path.to_owned(),
             runs: SqliteRuns::new(db.clone()),
-            deliveries: SqliteDeliveries::new(db.clone()),
-            consents: SqliteConsents::new(db),
+            deliveries: SqliteDeliveries::new(db.clone(), time.clone()),
+            consents: SqliteConsents::new(db.clone()),
+            senders: SqliteSenders::new(db, time.clone()),
+            time,
         })
     }
 
     /// Takes the run lock of this file (an advisory lock on `<path>.lock`) for as long as the
     /// returned guard lives. Fails at once with [`herald_store::StoreError::Conflict`] while
-    /// another `herald run`, in any process, holds it. The OS releases it if the process dies.
+    /// another process holds it. The OS releases it if the process dies. Workers of schema 8 need
+    /// no lock to share the file (claims serialize in SQLite); what still needs it is the
+    /// upgrade guard above: a herald of schema 7 or older takes it for its whole run.
     pub fn lock_exclusive(&self) -> StoreResult<RunLock> {
         RunLock::acquire(&self.path)
             .map_err(|error| location::at(&lock::lock_path(&self.path), error))
@@ -117,6 +141,15 @@ impl Stores for SqliteStores {
     type Runs = SqliteRuns;
     type Deliveries = SqliteDeliveries;
     type Consents = SqliteConsents;
+    type Senders = SqliteSenders;
+
+    fn senders(&self) -> &SqliteSenders {
+        &self.senders
+    }
+
+    async fn now(&self) -> StoreResult<DateTime<Utc>> {
+        Ok(db::store_now(&self.time))
+    }
 
     fn runs(&self) -> &SqliteRuns {
         &self.runs

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_history_in_the_ledger.sql"),
     include_str!("../migrations/0006_audience_hash.sql"),
     include_str!("../migrations/0007_wait_reason.sql"),
+    include_str!("../migrations/0008_claims_and_senders.sql"),
 ];
 
 /// The schema version this build writes.

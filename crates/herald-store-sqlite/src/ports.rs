@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
-    Change, Consents, Deliveries, Delivery, DeliveryKey, NewDelivery, NewRun, QueueWaits,
-    RunCounts, RunRecord, RunState, Runs, StoreResult, StoredConsent, Terminal, WaitReason,
+    Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
+    NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs, StoreResult,
+    StoreTime, StoredConsent, Terminal, WaitReason, WorkScope, WorkerId,
 };
 
-use crate::codec::{secs, secs_ceil};
-use crate::db::Db;
+use crate::codec::{duration_ms, millis, secs, secs_ceil};
+use crate::db::{Db, store_now};
 use crate::queries::{self, append_consent, insert_batch};
 
 /// [`Runs`] on SQLite.
@@ -68,14 +69,15 @@ impl Runs for SqliteRuns {
     }
 }
 
-/// [`Deliveries`] on SQLite: the queue and the ledger.
+/// [`Deliveries`] on SQLite: the queue and the ledger, with claims timed by the store's time.
 pub struct SqliteDeliveries {
     db: Db,
+    time: StoreTime,
 }
 
 impl SqliteDeliveries {
-    pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Db, time: StoreTime) -> Self {
+        Self { db, time }
     }
 }
 
@@ -122,27 +124,16 @@ impl Deliveries for SqliteDeliveries {
             .await
     }
 
-    async fn begin_send(
-        &self,
-        key: &DeliveryKey,
-        send: &PastSend,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let (key, send) = (key.clone(), send.clone());
-        self.db
-            .call(move |conn| queries::begin_send::begin_send(conn, &key, &send))
-            .await
-    }
-
     async fn finish(
         &self,
         key: &DeliveryKey,
         outcome: &Terminal,
+        owner: Option<&WorkerId>,
         _now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (key, outcome) = (key.clone(), outcome.clone());
+        let (key, outcome, owner) = (key.clone(), outcome.clone(), owner.cloned());
         self.db
-            .call(move |conn| queries::finish::finish(conn, &key, &outcome))
+            .call(move |conn| queries::finish::finish(conn, &key, &outcome, owner.as_ref()))
             .await
     }
 
@@ -151,10 +142,12 @@ impl Deliveries for SqliteDeliveries {
         key: &DeliveryKey,
         until: DateTime<Utc>,
         reason: Option<WaitReason>,
+        owner: &WorkerId,
     ) -> StoreResult<()> {
-        let key = key.clone();
+        let (key, owner) = (key.clone(), owner.clone());
+        let wait = (secs_ceil(until), reason);
         self.db
-            .call(move |conn| queries::requeue::requeue(conn, &key, secs_ceil(until), reason))
+            .call(move |conn| queries::requeue::requeue(conn, &key, wait, &owner))
             .await
     }
 
@@ -198,23 +191,81 @@ impl Deliveries for SqliteDeliveries {
 
     async fn due_in(
         &self,
-        runs: &[RunId],
+        scope: &WorkScope,
         now: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        if limit == 0 || runs.is_empty() {
+        if limit == 0 {
             return Ok(Vec::new());
         }
-        let runs = runs.to_vec();
+        let scope = scope.clone();
         self.db
-            .call(move |conn| queries::due::due_in(conn, &runs, now, limit))
+            .call(move |conn| {
+                queries::in_one_read(conn, |conn| {
+                    let runs = queries::due::scope_runs(conn, &scope)?;
+                    queries::due::due_in(conn, &runs, now, limit)
+                })
+            })
             .await
     }
 
-    async fn next_due_in(&self, runs: &[RunId]) -> StoreResult<Option<DateTime<Utc>>> {
-        let runs = runs.to_vec();
+    async fn next_due_in(&self, scope: &WorkScope) -> StoreResult<Option<DateTime<Utc>>> {
+        let scope = scope.clone();
         self.db
-            .call(move |conn| queries::due::next_due_in(conn, &runs))
+            .call(move |conn| {
+                queries::in_one_read(conn, |conn| {
+                    let runs = queries::due::scope_runs(conn, &scope)?;
+                    queries::due::next_due_in(conn, &runs)
+                })
+            })
+            .await
+    }
+
+    async fn claim(&self, group: &ClaimGroup) -> StoreResult<Vec<ClaimAnswer>> {
+        if group.claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let group = group.clone();
+        let time = self.time.clone();
+        self.db
+            // The store's now is read once the connection is ours: a claim that waited for the
+            // lock is timed when it runs, not when it was asked for.
+            .call(move |conn| queries::claim::claim(conn, &group, store_now(&time)))
+            .await
+    }
+
+    async fn renew(
+        &self,
+        owner: &WorkerId,
+        keys: &[DeliveryKey],
+        lease: std::time::Duration,
+    ) -> StoreResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let (owner, keys, time) = (owner.clone(), keys.to_vec(), self.time.clone());
+        self.db
+            .call(move |conn| {
+                let until = millis(store_now(&time)) + duration_ms(lease);
+                queries::lease::renew(conn, &owner, &keys, until)
+            })
+            .await
+    }
+
+    async fn recover_expired(&self, limit: usize) -> StoreResult<Vec<Recovered>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let time = self.time.clone();
+        self.db
+            .call(move |conn| queries::lease::recover_expired(conn, store_now(&time), limit))
+            .await
+    }
+
+    async fn claims(&self, run: &RunId) -> StoreResult<Vec<ClaimRecord>> {
+        let run = run.clone();
+        self.db
+            .call(move |conn| queries::lease::claims(conn, &run))
             .await
     }
 

@@ -1,19 +1,34 @@
-//! The shared conformance suite against a fresh SQLite file per test.
+//! The shared conformance suite against a fresh SQLite file per test, timed by the suite's
+//! clock; the second handle is a second connection to the same file, as a second worker process
+//! would open it.
 
-use herald_store::Stores;
-use herald_store_sqlite::{SqliteConsents, SqliteDeliveries, SqliteRuns, SqliteStores};
+use std::sync::Arc;
+
+use herald_store::{StoreResult, StoreTime, Stores};
+use herald_store_sqlite::{
+    SqliteConsents, SqliteDeliveries, SqliteRuns, SqliteSenders, SqliteStores,
+};
 use tempfile::TempDir;
 
-/// A store in its own temporary directory, deleted with it at the end of the test.
+/// A store in a temporary directory, deleted with the last handle at the end of the test.
 struct TempStores {
     stores: SqliteStores,
-    _dir: TempDir,
+    dir: Arc<TempDir>,
 }
 
 impl Stores for TempStores {
     type Runs = SqliteRuns;
     type Deliveries = SqliteDeliveries;
     type Consents = SqliteConsents;
+    type Senders = SqliteSenders;
+
+    fn senders(&self) -> &SqliteSenders {
+        self.stores.senders()
+    }
+
+    async fn now(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+        self.stores.now().await
+    }
 
     fn runs(&self) -> &SqliteRuns {
         self.stores.runs()
@@ -28,10 +43,18 @@ impl Stores for TempStores {
     }
 }
 
-async fn fresh() -> TempStores {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stores = SqliteStores::open(&dir.path().join("herald.db")).expect("open");
-    TempStores { stores, _dir: dir }
+async fn fresh(time: StoreTime) -> TempStores {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let stores = SqliteStores::open_with(&dir.path().join("herald.db"), time).expect("open");
+    TempStores { stores, dir }
 }
 
-herald_store::conformance_tests!(fresh);
+async fn second_handle(first: &TempStores, time: StoreTime) -> TempStores {
+    let stores = SqliteStores::open_with(first.stores.path(), time).expect("open again");
+    TempStores {
+        stores,
+        dir: Arc::clone(&first.dir),
+    }
+}
+
+herald_store::conformance_tests!(fresh, second_handle);

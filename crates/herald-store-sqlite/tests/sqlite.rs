@@ -6,16 +6,29 @@ use std::path::{Path, PathBuf};
 use herald_core::{
     ConsentEvent, ConsentKind, Outcome, RecipientId, RecipientKey, Scope, SkipReason,
 };
-use herald_store::conformance::{Fixture, ended, new_run, phone, queued, t};
+use herald_store::conformance::{
+    Fixture, ManualClock, Suite, ended, new_run, owner, phone, queued, t,
+};
 use herald_store::{
-    Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoredConsent, Stores,
-    Terminal, WaitReason,
+    Change, Consents, Deliveries, DeliveryKey, RunState, Runs, StoreError, StoreTime,
+    StoredConsent, Stores, Terminal, WaitReason,
 };
 use herald_store_sqlite::SqliteStores;
 use tempfile::TempDir;
 
 fn db_in(dir: &TempDir) -> PathBuf {
     dir.path().join("herald.db")
+}
+
+/// Two handles on the file at `path`, timed by one manual clock, for the conformance fixtures.
+fn suite(path: &Path) -> Suite<SqliteStores> {
+    let clock = ManualClock::new(t(0));
+    let open = || SqliteStores::open_with(path, StoreTime::Clock(clock.clone())).unwrap();
+    Suite {
+        stores: open(),
+        other: open(),
+        clock,
+    }
 }
 
 fn raw(path: &Path) -> rusqlite::Connection {
@@ -103,7 +116,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 7);
+    assert_eq!(stores.schema_version().unwrap(), 8);
     assert!(
         stores
             .runs()
@@ -113,7 +126,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 7);
+    assert_eq!(again.schema_version().unwrap(), 8);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -149,7 +162,7 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
         event: stop,
     };
     let run = {
-        let stores = SqliteStores::open(&path).unwrap();
+        let stores = suite(&path);
         let f = Fixture::new(&stores, "promo").await;
         stores.runs().finish_expansion(&f.run, 3).await.unwrap();
         f.insert(&[("a", 1, 0), ("b", 2, 0), ("c", 3, 90)]).await;
@@ -216,7 +229,7 @@ async fn runs_deliveries_history_and_consent_survive_reopening() {
 async fn kept_counts_equal_a_recount_of_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
-    let stores = SqliteStores::open(&path).unwrap();
+    let stores = suite(&path);
     let (f, g) = (
         Fixture::new(&stores, "promo").await,
         Fixture::new(&stores, "other").await,
@@ -240,7 +253,7 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
             2 => f.finish(r, Outcome::Unknown).await.unwrap(),
             3 => stores
                 .deliveries()
-                .requeue(&f.key(r), t(900), Some(WaitReason::Retry))
+                .requeue(&f.key(r), t(900), Some(WaitReason::Retry), &owner())
                 .await
                 .unwrap(),
             4 => f.finish(r, Outcome::Expired).await.unwrap(),
@@ -265,50 +278,47 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
         .unwrap();
     f.insert(&[("late", 99, 0)]).await;
 
-    // The other run through `apply`, as the worker does it: claims (one lost, one twice), skips
-    // from queued, then outcomes, a requeue and an end that does not apply, in two batches.
-    let end = |r: &str, outcome| Change::Finish {
+    // The other run as the worker does it: claims (one lost), then skips from queued through
+    // `apply`, then outcomes, a requeue and an end that does not apply, in one more batch.
+    for r in ["r0", "r1", "r2", "r3"] {
+        assert!(g.claim(r, 5).await);
+    }
+    assert!(!g.claim("r1", 5).await, "a claim is made once");
+    let end = |r: &str, outcome, owner| Change::Finish {
         key: g.key(r),
         terminal: Terminal {
             outcome,
             detail: None,
         },
-    };
-    let claim = |r: &str| Change::BeginSend {
-        key: g.key(r),
-        send: g.send(5),
-        consent: None,
+        owner,
     };
     let won = stores
         .deliveries()
         .apply(
             &[
-                claim("r0"),
-                claim("r1"),
-                claim("r1"),
-                claim("r2"),
-                claim("r3"),
-                end("r4", Outcome::Skipped(SkipReason::NoConsent)),
-                end("r5", Outcome::Expired),
+                end("r4", Outcome::Skipped(SkipReason::NoConsent), None),
+                end("r5", Outcome::Expired, None),
             ],
             t(5),
         )
         .await
         .unwrap();
-    assert_eq!(won, [true, true, false, true, true, true, true]);
+    assert_eq!(won, [true, true]);
+    let mine = Some(owner());
     let won = stores
         .deliveries()
         .apply(
             &[
-                end("r0", Outcome::Sent),
-                end("r1", failed("131049")),
-                end("r2", Outcome::Unknown),
+                end("r0", Outcome::Sent, mine.clone()),
+                end("r1", failed("131049"), mine.clone()),
+                end("r2", Outcome::Unknown, mine.clone()),
                 Change::Requeue {
                     key: g.key("r3"),
                     until: t(60),
                     reason: Some(WaitReason::Throttle),
+                    owner: owner(),
                 },
-                end("r4", Outcome::Sent),
+                end("r4", Outcome::Sent, mine),
             ],
             t(6),
         )
@@ -380,7 +390,7 @@ fn recount(path: &Path, run: &herald_core::RunId) -> Vec<(String, String, i64)> 
 async fn an_undecodable_row_is_corrupt_with_its_key_and_without_the_phone() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
-    let stores = SqliteStores::open(&path).unwrap();
+    let stores = suite(&path);
     Fixture::new(&stores, "promo")
         .await
         .insert(&[("a", 1, 0)])
@@ -460,7 +470,7 @@ async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
     drop(conn);
 
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 7);
+    assert_eq!(stores.schema_version().unwrap(), 8);
     let history = stores
         .deliveries()
         .history(&sent_phone, t(0))
@@ -528,5 +538,5 @@ fn an_older_file_is_not_upgraded_while_a_run_holds_it() {
     assert_eq!(version, 1);
     lock_file.unlock().unwrap();
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 7);
+    assert_eq!(stores.schema_version().unwrap(), 8);
 }

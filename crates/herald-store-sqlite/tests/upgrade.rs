@@ -14,9 +14,10 @@ use herald_core::{
     AudienceId, CampaignId, ConsentKind, Outcome, PastSend, PhoneNumber, Purpose, RecipientId,
     RecipientKey, RunId, Scope, SkipReason,
 };
-use herald_store::conformance::{ended, new_run, queued};
+use herald_store::conformance::{ManualClock, ended, generous, new_run, queued, worker};
 use herald_store::{
-    AudienceHash, Consents, Deliveries, DeliveryKey, RunRecord, RunState, Runs, Stores, Terminal,
+    AudienceHash, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Consents, Deliveries, DeliveryKey,
+    HistorySeen, NewRun, RunRecord, RunState, Runs, StoreTime, Stores, Terminal, WorkScope,
 };
 use herald_store_sqlite::SqliteStores;
 use tempfile::TempDir;
@@ -34,8 +35,17 @@ fn upgraded() -> (TempDir, SqliteStores) {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 5, "the fixture is a schema 5 file");
-    let stores = SqliteStores::open(&path).unwrap();
+    let clock = ManualClock::new(at("2026-12-31T00:00:00Z"));
+    let stores = SqliteStores::open_with(&path, StoreTime::Clock(clock)).unwrap();
     (dir, stores)
+}
+
+/// The scope of a worker of the `main` sender.
+fn main_sender(runs: &[RunId]) -> WorkScope {
+    WorkScope {
+        sender: "main".into(),
+        runs: Some(runs.to_vec()),
+    }
 }
 
 fn run_id() -> RunId {
@@ -53,7 +63,7 @@ fn phone(e164: &str) -> PhoneNumber {
 #[tokio::test]
 async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
     let (_dir, stores) = upgraded();
-    assert_eq!(stores.schema_version().unwrap(), 7);
+    assert_eq!(stores.schema_version().unwrap(), 8);
 
     let runs = stores.runs().runs().await.unwrap();
     let [record] = runs.as_slice() else {
@@ -124,7 +134,30 @@ async fn the_old_runs_deliveries_keep_being_worked() {
     let (_dir, stores) = upgraded();
     let d = stores.deliveries();
     let later = at("2026-12-31T00:00:00Z");
-    let due = d.due_in(&[run_id()], later, 100).await.unwrap();
+    let scope = main_sender(&[run_id()]);
+    assert_eq!(
+        d.due_in(&scope, later, 100).await.unwrap(),
+        [],
+        "a run without a sender is nobody's"
+    );
+    // Submitted again, it adopts the sender and the campaign's text, and nothing else changes.
+    let stored = stores.runs().run(&run_id()).await.unwrap().unwrap().run;
+    let again = NewRun {
+        sender: Some("main".into()),
+        campaign_text: Some("id: demo-welcome\n".into()),
+        audience_sha256: Some(AudienceHash::from_bytes([7; 32])),
+        ..stored.clone()
+    };
+    assert!(!stores.runs().create_run(&again, later).await.unwrap());
+    let adopted = stores.runs().run(&run_id()).await.unwrap().unwrap().run;
+    assert_eq!(
+        adopted,
+        NewRun {
+            audience_sha256: None,
+            ..again
+        }
+    );
+    let due = d.due_in(&scope, later, 100).await.unwrap();
     assert_eq!(due.len(), 7);
     let first = &due[0];
     let RecipientKey::Recipient(AudienceId::Given(id)) = &first.key.recipient else {
@@ -138,12 +171,42 @@ async fn the_old_runs_deliveries_keep_being_worked() {
         campaign: CampaignId::parse("demo-welcome").unwrap(),
         purpose: Purpose::Transactional,
     };
-    assert!(d.begin_send(&first.key, &send, later).await.unwrap());
+    let consent = stores
+        .consents()
+        .events("whatsapp", &first.recipient.phone)
+        .await
+        .unwrap();
+    let since = at("2026-12-01T00:00:00Z");
+    let sends = d.history(&first.recipient.phone, since).await.unwrap();
+    let group = ClaimGroup {
+        owner: worker(1),
+        lease: std::time::Duration::from_secs(60),
+        sender: generous("main"),
+        claims: vec![Claim {
+            key: first.key.clone(),
+            send,
+            consent: ConsentSeen {
+                channel: "whatsapp".into(),
+                events: consent.len() as u64,
+            },
+            history: HistorySeen {
+                since,
+                sends: sends.len() as u64,
+            },
+        }],
+    };
+    let answers = d.claim(&group).await.unwrap();
+    assert!(
+        matches!(answers[..], [ClaimAnswer::Claimed { .. }]),
+        "{answers:?}"
+    );
     let sent = Terminal {
         outcome: Outcome::Sent,
         detail: None,
     };
-    d.finish(&first.key, &sent, later).await.unwrap();
+    d.finish(&first.key, &sent, Some(&worker(1)), later)
+        .await
+        .unwrap();
     let counts = d.counts(&run_id()).await.unwrap();
     assert_eq!((counts.total(), counts.queued, counts.sent), (19, 6, 11));
 
@@ -205,7 +268,7 @@ async fn new_runs_on_the_upgraded_file_record_their_hash() {
     let due = stores
         .deliveries()
         .due_in(
-            std::slice::from_ref(&fresh.run),
+            &main_sender(std::slice::from_ref(&fresh.run)),
             at("2030-01-01T00:00:00Z"),
             10,
         )

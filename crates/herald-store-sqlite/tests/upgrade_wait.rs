@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use herald_core::{Outcome, PastSend, Purpose, RunId};
+use herald_store::conformance::{ManualClock, generous, worker};
 use herald_store::{
-    Change, Deliveries, DeliveryKey, QueueWaits, Runs, Stores, Terminal, WaitReason, Waiting,
+    Change, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Consents, Deliveries, DeliveryKey,
+    HistorySeen, QueueWaits, Runs, StoreTime, Stores, Terminal, WaitReason, Waiting,
 };
 use herald_store_sqlite::SqliteStores;
 
@@ -102,7 +104,9 @@ async fn a_version_5_file_upgrades_and_its_queue_says_it_waits_for_the_window() 
 #[tokio::test]
 async fn the_upgraded_queue_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    let stores = SqliteStores::open(&copy_of_fixture(&dir)).unwrap();
+    // The store's time: when the third queued delivery is due.
+    let clock = ManualClock::new(secs(QUEUED[2].1));
+    let stores = SqliteStores::open_with(&copy_of_fixture(&dir), StoreTime::Clock(clock)).unwrap();
     let run = RunId::parse("demo-welcome@2026-11-01T08:00").unwrap();
     let d = stores.deliveries();
 
@@ -128,33 +132,59 @@ async fn the_upgraded_queue_keeps_working() {
         outcome: Outcome::Sent,
         detail: None,
     };
-    let changes = [
-        Change::BeginSend {
-            key: key(&run, QUEUED[0].0),
+    let defer = [Change::Defer {
+        key: key(&run, QUEUED[1].0),
+        until: first + chrono::TimeDelta::seconds(40),
+        reason: WaitReason::Spread,
+    }];
+    assert_eq!(d.apply(&defer, first).await.unwrap(), [true]);
+    let mut claims = Vec::new();
+    let due = d.due(secs(QUEUED[2].1), 10).await.unwrap();
+    // The deferred one is due again 40 s after the first, before the third: not claimed here.
+    let deferred = key(&run, QUEUED[1].0);
+    for delivery in due.into_iter().filter(|d| d.key != deferred) {
+        let phone = &delivery.recipient.phone;
+        let events = stores.consents().events("whatsapp", phone).await.unwrap();
+        let history = d.history(phone, first).await.unwrap();
+        claims.push(Claim {
+            key: delivery.key,
             send: send.clone(),
-            consent: None,
-        },
-        Change::Defer {
-            key: key(&run, QUEUED[1].0),
-            until: first + chrono::TimeDelta::seconds(40),
-            reason: WaitReason::Spread,
-        },
-        Change::BeginSend {
-            key: key(&run, QUEUED[2].0),
-            send,
-            consent: None,
-        },
-    ];
-    assert_eq!(d.apply(&changes, first).await.unwrap(), [true, true, true]);
+            consent: ConsentSeen {
+                channel: "whatsapp".into(),
+                events: events.len() as u64,
+            },
+            history: HistorySeen {
+                since: first,
+                sends: history.len() as u64,
+            },
+        });
+    }
+    let claimed: Vec<_> = claims.iter().map(|c| c.key.clone()).collect();
+    assert_eq!(claimed, [key(&run, QUEUED[0].0), key(&run, QUEUED[2].0)]);
+    let group = ClaimGroup {
+        owner: worker(1),
+        lease: std::time::Duration::from_secs(60),
+        sender: generous("main"),
+        claims,
+    };
+    let answers = d.claim(&group).await.unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, ClaimAnswer::Claimed { .. })),
+        "{answers:?}"
+    );
     let outcomes = [
         Change::Finish {
             key: key(&run, QUEUED[0].0),
             terminal: sent,
+            owner: Some(worker(1)),
         },
         Change::Requeue {
             key: key(&run, QUEUED[2].0),
             until: first + chrono::TimeDelta::minutes(15),
             reason: Some(WaitReason::Throttle),
+            owner: worker(1),
         },
     ];
     assert_eq!(d.apply(&outcomes, first).await.unwrap(), [true, true]);

@@ -2,13 +2,13 @@
 //!
 //! Each change runs the same statement as its single-change method, inside one IMMEDIATE
 //! transaction, so a step of a hundred deliveries costs one commit instead of a hundred. A change
-//! that does not apply (a claim lost to another worker, a delivery no longer in the expected
-//! state) is reported as `false` and does not undo the others; any other error rolls back all.
+//! that does not apply (a delivery no longer in the expected state, a claim recovered by another
+//! worker) is reported as `false` and does not undo the others; any other error rolls back all.
 
 use herald_store::{Change, StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{RunIds, begin_send, defer, finish, requeue};
+use super::{RunIds, defer, finish, requeue};
 use crate::codec::secs_ceil;
 use crate::db::backend;
 use crate::tally::Tally;
@@ -25,15 +25,20 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
             Change::Defer { key, until, reason } => {
                 defer::defer(&tx, &mut runs, key, secs_ceil(*until), *reason).map(|()| true)
             }
-            Change::BeginSend { key, send, consent } => {
-                begin_send::begin_send_in(&tx, &mut runs, key, send, consent.as_ref(), &mut tally)
-            }
-            Change::Finish { key, terminal } => {
-                finish::finish_in(&tx, &mut runs, key, terminal, &mut tally).map(|()| true)
-            }
-            Change::Requeue { key, until, reason } => {
+            Change::Finish {
+                key,
+                terminal,
+                owner,
+            } => finish::finish_in(&tx, &mut runs, key, terminal, owner.as_ref(), &mut tally)
+                .map(|()| true),
+            Change::Requeue {
+                key,
+                until,
+                reason,
+                owner,
+            } => {
                 let wait = (secs_ceil(*until), *reason);
-                requeue::requeue_in(&tx, &mut runs, key, wait, &mut tally).map(|()| true)
+                requeue::requeue_in(&tx, &mut runs, key, wait, owner, &mut tally).map(|()| true)
             }
         };
         match result {

@@ -7,8 +7,8 @@
 //! the run's state is checked per candidate with one primary-key lookup.
 
 use chrono::{DateTime, Utc};
-use herald_store::{Delivery, StoreResult};
-use rusqlite::{Connection, Row};
+use herald_store::{Delivery, StoreResult, WorkScope};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::codec::{StoredSnapshot, delivery_key, instant, parse_key, secs};
 use crate::db::backend;
@@ -80,11 +80,41 @@ const SQL_IN_RUN: &str =
  ORDER BY d.due_at
  LIMIT ?2";
 
-/// Due deliveries of the given runs only, earliest first: a process works the runs it was
-/// started for and never another run's deliveries through its own sender.
+/// The active runs of `scope`: its sender's (a run without a sender, stored by schema 7 and not
+/// submitted since, is nobody's), only the named ones when it names some, and none while the
+/// sender is blocked.
+pub(crate) fn scope_runs(conn: &Connection, scope: &WorkScope) -> StoreResult<Vec<String>> {
+    let blocked = conn
+        .prepare_cached("SELECT block_code IS NOT NULL FROM senders WHERE name = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([&scope.sender], |row| row.get::<_, bool>(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    if blocked == Some(true) {
+        return Ok(Vec::new());
+    }
+    let runs = conn
+        .prepare_cached("SELECT run_id FROM runs WHERE sender = ?1 AND state = 'active'")
+        .and_then(|mut stmt| {
+            stmt.query_map([&scope.sender], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(backend)?;
+    Ok(match &scope.runs {
+        None => runs,
+        Some(named) => runs
+            .into_iter()
+            .filter(|run| named.iter().any(|n| n.as_str() == run))
+            .collect(),
+    })
+}
+
+/// Due deliveries of the given runs only, earliest first: a worker works its scope's runs and
+/// never another sender's deliveries.
 pub(crate) fn due_in(
-    conn: &mut Connection,
-    runs: &[herald_core::RunId],
+    conn: &Connection,
+    runs: &[String],
     now: DateTime<Utc>,
     limit: usize,
 ) -> StoreResult<Vec<Delivery>> {
@@ -107,8 +137,8 @@ pub(crate) fn due_in(
 
 /// The earliest due instant among the given runs' queued deliveries.
 pub(crate) fn next_due_in(
-    conn: &mut Connection,
-    runs: &[herald_core::RunId],
+    conn: &Connection,
+    runs: &[String],
 ) -> StoreResult<Option<DateTime<Utc>>> {
     let mut first: Option<i64> = None;
     for run in runs {
@@ -119,10 +149,7 @@ pub(crate) fn next_due_in(
                  WHERE d.state = 'queued' AND r.state = 'active' AND r.run_id = ?1
                  ORDER BY d.due_at LIMIT 1",
             )
-            .and_then(|mut stmt| {
-                use rusqlite::OptionalExtension;
-                stmt.query_row([run.as_str()], |row| row.get(0)).optional()
-            })
+            .and_then(|mut stmt| stmt.query_row([run.as_str()], |row| row.get(0)).optional())
             .map_err(backend)?;
         first = match (first, at) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -4,9 +4,11 @@
 //! clears the delivery's `sent_at`, taking it out of the send history, so a rejected request does
 //! not use up the recipient's frequency cap; `sent` and `unknown` keep theirs (an unknown one may
 //! have been delivered).
+//!
+//! Which row an outcome may end is the caller's to say: a worker ends its own claim (`owner`),
+//! a decision made before any request (a skip, an expiry) ends a queued delivery.
 
-use herald_core::Outcome;
-use herald_store::{DeliveryKey, StoreResult, Terminal};
+use herald_store::{DeliveryKey, StoreResult, Terminal, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, unchanged};
@@ -14,33 +16,46 @@ use crate::codec::{proves_no_send, terminal_columns};
 use crate::db::backend;
 use crate::tally::{Tally, label, unlabelled};
 
-/// Ends the queued or sending delivery `key` with `terminal`.
+/// Ends the delivery `key` with `terminal`: `owner`'s sending claim, or a queued delivery.
 pub(crate) fn finish(
     conn: &mut Connection,
     key: &DeliveryKey,
     terminal: &Terminal,
+    owner: Option<&WorkerId>,
 ) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let mut tally = Tally::default();
-    finish_in(&tx, &mut RunIds::default(), key, terminal, &mut tally)?;
+    finish_in(
+        &tx,
+        &mut RunIds::default(),
+        key,
+        terminal,
+        owner,
+        &mut tally,
+    )?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }
 
-/// Ends a delivery inside the caller's transaction. The update is tried from the state the
-/// outcome usually ends (`queued` for a skip, `sending` for the rest) and then from the other,
-/// so the state it left is known for the counts without reading the row first.
+/// Ends a delivery inside the caller's transaction: with `owner`, only a `sending` row still
+/// under that owner's claim (a claim recovered or ended meanwhile is a `Conflict`: the first
+/// terminal write wins); without, only a `queued` one.
 pub(crate) fn finish_in(
     tx: &Connection,
     runs: &mut RunIds,
     key: &DeliveryKey,
     terminal: &Terminal,
+    owner: Option<&WorkerId>,
     tally: &mut Tally,
 ) -> StoreResult<()> {
+    let expected = match owner {
+        Some(owner) => format!("sending under {owner}'s claim"),
+        None => "queued".to_owned(),
+    };
     let Some(run) = runs.get(tx, &key.run)? else {
-        return Err(unchanged(tx, key, "queued or sending"));
+        return Err(unchanged(tx, key, &expected));
     };
     let (state, reason, code) = terminal_columns(terminal);
     let label = label(reason, code.as_deref());
@@ -48,36 +63,30 @@ pub(crate) fn finish_in(
     // would rewrite its index entry.
     let sql = if proves_no_send(&terminal.outcome) {
         "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6, sent_at = NULL
-         WHERE run = ?1 AND recipient = ?2 AND state = ?7"
+         WHERE run = ?1 AND recipient = ?2 AND state = ?7 AND (?8 IS NULL OR owner = ?8)"
     } else {
         "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
-         WHERE run = ?1 AND recipient = ?2 AND state = ?7"
+         WHERE run = ?1 AND recipient = ?2 AND state = ?7 AND (?8 IS NULL OR owner = ?8)"
     };
-    // A skip ends a delivery still queued; any other outcome is a request's, from sending.
-    let order = if matches!(terminal.outcome, Outcome::Skipped(_)) {
-        ["queued", "sending"]
-    } else {
-        ["sending", "queued"]
-    };
-    for from in order {
-        let ended = tx
-            .prepare_cached(sql)
-            .and_then(|mut stmt| {
-                stmt.execute((
-                    run.id,
-                    key.recipient.to_string(),
-                    state,
-                    reason,
-                    code.as_deref(),
-                    terminal.detail.as_deref(),
-                    from,
-                ))
-            })
-            .map_err(backend)?;
-        if ended == 1 {
-            tally.moved(run.id, unlabelled(from), (state, label), 1);
-            return Ok(());
-        }
+    let from = if owner.is_some() { "sending" } else { "queued" };
+    let ended = tx
+        .prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute((
+                run.id,
+                key.recipient.to_string(),
+                state,
+                reason,
+                code.as_deref(),
+                terminal.detail.as_deref(),
+                from,
+                owner.map(WorkerId::as_str),
+            ))
+        })
+        .map_err(backend)?;
+    if ended == 0 {
+        return Err(unchanged(tx, key, &expected));
     }
-    Err(unchanged(tx, key, "queued or sending"))
+    tally.moved(run.id, unlabelled(from), (state, label), 1);
+    Ok(())
 }

@@ -9,7 +9,7 @@
 
 pub(crate) mod append_consent;
 pub(crate) mod apply;
-pub(crate) mod begin_send;
+pub(crate) mod claim;
 pub(crate) mod consent_events;
 pub(crate) mod counts;
 pub(crate) mod create_run;
@@ -20,10 +20,13 @@ pub(crate) mod finish_expansion;
 pub(crate) mod history;
 pub(crate) mod in_flight;
 pub(crate) mod insert_batch;
+pub(crate) mod lease;
 pub(crate) mod next_due;
 pub(crate) mod requeue;
 pub(crate) mod run;
 pub(crate) mod runs;
+pub(crate) mod sender_row;
+pub(crate) mod senders;
 pub(crate) mod set_run_state;
 pub(crate) mod waits;
 
@@ -36,7 +39,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::db::backend;
 
 /// Why an update of `key` that required state `expected` changed nothing: the delivery does not
-/// exist ([`StoreError::NotFound`]) or is in another state ([`StoreError::Conflict`]).
+/// exist ([`StoreError::NotFound`]) or is in another state or claim ([`StoreError::Conflict`]).
 pub(crate) fn unchanged(conn: &Connection, key: &DeliveryKey, expected: &str) -> StoreError {
     let state = conn
         .prepare_cached(

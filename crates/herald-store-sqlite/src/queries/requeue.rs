@@ -2,7 +2,7 @@
 //! refused, 429, a "not processed" code) returns to the queue, and leaves the send history with
 //! the claim: nothing was sent, so nothing counts toward a cap.
 
-use herald_store::{DeliveryKey, StoreResult, WaitReason};
+use herald_store::{DeliveryKey, StoreResult, WaitReason, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, unchanged};
@@ -10,12 +10,12 @@ use crate::db::backend;
 use crate::tally::{Tally, unlabelled};
 
 /// Moves the sending delivery `key` back to queued, due at `until` (unix seconds), waiting for
-/// `reason`.
+/// `reason`, if it is still `owner`'s claim.
 pub(crate) fn requeue(
     conn: &mut Connection,
     key: &DeliveryKey,
-    until: i64,
-    reason: Option<WaitReason>,
+    (until, reason): (i64, Option<WaitReason>),
+    owner: &WorkerId,
 ) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -26,27 +26,31 @@ pub(crate) fn requeue(
         &mut RunIds::default(),
         key,
         (until, reason),
+        owner,
         &mut tally,
     )?;
     tally.flush(&tx)?;
     tx.commit().map_err(backend)
 }
 
-/// Requeues inside the caller's transaction.
+/// Requeues inside the caller's transaction. The owner and slot stay on the row: `claims`
+/// still shows whose claim it was.
 pub(crate) fn requeue_in(
     tx: &Connection,
     runs: &mut RunIds,
     key: &DeliveryKey,
     (until, reason): (i64, Option<WaitReason>),
+    owner: &WorkerId,
     tally: &mut Tally,
 ) -> StoreResult<()> {
+    let expected = format!("sending under {owner}'s claim");
     let Some(run) = runs.get(tx, &key.run)? else {
-        return Err(unchanged(tx, key, "sending"));
+        return Err(unchanged(tx, key, &expected));
     };
     let requeued = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'queued', due_at = ?3, sent_at = NULL, wait_reason = ?4
-             WHERE run = ?1 AND recipient = ?2 AND state = 'sending'",
+             WHERE run = ?1 AND recipient = ?2 AND state = 'sending' AND owner = ?5",
         )
         .and_then(|mut stmt| {
             stmt.execute((
@@ -54,11 +58,12 @@ pub(crate) fn requeue_in(
                 key.recipient.to_string(),
                 until,
                 reason.map(WaitReason::as_str),
+                owner.as_str(),
             ))
         })
         .map_err(backend)?;
     if requeued == 0 {
-        return Err(unchanged(tx, key, "sending"));
+        return Err(unchanged(tx, key, &expected));
     }
     tally.moved(run.id, unlabelled("sending"), unlabelled("queued"), 1);
     Ok(())

@@ -9,7 +9,7 @@ use crate::db::backend;
 
 /// The columns [`StoredRun::read`] expects, in order.
 pub(crate) const COLUMNS: &str = "run_id, campaign, purpose, source, at_least_once, created_at, \
-     total, state, state_reason, audience_sha256";
+     total, state, state_reason, audience_sha256, sender, campaign_text";
 
 /// A runs row as stored.
 pub(crate) struct StoredRun {
@@ -23,6 +23,8 @@ pub(crate) struct StoredRun {
     state: String,
     state_reason: Option<String>,
     audience_sha256: Option<String>,
+    sender: Option<String>,
+    campaign_text: Option<String>,
 }
 
 impl StoredRun {
@@ -39,6 +41,8 @@ impl StoredRun {
             state: row.get(7)?,
             state_reason: row.get(8)?,
             audience_sha256: row.get(9)?,
+            sender: row.get(10)?,
+            campaign_text: row.get(11)?,
         })
     }
 
@@ -52,6 +56,8 @@ impl StoredRun {
                 campaign: CampaignId::parse(&self.campaign).map_err(|_| bad("campaign id"))?,
                 purpose: purpose(&self.purpose, &key)?,
                 source: self.source.clone(),
+                sender: self.sender.clone(),
+                campaign_text: self.campaign_text.clone(),
                 at_least_once: self.at_least_once,
                 audience_sha256: self
                     .audience_sha256
