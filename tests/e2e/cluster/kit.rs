@@ -18,8 +18,12 @@ use herald_testkit::provider::FakeProvider;
 use serde_json::Value;
 
 /// The worker lease in these tests (`[worker] lease_seconds`; 60 by default): short, so a killed
-/// worker's claims are recovered within the test, and still three times the HTTP timeout.
-pub(crate) const LEASE_SECONDS: u64 = 3;
+/// worker's claims are recovered within the test, and three times the HTTP timeout, the least
+/// the config allows.
+pub(crate) const LEASE_SECONDS: u64 = 3 * TIMEOUT_SECONDS;
+
+/// The senders' HTTP timeout: the shortest the channels accept (their connect timeout is 3 s).
+const TIMEOUT_SECONDS: u64 = 3;
 
 /// The cap on every wait: a guard against a hung cluster, not a performance limit.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(150);
@@ -112,7 +116,7 @@ impl Cluster {
             write!(
                 config,
                 "[senders.{}]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
-                 token_env = \"{TOKEN_ENV}\"\nbase_url = \"{}\"\nper_second = {}\ntimeout_seconds = 1\n",
+                 token_env = \"{TOKEN_ENV}\"\nbase_url = \"{}\"\nper_second = {}\ntimeout_seconds = {TIMEOUT_SECONDS}\n",
                 sender.name,
                 provider.base_url(),
                 sender.per_second
@@ -228,6 +232,29 @@ impl Cluster {
     /// A view of the store the processes share.
     pub(crate) fn store(&self) -> StoreView {
         StoreView::open(&self.project.db())
+    }
+}
+
+impl Drop for Cluster {
+    /// A failed test shows what every process it spawned wrote to stderr.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.project.path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "err") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {} (last lines)", path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
     }
 }
 
