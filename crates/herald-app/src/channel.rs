@@ -51,11 +51,14 @@ impl AnyChannel {
                     })?),
                     None => None,
                 };
+                let timeout = Duration::from_secs(sender.timeout_seconds);
                 let config = WebhookConfig {
                     url,
                     secret,
-                    timeout: Duration::from_secs(sender.timeout_seconds),
-                    connect_timeout: Duration::from_secs(3),
+                    timeout,
+                    // Connecting is part of the request: never longer than its timeout (a short
+                    // timeout goes with a short lease, `[worker] lease_seconds`).
+                    connect_timeout: Duration::from_secs(3).min(timeout),
                 };
                 Webhook::new(config)
                     .map(AnyChannel::Webhook)
