@@ -156,47 +156,25 @@ impl Cluster {
         );
     }
 
-    /// Runs `herald scheduler FILES…` until `runs` are expanded (sealed), then stops it if it
-    /// has not exited by itself.
+    /// Runs `herald scheduler FILES…` (a one-shot command: it expands its campaigns and exits)
+    /// and checks it sealed `runs`.
     pub(crate) fn schedule(&self, files: &[&str], runs: &[&RunId]) {
         let mut args = vec!["scheduler"];
         args.extend_from_slice(files);
         let mut scheduler = self.project.spawn("scheduler", &args);
-        let store = self.store();
-        wait_until("the scheduler to expand its campaigns", PATIENCE, || {
-            // Read after the exit check: a scheduler that exited had sealed what it would.
-            let exited = scheduler.exited();
-            let unsealed: Vec<_> = runs
-                .iter()
-                .filter(|run| store.sealed_total(run).is_none())
-                .collect();
-            if let Some(code) = exited {
-                let code = code.unwrap_or(-1);
-                assert!(
-                    unsealed.is_empty() && code == 0,
-                    "the scheduler exited with {code}: {}",
-                    self.project.log("scheduler")
-                );
-            }
-            if unsealed.is_empty() {
-                Ok(())
-            } else {
-                Err(unsealed.len())
-            }
+        let code = wait_until("the scheduler to exit", PATIENCE, || {
+            scheduler.exited().ok_or("running")
         });
-        if scheduler.exited().is_none() {
-            assert_eq!(
-                scheduler.sigterm(),
-                Some(0),
-                "{}",
-                self.project.log("scheduler")
-            );
+        assert_eq!(code, Some(0), "{}", self.project.log("scheduler"));
+        let store = self.store();
+        for run in runs {
+            assert!(store.sealed_total(run).is_some(), "{run} is not expanded");
         }
     }
 
     /// `herald worker` named `name` (its log files' stem) with `args`.
     pub(crate) fn worker(&self, name: &str, args: &[&str]) -> Spawned {
-        let mut all = vec!["worker", "--concurrency", "8"];
+        let mut all = vec!["worker", "--concurrency", "16"];
         all.extend_from_slice(args);
         self.project.spawn(name, &all)
     }
