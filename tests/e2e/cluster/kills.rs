@@ -17,13 +17,9 @@ use super::kit::{
 };
 
 const AUDIENCE: usize = 2_000;
-/// The sender's rate, which the three workers (16 requests in flight each, answers in 200 ms)
-/// could exceed many times over: the store's slots are what holds it. At 50/s slots are 20 ms
-/// apart, more than most of a request's lateness after its slot on a loaded two-core machine
-/// (measured: median 2 ms, p99 6-7 ms, worst 12-23 ms), so receipts show at most one extra
-/// request in a second, as the acceptance allows; at 100/s and 200/s (10 and 5 ms apart) they
-/// showed two.
-const PER_SECOND: u32 = 50;
+/// The sender's rate, which the three workers (16 requests in flight each, answers in 100 ms)
+/// could exceed several times over: the store's slots are what holds it.
+const PER_SECOND: u32 = 200;
 /// Every 20th recipient opted out before the run: 100 of them.
 const OPTED_OUT_EVERY: usize = 20;
 const AT: &str = "2026-01-01T00:00";
@@ -35,7 +31,7 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         per_second: PER_SECOND,
     }]);
     // Slow answers keep requests in flight on every worker, so the kill finds some.
-    cluster.provider.set_delay(Duration::from_millis(200));
+    cluster.provider.set_delay(Duration::from_millis(100));
     let audience = people(AUDIENCE, 1_000_000);
     cluster.campaign(
         "big",
@@ -200,11 +196,6 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         in_flight_at_kill.len()
     );
 
-    assert!(
-        received <= PER_SECOND as usize + 1,
-        "{received} requests received within one second at {PER_SECOND}/s"
-    );
-
     // Every recipient in exactly one terminal state; the counts add up.
     let sendable = (AUDIENCE - opted_out.len()) as u64;
     assert_eq!(status["total"], AUDIENCE as u64, "{status}");
@@ -228,6 +219,19 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
     assert!(
         reached >= sent && reached <= sendable,
         "{reached} reached, {status}"
+    );
+    // Last, as the acceptance words it: the provider saw at most one request more than the
+    // rate in any second. This one depends on the machine: a request reaching the provider
+    // later than its slot by more than the slots' spacing (5 ms at 200/s) bunches receipts; on
+    // a loaded two-core machine requests were measured up to 12-40 ms late (median 2 ms) while
+    // the store granted exactly `per_second`, and receipts then showed two extra.
+    assert!(
+        received <= PER_SECOND as usize + 1,
+        "{received} requests received within one second at {PER_SECOND}/s (the store granted \
+         at most {granted}); lateness after the slot, min/median/max: {:?}/{:?}/{:?} us",
+        lateness.first(),
+        lateness.get(lateness.len() / 2),
+        lateness.last()
     );
 }
 
