@@ -116,9 +116,10 @@ pub(crate) fn recover_expired(
             )
             .and_then(|mut stmt| stmt.execute((id, secs_ceil(now))))
         } else {
+            // The old crash recovery's words, with whose claim it was.
             let detail = format!(
-                "the lease of {owner} ended before it recorded an outcome; the request may have \
-                 reached the provider"
+                "interrupted while its request may have been in flight (the lease of {owner} \
+                 ended)"
             );
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'unknown', detail = ?2, lease_until = NULL,
