@@ -99,6 +99,19 @@ async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unkno
         (claims[0].state.as_str(), claims[0].recovered),
         ("unknown", true)
     );
+    let detail: String = rusqlite::Connection::open(dir.path().join("herald.db"))
+        .unwrap()
+        .query_row(
+            "SELECT detail FROM deliveries WHERE recipient = 'b'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        detail,
+        "interrupted while its request may have been in flight (the lease of before-schema-8 \
+         ended)"
+    );
 }
 
 #[tokio::test]
