@@ -203,3 +203,36 @@ async fn without_a_cap_a_step_has_its_requests_in_flight_together() {
         "the cap above is what held"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_mid_step_finishes_what_is_in_flight_and_claims_nothing_more() {
+    let s = Setup::new(6).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // past the spread
+    let slow = Slow::new(Duration::from_secs(1));
+    let signal = herald_engine::ShutdownSignal::new();
+    let worker = Arc::new(
+        s.worker(&s.stores, "a", &slow)
+            .with_concurrency(NonZeroUsize::new(2).unwrap())
+            .with_shutdown(signal.subscribe()),
+    );
+    let stepping = tokio::spawn({
+        let worker = Arc::clone(&worker);
+        async move { worker.step().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal.trigger();
+    assert_eq!(stepping.await.unwrap(), Step::Worked(6));
+    assert!(worker.is_stopping());
+    assert_eq!(
+        slow.answered.load(Ordering::SeqCst),
+        2,
+        "the two in flight finished"
+    );
+    let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.sending, counts.queued),
+        (2, 0, 4),
+        "{counts:?}"
+    );
+    assert_eq!(worker.step().await.unwrap(), Step::Idle(None));
+}
