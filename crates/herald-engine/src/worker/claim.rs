@@ -127,7 +127,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             };
             match ready.item.decide(now, &ready.consent, &ready.history) {
                 Decision::Send => group.push(ready),
-                other => changes.push(self.apply_decision(&ready.item.delivery.key, other)),
+                other => changes.extend(self.apply_decision(&ready.item.delivery.key, other)),
             }
         }
         self.stores.deliveries().apply(&changes, now).await?;
