@@ -492,3 +492,30 @@ pub async fn one_rate_is_shared_by_two_handles<S: Stores>(stores: &Suite<S>) {
     let gap = (slot(x) - slot(y)).abs();
     assert!(gap >= TimeDelta::milliseconds(100), "{gap}");
 }
+
+/// The store's now is its [`crate::StoreTime`], to the millisecond: the slot a claim gets and
+/// the end of its lease are measured on it, not on the instants callers pass.
+#[doc(hidden)]
+pub async fn claims_and_leases_are_timed_by_the_store<S: Stores>(stores: &Suite<S>) {
+    let f = Fixture::new(stores, "timed").await;
+    f.insert(&[("a", 1, 0)]).await;
+    stores.at_ms(1_234);
+    let now = t(0) + TimeDelta::milliseconds(1_234);
+    assert_eq!(stores.now().await.unwrap(), now);
+    assert_eq!(stores.other.now().await.unwrap(), now, "both handles");
+    let limits = generous(SENDER);
+    let answers = claim_group(&f, stores, (&owner(), &limits), &["a"], 1_234).await;
+    let claimed = ClaimAnswer::Claimed {
+        slot: now,
+        wait: Duration::ZERO,
+    };
+    assert_eq!(answers, [claimed]);
+    let d = stores.deliveries();
+    // The lease of 60 s ends at 61.234 s of store time, whatever `finish` is told.
+    stores.at_ms(61_233);
+    assert_eq!(d.recover_expired(10).await.unwrap(), []);
+    stores.at_ms(61_234);
+    assert_eq!(d.recover_expired(10).await.unwrap().len(), 1);
+    let late = d.finish(&f.key("a"), &sent(), Some(&owner()), t(0)).await;
+    assert_err(late, "Conflict");
+}
