@@ -5,10 +5,12 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use herald_channel::{Accepted, Channel, OutgoingMessage, ProviderAction, SendError};
 use herald_core::{ConsentKind, PhoneNumber, Scope};
+use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Consents, Deliveries, Senders, Stores};
 
@@ -79,6 +81,8 @@ async fn a_provider_opt_out_is_recorded_and_later_marketing_skips_the_phone() {
         .await
         .unwrap();
     s.worker.register(&run2, later);
+    // Past the new run's spread.
+    set(&s.clock, at("2026-11-30T08:00:00Z")).await;
     drain(&s).await;
     let counts = s.stores.deliveries().counts(&run2).await.unwrap();
     assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");

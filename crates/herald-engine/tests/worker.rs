@@ -2,12 +2,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use chrono::TimeDelta;
 use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
+use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
-use herald_store::{Deliveries, Stores};
+use herald_store::{Consents, Deliveries, StoredConsent, Stores};
 use herald_store_sqlite::SqliteStores;
 
 use common::*;
@@ -35,8 +38,11 @@ async fn deferred_deliveries_go_out_when_the_window_opens_spread_over_the_spread
     // Walk the clock through 10:00-10:10 MSK a minute at a time.
     let mut per_minute = BTreeMap::new();
     for minute in 0..=10 {
-        s.clock
-            .set(at("2026-11-30T07:00:00Z") + TimeDelta::minutes(minute));
+        set(
+            &s.clock,
+            at("2026-11-30T07:00:00Z") + TimeDelta::minutes(minute),
+        )
+        .await;
         let before = s.channel.sent.lock().unwrap().len();
         drain(&s).await;
         per_minute.insert(minute, s.channel.sent.lock().unwrap().len() - before);

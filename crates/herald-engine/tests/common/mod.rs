@@ -10,14 +10,14 @@ use herald_channel::{Accepted, Channel, OutgoingMessage, SendError};
 use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, Scope};
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
-use herald_store::{Consents, StoredConsent};
+use herald_store::{Consents, StoredConsent, Stores};
 use herald_store_sqlite::SqliteStores;
 use herald_testkit::TokioClock;
 
 /// Records what would have been sent, with the manual clock's reading at the request.
-pub struct Recording {
-    pub clock: Arc<TokioClock>,
-    pub sent: Mutex<Vec<(String, DateTime<Utc>)>>,
+pub(crate) struct Recording {
+    pub(crate) clock: Arc<TokioClock>,
+    pub(crate) sent: Mutex<Vec<(String, DateTime<Utc>)>>,
 }
 
 impl Channel for Recording {
@@ -35,22 +35,22 @@ impl Channel for Recording {
     }
 }
 
-pub fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-pub struct Setup {
-    pub _dir: tempfile::TempDir,
-    pub stores: Arc<SqliteStores>,
-    pub clock: Arc<TokioClock>,
-    pub channel: Arc<Recording>,
-    pub worker: Arc<Worker<SqliteStores, Recording>>,
-    pub run: herald_core::RunId,
+pub(crate) struct Setup {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) stores: Arc<SqliteStores>,
+    pub(crate) clock: Arc<TokioClock>,
+    pub(crate) channel: Arc<Recording>,
+    pub(crate) worker: Arc<Worker<SqliteStores, Recording>>,
+    pub(crate) run: herald_core::RunId,
 }
 
 /// `n` recipients in Moscow, a marketing campaign at 10:00 local on Monday 2026-11-30 with the
 /// window mon-fri 09:00-20:00 and `extra` YAML appended; everyone opted in.
-pub async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
+pub(crate) async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,phone,timezone\n");
     for i in 0..n {
@@ -108,11 +108,11 @@ pub async fn setup(n: usize, extra: &str, start: DateTime<Utc>) -> Setup {
     }
 }
 
-pub async fn drain(s: &Setup) {
+pub(crate) async fn drain(s: &Setup) {
     while let Step::Worked(_) = s.worker.step().await.unwrap() {}
 }
 
-pub trait NowExt {
+pub(crate) trait NowExt {
     fn now_(&self) -> DateTime<Utc>;
 }
 
@@ -123,7 +123,7 @@ impl NowExt for TokioClock {
 }
 
 /// A second worker on `s`'s store and run, sending through `channel`.
-pub fn worker_for<C: Channel + 'static>(
+pub(crate) fn worker_for<C: Channel + 'static>(
     s: &Setup,
     channel: Arc<C>,
 ) -> Arc<Worker<SqliteStores, C>> {
@@ -145,7 +145,7 @@ pub fn worker_for<C: Channel + 'static>(
 
 /// The run's source for a campaign the test holds itself (registered with its worker, or only
 /// expanded): the stored campaign text is never read back here, so none is stored.
-pub fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
+pub(crate) fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
     herald_engine::expand::RunSource {
         path,
         sender: "main",
@@ -153,12 +153,12 @@ pub fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
     }
 }
 
-pub fn test_worker_id() -> herald_store::WorkerId {
+pub(crate) fn test_worker_id() -> herald_store::WorkerId {
     herald_store::WorkerId::parse("test/1/0").unwrap()
 }
 
 /// Every run of the sender `main`, which the tests' runs are stored under.
-pub fn main_scope() -> herald_store::WorkScope {
+pub(crate) fn main_scope() -> herald_store::WorkScope {
     herald_store::WorkScope {
         sender: "main".into(),
         runs: None,
@@ -166,12 +166,12 @@ pub fn main_scope() -> herald_store::WorkScope {
 }
 
 /// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
-pub fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
+pub(crate) fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
     herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
 }
 
 /// Moves the paused tokio clock (and so the test's clock) forward to `to`.
-pub async fn set(clock: &herald_testkit::TokioClock, to: DateTime<Utc>) {
+pub(crate) async fn set(clock: &herald_testkit::TokioClock, to: DateTime<Utc>) {
     let now = herald_core::clock::Clock::now(clock);
     tokio::time::advance((to - now).to_std().expect("the clock only moves forward")).await;
 }
