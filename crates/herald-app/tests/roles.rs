@@ -13,7 +13,7 @@ use chrono::Utc;
 use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
 use herald_app::run::{RunOptions, run_campaign};
 use herald_app::schedule::{CampaignFile, schedule};
-use herald_app::work::{WorkOptions, work};
+use herald_app::work::{WorkOptions, Workers};
 use herald_app::{AppError, AppStores, Settings, open_store};
 use herald_engine::worker::process_worker_id;
 use herald_engine::{Shutdown, ShutdownSignal, SystemClock};
@@ -188,20 +188,18 @@ async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
         .run;
     let signal = ShutdownSignal::new();
     let worker = {
-        let (stores, settings, shutdown) =
-            (Arc::clone(&stores), settings.clone(), signal.subscribe());
-        tokio::spawn(async move {
-            work(
-                stores,
-                &settings,
-                &BTreeMap::new(),
-                &WorkOptions::default(),
-                process_worker_id(),
-                Arc::new(SystemClock),
-                shutdown,
-            )
-            .await
-        })
+        let workers = Workers::build(
+            &stores,
+            &settings,
+            &BTreeMap::new(),
+            &WorkOptions::default(),
+            process_worker_id(),
+            Arc::new(SystemClock),
+            signal.subscribe(),
+        )
+        .unwrap();
+        assert_eq!(workers.senders(), ["main"]);
+        tokio::spawn(workers.work())
     };
     // A generous cap so a broken build fails instead of hanging; not a performance limit.
     let mut sent = 0;
@@ -225,16 +223,16 @@ async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
         senders: vec!["nobody".into()],
         ..WorkOptions::default()
     };
-    let error = work(
-        stores,
+    let Err(error) = Workers::build(
+        &stores,
         &settings,
         &BTreeMap::new(),
         &options,
         process_worker_id(),
         Arc::new(SystemClock),
         Shutdown::never(),
-    )
-    .await
-    .unwrap_err();
+    ) else {
+        panic!("a sender the config lacks was accepted")
+    };
     assert!(error.to_string().contains("--sender nobody"), "{error}");
 }
