@@ -59,8 +59,9 @@ pub struct SqliteStores {
 impl SqliteStores {
     /// Opens the database at `path`, creating the file and its schema if needed and migrating an
     /// older one. Opening does not lock out other processes: read-only commands (`status`,
-    /// `consent show`) open the same file while a run works on it; a run also takes
-    /// [`SqliteStores::lock_exclusive`].
+    /// `consent show`) and other workers open the same file while a run works on it (claims
+    /// serialize in SQLite's write lock). Timed by the system clock: every process sharing the
+    /// file must share that clock, which processes of one machine do.
     ///
     /// Upgrading an existing file waits for no one: it fails with
     /// [`herald_store::StoreError::Conflict`] while a run holds the file's lock, since that run is

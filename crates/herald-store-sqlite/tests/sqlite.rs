@@ -326,7 +326,30 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
         .unwrap();
     assert_eq!(won, [true, true, true, true, false]);
 
-    for fixture in [&f, &g] {
+    // Recovered claims: ended unknown in f (the five left sending) and g, queued again in an
+    // at-least-once run.
+    let retried = herald_store::NewRun {
+        at_least_once: true,
+        ..new_run("retried")
+    };
+    let h = Fixture::create(&stores, retried).await;
+    h.insert(&rows[..4]).await;
+    assert!(g.claim("r6", 10).await);
+    for (r, _, _) in &rows[..3] {
+        assert!(h.claim(r, 10).await);
+    }
+    stores.at(200);
+    let recovered = stores.deliveries().recover_expired(100).await.unwrap();
+    let requeued = recovered.iter().filter(|r| r.requeued).count();
+    assert_eq!((recovered.len(), requeued), (9, 3));
+    assert_eq!(
+        (f.counts().await.sending, f.counts().await.unknown),
+        (0, 10)
+    );
+    let again = h.counts().await;
+    assert_eq!((again.queued, again.sending, again.total()), (4, 0, 4));
+
+    for fixture in [&f, &g, &h] {
         let counts = fixture.counts().await;
         assert_eq!(
             kept(&counts),
@@ -337,7 +360,10 @@ async fn kept_counts_equal_a_recount_of_the_ledger() {
     }
     assert_eq!(f.counts().await.total(), 42);
     let other = g.counts().await;
-    assert_eq!((other.queued, other.sent, other.total()), (5, 1, 10));
+    assert_eq!(
+        (other.queued, other.sent, other.unknown, other.total()),
+        (4, 1, 2, 10)
+    );
 }
 
 /// The counts as (state, label, n) rows, sorted, for comparing with [`recount`].

@@ -46,7 +46,7 @@ fn key(recipient: &str) -> DeliveryKey {
 
 #[tokio::test]
 async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unknown() {
-    let (_dir, stores) = upgraded();
+    let (dir, stores) = upgraded();
     assert_eq!(stores.schema_version().unwrap(), 8);
     let d = stores.deliveries();
     let record = stores.runs().run(&run_id()).await.unwrap().unwrap();
@@ -98,6 +98,19 @@ async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unkno
     assert_eq!(
         (claims[0].state.as_str(), claims[0].recovered),
         ("unknown", true)
+    );
+    let detail: String = rusqlite::Connection::open(dir.path().join("herald.db"))
+        .unwrap()
+        .query_row(
+            "SELECT detail FROM deliveries WHERE recipient = 'b'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        detail,
+        "interrupted while its request may have been in flight (the lease of before-schema-8 \
+         ended)"
     );
 }
 

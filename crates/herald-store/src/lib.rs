@@ -1,15 +1,17 @@
 //! The store ports. The engine sees only these traits; `herald-store-sqlite` implements them
-//! now and `herald-store-redis` will implement the same, both passing [`conformance`]'s suite.
+//! now and `herald-store-redis` will implement the same, both passing the suite of
+//! `conformance` (behind the cargo feature of that name).
 //!
 //! # Why the queue and the ledger are one port
 //! At-most-once (design §1.3) needs "this delivery is now being sent" to be recorded *before*
 //! the request and atomically with leaving the queue, and frequency caps need the send counted in
 //! the same step. Splitting queue and ledger into separate stores would make that a distributed
-//! transaction; [`Deliveries::begin_send`] is one atomic operation in every backend instead
+//! transaction; [`Deliveries::claim`] is one atomic operation in every backend instead
 //! (a SQLite transaction, a Redis Lua script).
 //!
-//! Every method takes `now` when it needs the time, so backends and tests share the caller's
-//! clock.
+//! Methods that record a caller's decision take its `now`; claims, leases, rate slots and
+//! throttles are timed by the store's own time ([`StoreTime`]), which workers share whatever
+//! their clocks say.
 
 mod claim;
 #[cfg(feature = "conformance")]

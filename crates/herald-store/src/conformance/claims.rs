@@ -73,7 +73,12 @@ pub async fn leases_are_renewed_by_their_owner_and_recovered_once_ended<S: Store
     // renewal of a (not its claim) and of a ghost renew nothing.
     stores.at(50);
     let (a, b) = (f.key("a"), f.key("b"));
-    assert_eq!(d.renew(&one, &[a.clone()], LEASE).await.unwrap(), 1);
+    assert_eq!(
+        d.renew(&one, std::slice::from_ref(&a), LEASE)
+            .await
+            .unwrap(),
+        1
+    );
     let ghost = f.key("ghost");
     let not_theirs = [a.clone(), ghost];
     let theirs = stores.other.deliveries().renew(&two, &not_theirs, LEASE);
@@ -98,7 +103,12 @@ pub async fn leases_are_renewed_by_their_owner_and_recovered_once_ended<S: Store
     // Worker two comes back too late: its outcome, its requeue and its renewal are refused.
     assert_err(d.finish(&b, &sent(), Some(&two), t(71)).await, "Conflict");
     assert_err(d.requeue(&b, t(80), None, &two).await, "Conflict");
-    assert_eq!(d.renew(&two, &[b.clone()], LEASE).await.unwrap(), 0);
+    assert_eq!(
+        d.renew(&two, std::slice::from_ref(&b), LEASE)
+            .await
+            .unwrap(),
+        0
+    );
     let counts = f.counts().await;
     assert_eq!((counts.unknown, counts.sending, counts.sent), (1, 1, 0));
     assert_eq!(
@@ -469,39 +479,43 @@ pub async fn one_rate_is_shared_by_two_handles<S: Stores>(stores: &Suite<S>) {
     let g = Fixture::new(stores, "burst").await;
     g.insert(&[("x", 50, 0), ("y", 51, 0)]).await;
     let later = 60_000;
-    let (x, y) = futures_pair(
+    let both = join_all(vec![
         claim_group(&g, &stores.stores, one, &["x"], later),
         claim_group(&g, &stores.other, two, &["y"], later),
-    )
+    ])
     .await;
+    let (x, y) = (&both[0], &both[1]);
     let slot = |answers: &[ClaimAnswer]| match answers {
         [ClaimAnswer::Claimed { slot, .. }] => *slot,
         other => panic!("expected a slot, got {other:?}"),
     };
-    let gap = (slot(&x) - slot(&y)).abs();
+    let gap = (slot(x) - slot(y)).abs();
     assert!(gap >= TimeDelta::milliseconds(100), "{gap}");
 }
 
-/// Polls both futures together.
-async fn futures_pair<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = Box::pin(a);
-    let mut b = Box::pin(b);
-    let (mut x, mut y) = (None, None);
-    poll_fn(move |cx| {
-        if x.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                x = Some(v);
-            }
-        }
-        if y.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                y = Some(v);
-            }
-        }
-        match (x.is_some(), y.is_some()) {
-            (true, true) => Poll::Ready((x.take().unwrap(), y.take().unwrap())),
-            _ => Poll::Pending,
-        }
-    })
-    .await
+/// The store's now is its [`crate::StoreTime`], to the millisecond: the slot a claim gets and
+/// the end of its lease are measured on it, not on the instants callers pass.
+#[doc(hidden)]
+pub async fn claims_and_leases_are_timed_by_the_store<S: Stores>(stores: &Suite<S>) {
+    let f = Fixture::new(stores, "timed").await;
+    f.insert(&[("a", 1, 0)]).await;
+    stores.at_ms(1_234);
+    let now = t(0) + TimeDelta::milliseconds(1_234);
+    assert_eq!(stores.now().await.unwrap(), now);
+    assert_eq!(stores.other.now().await.unwrap(), now, "both handles");
+    let limits = generous(SENDER);
+    let answers = claim_group(&f, stores, (&owner(), &limits), &["a"], 1_234).await;
+    let claimed = ClaimAnswer::Claimed {
+        slot: now,
+        wait: Duration::ZERO,
+    };
+    assert_eq!(answers, [claimed]);
+    let d = stores.deliveries();
+    // The lease of 60 s ends at 61.234 s of store time, whatever `finish` is told.
+    stores.at_ms(61_233);
+    assert_eq!(d.recover_expired(10).await.unwrap(), []);
+    stores.at_ms(61_234);
+    assert_eq!(d.recover_expired(10).await.unwrap().len(), 1);
+    let late = d.finish(&f.key("a"), &sent(), Some(&owner()), t(0)).await;
+    assert_err(late, "Conflict");
 }

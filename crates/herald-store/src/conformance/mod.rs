@@ -94,6 +94,7 @@ macro_rules! conformance_tests {
             conformance_throttle_and_block_are_shared_and_resume_clears_them => throttle_and_block_are_shared_and_resume_clears_them,
             conformance_due_in_excludes_a_blocked_sender => due_in_excludes_a_blocked_sender,
             conformance_a_run_without_sender_adopts_one_when_submitted_again => a_run_without_sender_adopts_one_when_submitted_again,
+            conformance_claims_and_leases_are_timed_by_the_store => claims_and_leases_are_timed_by_the_store,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
