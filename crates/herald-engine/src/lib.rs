@@ -1,7 +1,10 @@
-//! Herald's runtime. So far: [`plan`], the dry run of a campaign over its audience, built from
-//! the same per-recipient step the worker will use (place, render, schedule, `decide`), so that
-//! what `herald plan` shows is what `herald run` will do, minus consent and caps, which only the
-//! store knows at the moment of sending.
+//! Herald's runtime: [`plan`], the dry run of a campaign over its audience, built from the same
+//! per-recipient step the worker uses (place, render, schedule, `decide`), so that what
+//! `herald plan` shows is what `herald run` will do, minus consent and caps, which only the
+//! store knows at the moment of sending; [`expand`], a campaign into a stored run (with its
+//! sender and campaign text) and its deliveries; [`worker`], which claims, sends and records
+//! them through the store's shared state, any number of workers at once; [`Shutdown`], the one
+//! stop signal of a process.
 #![deny(clippy::disallowed_methods)]
 
 pub mod expand;

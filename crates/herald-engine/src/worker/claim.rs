@@ -127,7 +127,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             };
             match ready.item.decide(now, &ready.consent, &ready.history) {
                 Decision::Send => group.push(ready),
-                other => changes.push(self.apply_decision(&ready.item.delivery.key, other)),
+                other => changes.extend(self.apply_decision(&ready.item.delivery.key, other)),
             }
         }
         self.stores.deliveries().apply(&changes, now).await?;
@@ -170,8 +170,9 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                     // One permit per claim: the group is no larger than its permits.
                     let permit = permits.pop();
                     let worker = Arc::clone(self);
-                    requests
-                        .spawn(async move { worker.send_at_slot(ready, slot, wait, permit).await });
+                    requests.spawn(async move {
+                        worker.send_at_slot(ready, now, slot, wait, permit).await
+                    });
                 }
                 ClaimAnswer::Refused(refusal) => match refusal {
                     // Another worker has it, or an operator stopped its run: nothing to do.

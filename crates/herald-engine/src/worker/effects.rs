@@ -17,6 +17,25 @@ use super::{Worker, lock};
 /// edit, three in a row are a broken campaign.
 const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
 
+/// What this worker was last told of its sender by the provider, and when (its clock). The
+/// store holds the sender's state for every worker and refuses later claims; this is only for
+/// the claims already granted (within the slot horizon) and waiting for their slot when the
+/// answer came.
+#[derive(Debug, Default)]
+pub(super) struct Told {
+    blocked_at: Option<DateTime<Utc>>,
+    /// When a throttle was seen, and until when it holds.
+    throttled: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// Why a claim granted earlier must not be sent now.
+pub(super) enum Hold {
+    /// The sender was blocked since.
+    Blocked,
+    /// The sender was throttled since, until then.
+    Throttled(DateTime<Utc>),
+}
+
 impl<S: Stores, C: Channel + 'static> Worker<S, C> {
     /// Records that the provider asked the sender to hold back for `hold`: every worker of it
     /// is refused slots until the returned instant (the store's time).
@@ -24,10 +43,29 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         &self,
         hold: Duration,
     ) -> Result<DateTime<Utc>, StoreError> {
-        self.stores
+        let seen = self.clock.now();
+        let until = self
+            .stores
             .senders()
             .throttle(&self.scope.sender, hold)
-            .await
+            .await?;
+        lock(&self.told).throttled = Some((seen, until));
+        Ok(until)
+    }
+
+    /// Whether the sender was blocked or throttled (as this worker was told) at or after
+    /// `claimed_at`, a throttle only while it still holds at `now`.
+    pub(super) fn told_since(&self, claimed_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<Hold> {
+        let told = lock(&self.told);
+        if told.blocked_at.is_some_and(|at| at >= claimed_at) {
+            return Some(Hold::Blocked);
+        }
+        match told.throttled {
+            Some((seen, until)) if seen >= claimed_at && until > now => {
+                Some(Hold::Throttled(until))
+            }
+            _ => None,
+        }
     }
 
     /// A rejection: the delivery's change, after what its action asks.
@@ -61,6 +99,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 // Not accepted: the delivery goes back to the queue, due at once; the sender's
                 // block keeps every worker from claiming it until an operator resumes it.
                 tracing::error!(sender = %self.scope.sender, %code, reason = %detail, "the provider blocked the sender; every worker of it stops claiming until `herald resume --sender`");
+                lock(&self.told).blocked_at = Some(now);
                 let failure = self
                     .stores
                     .senders()

@@ -107,6 +107,9 @@ pub struct Worker<S: Stores, C: Channel> {
     runs: runs::RunContexts,
     held: lease::Held,
     last_recovery: Mutex<Option<DateTime<Utc>>>,
+    /// What this worker was last told of its sender (a block, a throttle): its claims granted
+    /// before then and still waiting for their slot are not sent (see `effects::Told`).
+    told: Mutex<effects::Told>,
     /// Template errors per run; a few pause the run (one bad template must not burn the
     /// audience).
     template_errors: Mutex<HashMap<RunId, u32>>,
@@ -149,6 +152,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             runs: runs::RunContexts::default(),
             held: lease::Held::default(),
             last_recovery: Mutex::new(None),
+            told: Mutex::new(effects::Told::default()),
             template_errors: Mutex::new(HashMap::new()),
             progress: Progress::default(),
             consent_channel: ConsentChannel::whatsapp(),

@@ -24,8 +24,13 @@ pub(super) struct RunContext {
     pub(super) per_second: NonZeroU32,
 }
 
-/// Runs seen so far: `None` for a run that cannot be worked (no campaign text, text that no
-/// longer parses, another sender), remembered so it is logged once, not at every step.
+/// Runs seen so far: `None` for a run of another sender, remembered so it is logged once.
+///
+/// A run that cannot be worked for want of its campaign (no stored text, text that no longer
+/// parses) is paused with the reason instead: its
+/// due deliveries would otherwise head every step's batch and starve the runs that can be
+/// worked. `status` shows the reason; running its campaign file again stores the text and
+/// resumes it.
 #[derive(Default)]
 pub(super) struct RunContexts {
     known: Mutex<HashMap<RunId, Option<Arc<RunContext>>>>,
@@ -57,33 +62,51 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         if let Some(known) = lock(&self.runs.known).get(run) {
             return Ok(known.clone());
         }
-        let record = self.stores.runs().run(run).await?;
-        let context = record
-            .and_then(|record| self.rebuild(&record))
-            .map(Arc::new);
+        let context = match self.stores.runs().run(run).await? {
+            None => None,
+            Some(record) => match self.rebuild(&record) {
+                Ok(context) => Some(Arc::new(context)),
+                Err(Unworkable::OtherSender) => None,
+                Err(Unworkable::Campaign(why)) => {
+                    // Not remembered: once paused it is not due here, and when an operator
+                    // resumes it (its text stored again) it is rebuilt afresh.
+                    tracing::error!(run = %run, source = %record.run.source, reason = %why, "run not worked; pausing it");
+                    self.stores.runs().pause(run, &why).await?;
+                    return Ok(None);
+                }
+            },
+        };
         let mut known = lock(&self.runs.known);
         Ok(known.entry(run.clone()).or_insert(context).clone())
     }
 
-    /// The campaign a stored run was created from, or `None` (logged) when it cannot be had.
-    fn rebuild(&self, record: &RunRecord) -> Option<RunContext> {
-        let run = &record.run.run;
+    /// The campaign a stored run was created from.
+    fn rebuild(&self, record: &RunRecord) -> Result<RunContext, Unworkable> {
         if record.run.sender.as_deref() != Some(self.scope.sender.as_str()) {
-            tracing::warn!(run = %run, sender = ?record.run.sender, worker_sender = %self.scope.sender, "run of another sender; not worked here");
-            return None;
+            tracing::warn!(run = %record.run.run, sender = ?record.run.sender, worker_sender = %self.scope.sender, "run of another sender; not worked here");
+            return Err(Unworkable::OtherSender);
         }
         let Some(text) = &record.run.campaign_text else {
-            tracing::error!(run = %run, source = %record.run.source, "run stored without its campaign text (an older schema); not worked until its campaign is submitted again");
-            return None;
+            return Err(Unworkable::Campaign(
+                "stored without its campaign text (by an older herald): run its campaign file \
+                 again to store it"
+                    .to_owned(),
+            ));
         };
         let source = &record.run.source;
         let base = Path::new(source).parent().unwrap_or_else(|| Path::new("."));
-        match herald_campaign::parse_stored(source, base, text, self.clock.now()) {
-            Ok(campaign) => Some(self.context_of(campaign, record.run.at_least_once)),
-            Err(problems) => {
-                tracing::error!(run = %run, source = %source, problems = %problems, "the run's stored campaign no longer parses; not worked");
-                None
-            }
-        }
+        herald_campaign::parse_stored(source, base, text, self.clock.now())
+            .map(|campaign| self.context_of(campaign, record.run.at_least_once))
+            .map_err(|problems| {
+                Unworkable::Campaign(format!("its stored campaign does not parse: {problems}"))
+            })
     }
+}
+
+/// Why a stored run cannot be worked by this worker.
+enum Unworkable {
+    /// It sends through another sender (its workers work it).
+    OtherSender,
+    /// Its campaign cannot be rebuilt; why, for the run's pause reason.
+    Campaign(String),
 }

@@ -13,6 +13,7 @@ use herald_store::{Change, StoreError, Stores, WaitReason};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Worker;
+use super::effects::Hold;
 use super::step::Ready;
 use crate::prepare::Prepared;
 
@@ -43,6 +44,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
     pub(super) async fn send_at_slot(
         self: Arc<Self>,
         ready: Ready,
+        claimed_at: DateTime<Utc>,
         slot: DateTime<Utc>,
         wait: Duration,
         permit: Option<OwnedSemaphorePermit>,
@@ -61,6 +63,16 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return self.requeue(&key, self.clock.now(), None).into();
         }
         let now = self.clock.now();
+        // The provider blocked or throttled the sender (answering another request of this
+        // worker) after this claim was granted: the store refuses later claims, and this one,
+        // not yet sent, goes back to the queue rather than to a provider that said stop.
+        match self.told_since(claimed_at, now) {
+            Some(Hold::Blocked) => return self.requeue(&key, now, None).into(),
+            Some(Hold::Throttled(until)) => {
+                return self.requeue(&key, until, Some(WaitReason::Throttle)).into();
+            }
+            None => {}
+        }
         match ready.item.decide(now, &ready.consent, &ready.history) {
             Decision::Send => {}
             Decision::Expire => {

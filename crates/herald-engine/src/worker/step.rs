@@ -195,21 +195,21 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                     consent_seen: events.len() as u64,
                     since,
                 }),
-                other => changes.push(self.apply_decision(&item.delivery.key, other)),
+                other => changes.extend(self.apply_decision(&item.delivery.key, other)),
             }
         }
         self.stores.deliveries().apply(&changes, now).await?;
         Ok(ready)
     }
 
-    /// The change a non-send decision makes to a queued delivery, counted in the progress.
-    pub(super) fn apply_decision(&self, key: &DeliveryKey, decision: Decision) -> Change {
+    /// The change a decision not to send makes to a queued delivery, counted in the progress;
+    /// `None` for a decision to send (sends are claimed, not applied).
+    pub(super) fn apply_decision(&self, key: &DeliveryKey, decision: Decision) -> Option<Change> {
         match decision {
-            Decision::Defer { until, reason } => self.wait(key, until, reason.into()),
-            Decision::Skip(reason) => self.end(key, Outcome::Skipped(reason), None),
-            Decision::Expire => self.end(key, Outcome::Expired, None),
-            // Not reached: sends are claimed. Left queued and decided again if it were.
-            Decision::Send => self.wait(key, self.clock.now(), WaitReason::Retry),
+            Decision::Defer { until, reason } => Some(self.wait(key, until, reason.into())),
+            Decision::Skip(reason) => Some(self.end(key, Outcome::Skipped(reason), None)),
+            Decision::Expire => Some(self.end(key, Outcome::Expired, None)),
+            Decision::Send => None,
         }
     }
 
