@@ -9,7 +9,7 @@
 //! - `herald status --format json`: the counts an operator sees, which must add up.
 //!
 //! They wait on real processes with a capped poll, and never assert on how long anything took.
-//! The lease is set to 3 s in their config (`[worker] lease_seconds`, default 60) so a killed
+//! The lease is set to 9 s (three 3 s HTTP timeouts) in their config (`[worker] lease_seconds`, default 60) so a killed
 //! worker's claims are recovered within the test.
 
 mod kills;

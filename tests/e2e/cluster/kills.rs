@@ -12,8 +12,8 @@ use herald_testkit::provider::most_within;
 use rusqlite::OptionalExtension;
 
 use super::kit::{
-    Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people, per_recipient,
-    run_id, skipped,
+    ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people,
+    per_recipient, run_id, skipped,
 };
 
 const AUDIENCE: usize = 2_000;
@@ -35,7 +35,7 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         "big",
         "main",
         &audience,
-        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n"),
+        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n{ALWAYS_OPEN}"),
     );
     let run = run_id("big", AT);
 
@@ -53,8 +53,7 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         .map(|i| cluster.worker(&format!("worker-{i}"), &[]))
         .collect();
 
-    // The scheduler, killed mid-expansion: as soon as the run exists, the test takes SQLite's
-    // write lock, so the scheduler cannot seal the run (nor write anything) before the kill.
+    // The scheduler, killed mid-expansion: after its run exists, before its seal.
     let rows_at_kill = kill_scheduler_mid_expansion(&cluster, &run);
     let mut scheduler = cluster
         .project
@@ -141,6 +140,13 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
         "{received} requests received within one second at {PER_SECOND}/s"
     );
 
+    // What the run went through (shown with --nocapture, and on failure).
+    eprintln!(
+        "scheduler killed with {rows_at_kill} rows stored; worker {killed_pid} killed holding {} \
+         claims; busiest second: {granted} slots granted, {received} requests received",
+        in_flight_at_kill.len()
+    );
+
     // Every recipient in exactly one terminal state; the counts add up.
     let sendable = (AUDIENCE - opted_out.len()) as u64;
     assert_eq!(status["total"], AUDIENCE as u64, "{status}");
@@ -167,12 +173,32 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
     );
 }
 
-/// Starts `herald scheduler big.yaml`, waits for its run to exist, takes the store's write lock,
-/// checks the run is not sealed yet, SIGKILLs the scheduler and releases the lock. Returns how
-/// many deliveries the run had at the kill.
+/// Rows of the table the stall trigger cross-joins with itself for each delivery inserted:
+/// 10,000 row visits, well under a millisecond per delivery, about a second for the audience.
+const STALL_ROWS: u32 = 100;
+
+/// Starts `herald scheduler big.yaml` and SIGKILLs it between the creation of its run and the
+/// seal of its expansion; returns how many deliveries the run had at the kill.
+///
+/// # How the kill is placed, on a file only the test touches
+/// Expanding 2,000 rows takes a few milliseconds, too short to hit by polling. So before the
+/// scheduler starts, the test adds a trigger that makes each delivery insert a little slower
+/// (about a second for the audience), and polls for the run to exist; then it takes SQLite's
+/// write lock (`BEGIN IMMEDIATE`, waiting for the scheduler's insert to commit), so the
+/// scheduler cannot seal the run before it is killed; it checks the run is still unsealed,
+/// kills the scheduler, drops the trigger and commits. This is test instrumentation of the
+/// SQLite file (table names included); the restarted scheduler runs on the unchanged schema.
 fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
     let conn = rusqlite::Connection::open(cluster.project.db()).unwrap();
     conn.busy_timeout(Duration::from_secs(60)).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE e2e_stall (x INTEGER);
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {STALL_ROWS})
+         INSERT INTO e2e_stall SELECT x FROM n;
+         CREATE TRIGGER e2e_stall_insert BEFORE INSERT ON deliveries
+         BEGIN SELECT count(*) FROM e2e_stall a, e2e_stall b; END;"
+    ))
+    .unwrap();
     let mut scheduler = cluster
         .project
         .spawn("scheduler", &["scheduler", "big.yaml"]);
@@ -208,7 +234,8 @@ fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> 
         )
         .unwrap();
     scheduler.sigkill();
-    conn.execute_batch("ROLLBACK").unwrap();
+    conn.execute_batch("DROP TRIGGER e2e_stall_insert; DROP TABLE e2e_stall; COMMIT")
+        .unwrap();
     assert_eq!(
         total, None,
         "the scheduler sealed the run ({rows} rows) before it could be killed mid-expansion"

@@ -18,8 +18,12 @@ use herald_testkit::provider::FakeProvider;
 use serde_json::Value;
 
 /// The worker lease in these tests (`[worker] lease_seconds`; 60 by default): short, so a killed
-/// worker's claims are recovered within the test, and still three times the HTTP timeout.
-pub(crate) const LEASE_SECONDS: u64 = 3;
+/// worker's claims are recovered within the test, and three times the HTTP timeout, the least
+/// the config allows.
+pub(crate) const LEASE_SECONDS: u64 = 3 * TIMEOUT_SECONDS;
+
+/// The senders' HTTP timeout: the shortest the channels accept (their connect timeout is 3 s).
+const TIMEOUT_SECONDS: u64 = 3;
 
 /// The cap on every wait: a guard against a hung cluster, not a performance limit.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(150);
@@ -47,6 +51,10 @@ pub(crate) const ZONES: &[&str] = &[
     "Etc/UTC",
     "America/New_York",
 ];
+
+/// A window open around the clock on every local day: open now in every zone, and still
+/// searched per zone.
+pub(crate) const ALWAYS_OPEN: &str = "send_window: { hours: { daily: \"00:00-24:00\" } }\n";
 
 /// One recipient of a test audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +116,7 @@ impl Cluster {
             write!(
                 config,
                 "[senders.{}]\nchannel = \"whatsapp\"\nphone_number_id = \"1234567890\"\n\
-                 token_env = \"{TOKEN_ENV}\"\nbase_url = \"{}\"\nper_second = {}\ntimeout_seconds = 1\n",
+                 token_env = \"{TOKEN_ENV}\"\nbase_url = \"{}\"\nper_second = {}\ntimeout_seconds = {TIMEOUT_SECONDS}\n",
                 sender.name,
                 provider.base_url(),
                 sender.per_second
@@ -124,8 +132,8 @@ impl Cluster {
     }
 
     /// Writes `<id>.csv` (zones cycling through [`ZONES`]) and `<id>.yaml`: a transactional
-    /// campaign of `sender`, open around the clock in every zone (a window of 00:00-24:00, so the
-    /// window search runs in each zone), with `extra` YAML.
+    /// campaign of `sender` with `extra` YAML (a transactional campaign without a window is open
+    /// at every hour; [`ALWAYS_OPEN`] makes the window search run in each zone).
     pub(crate) fn campaign(&self, id: &str, sender: &str, audience: &[Person], extra: &str) {
         let mut csv = String::from("id,phone,timezone\n");
         for (i, person) in audience.iter().enumerate() {
@@ -143,8 +151,7 @@ impl Cluster {
             &format!("{id}.yaml"),
             &format!(
                 "id: {id}\nsender: {sender}\npurpose: transactional\naudience: {{ source: {id}.csv }}\n\
-                 template: {{ name: notice, language: en }}\n\
-                 send_window: {{ hours: {{ daily: \"00:00-24:00\" }} }}\n{extra}"
+                 template: {{ name: notice, language: en }}\n{extra}"
             ),
         );
     }
@@ -225,6 +232,29 @@ impl Cluster {
     /// A view of the store the processes share.
     pub(crate) fn store(&self) -> StoreView {
         StoreView::open(&self.project.db())
+    }
+}
+
+impl Drop for Cluster {
+    /// A failed test shows what every process it spawned wrote to stderr.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.project.path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "err") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {} (last lines)", path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
     }
 }
 

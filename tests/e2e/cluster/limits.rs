@@ -9,7 +9,9 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use herald_core::RecipientId;
 use herald_testkit::poll::wait_for;
 
-use super::kit::{Cluster, PATIENCE, SenderConf, people, per_recipient, run_id, skipped};
+use super::kit::{
+    ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id, skipped,
+};
 
 /// The recipients opted out while the others drain.
 const LATE_OPT_OUTS: usize = 8;
@@ -116,10 +118,12 @@ fn two_campaigns_of_one_purpose_on_different_workers_never_exceed_a_cap_of_one_a
     ]);
     cluster.provider.set_delay(Duration::from_millis(50));
     let audience = people(40, 3_000_000);
-    let extra = "schedule: { at: 2026-01-01T00:00, in: Etc/UTC }\nspread: 1s\n\
-                 frequency_cap:\n  - { max: 1, per: 1d, scope: purpose }\n";
-    cluster.campaign("first", "alpha", &audience, extra);
-    cluster.campaign("second", "beta", &audience, extra);
+    let extra = format!(
+        "schedule: {{ at: 2026-01-01T00:00, in: Etc/UTC }}\nspread: 1s\n{ALWAYS_OPEN}\
+         frequency_cap:\n  - {{ max: 1, per: 1d, scope: purpose }}\n"
+    );
+    cluster.campaign("first", "alpha", &audience, &extra);
+    cluster.campaign("second", "beta", &audience, &extra);
     let (first_run, second_run) = (
         run_id("first", "2026-01-01T00:00"),
         run_id("second", "2026-01-01T00:00"),

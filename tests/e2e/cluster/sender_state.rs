@@ -9,7 +9,7 @@ use herald_testkit::poll::{wait_for, wait_until};
 use herald_testkit::process::Spawned;
 use herald_testkit::provider::{Match, Reply};
 
-use super::kit::{Cluster, PATIENCE, SenderConf, people, per_recipient, run_id};
+use super::kit::{ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id};
 
 const AT: &str = "2026-01-01T00:00";
 
@@ -34,7 +34,7 @@ fn cluster_of_three(n: usize, first_phone: u64) -> (Cluster, Vec<Spawned>, heral
         "held",
         "main",
         &audience,
-        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n"),
+        &format!("schedule: {{ at: {AT}, in: Etc/UTC }}\nspread: 1s\n{ALWAYS_OPEN}"),
     );
     let run = run_id("held", AT);
     cluster.schedule(&["held.yaml"], &[&run]);
