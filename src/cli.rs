@@ -68,10 +68,10 @@ pub(crate) enum Command {
     /// Send every active run in the store, of every configured sender (or only those named by
     /// --sender), until SIGTERM or Ctrl-C.
     ///
-    /// Any number of workers, on any machines sharing the store, may run at once: each claims
-    /// deliveries under a lease ([worker] lease_seconds, default 60) that it renews while it
-    /// works; a crashed worker's claims are recovered by the others once the lease ends (ended
-    /// unknown, or requeued under at_least_once). On SIGTERM or Ctrl-C the requests in flight
+    /// Any number of workers sharing the store (the SQLite file: processes on one machine) may
+    /// run at once: each claims deliveries under a lease ([worker] lease_seconds, default 60)
+    /// that it renews while it works; a crashed worker's claims are recovered by the others once
+    /// the lease ends (ended unknown, or requeued under at_least_once). On SIGTERM or Ctrl-C the requests in flight
     /// finish and are recorded, then it exits 0.
     Worker(WorkerArgs),
     /// Scheduler and worker in one process: expand the campaigns given, then work every active

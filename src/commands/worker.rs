@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
-use herald_app::work::{SenderReport, WorkOptions, selected, work};
+use herald_app::work::{SenderReport, WorkOptions, Workers};
 use herald_engine::SystemClock;
 use herald_engine::worker::process_worker_id;
 
@@ -45,29 +45,25 @@ pub(crate) async fn work_until_stopped<S: herald_app::AppStores>(
     shutdown: herald_engine::Shutdown,
     out: &mut Output,
 ) -> Result<Vec<SenderReport>, Failure> {
-    let id = process_worker_id();
-    let names: Vec<String> = selected(settings, options)?
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    writeln!(
-        out.stderr(),
-        "worker {id} on {}: sending for {} (lease {} s); Ctrl-C or SIGTERM stops it after the \
-         requests in flight",
-        stores.location(),
-        names.join(", "),
-        settings.worker.lease_seconds
-    );
-    Ok(work(
-        Arc::clone(stores),
+    let workers = Workers::build(
+        stores,
         settings,
         env,
         options,
-        id,
+        process_worker_id(),
         Arc::new(SystemClock),
         shutdown,
-    )
-    .await?)
+    )?;
+    writeln!(
+        out.stderr(),
+        "worker {} on {}: sending for {} (lease {} s); Ctrl-C or SIGTERM stops it after the \
+         requests in flight",
+        workers.id(),
+        stores.location(),
+        workers.senders().join(", "),
+        settings.worker.lease_seconds
+    );
+    Ok(workers.work().await?)
 }
 
 /// What each sender's worker did, one line each.

@@ -89,6 +89,9 @@ impl AnyChannel {
                     config.api_version = version.clone();
                 }
                 config.timeout = Duration::from_secs(sender.timeout_seconds);
+                // Connecting is part of the request: never longer than its timeout (a short
+                // timeout goes with a short lease, `[worker] lease_seconds`).
+                config.connect_timeout = config.connect_timeout.min(config.timeout);
                 WhatsApp::new(config)
                     .map(AnyChannel::WhatsApp)
                     .map_err(|e| match e {
@@ -146,5 +149,20 @@ mod tests {
         }
         let env = [("WA_TOKEN".to_owned(), "sixteen-chars-xy".to_owned())].into();
         assert!(AnyChannel::build("wa", &sender, &env).is_ok());
+    }
+
+    /// A one-second request timeout (with a three-second lease) is a valid config: the connect
+    /// timeout follows it down instead of being refused as longer than the request's.
+    #[test]
+    fn a_short_timeout_shortens_the_connect_timeout() {
+        let env = [("WA_TOKEN".to_owned(), "sixteen-chars-xy".to_owned())].into();
+        for toml in [
+            "channel = \"whatsapp\"\nphone_number_id = \"1\"\ntoken_env = \"WA_TOKEN\"\ntimeout_seconds = 1\n",
+            "channel = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\ntimeout_seconds = 1\n",
+        ] {
+            let sender: SenderSettings = toml::from_str(toml).unwrap();
+            let built = AnyChannel::build("s", &sender, &env);
+            assert!(built.is_ok(), "{toml}: {:?}", built.err());
+        }
     }
 }

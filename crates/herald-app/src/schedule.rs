@@ -13,7 +13,7 @@ use herald_campaign::Campaign;
 use herald_campaign::input::{MAX_DOCUMENT_BYTES, read_document};
 use herald_core::RunId;
 use herald_engine::expand::{ExpandError, Expansion, RunSource, expand};
-use herald_store::{Deliveries, RunCounts, Stores};
+use herald_store::{Deliveries, RunCounts, Runs, Stores};
 
 use crate::config::SenderSettings;
 use crate::{AppError, Settings};
@@ -92,6 +92,7 @@ pub async fn schedule<S: Stores>(
                 ExpandError::Store(s) => AppError::from(s),
                 other => AppError::User(format!("{source}: {other}")),
             })?;
+    adopt(stores, &run, &sender, &file.text, now).await?;
     let counts = stores.deliveries().counts(&run).await?;
     Ok(Scheduled {
         file: file.path.clone(),
@@ -100,4 +101,29 @@ pub async fn schedule<S: Stores>(
         expansion,
         counts,
     })
+}
+
+/// A run stored by an older herald (before runs kept their sender and campaign text) adopts
+/// them when its campaign is scheduled again: until then no worker's scope includes it. The
+/// store adopts them on `create_run` of the existing run; expansion skips that call for a run
+/// whose audience was already expanded, so it is made here.
+async fn adopt<S: Stores>(
+    stores: &S,
+    run: &RunId,
+    sender: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let Some(record) = stores.runs().run(run).await? else {
+        return Ok(());
+    };
+    if record.run.sender.is_some() && record.run.campaign_text.is_some() {
+        return Ok(());
+    }
+    let mut adopted = record.run;
+    adopted.sender = Some(sender.to_owned());
+    adopted.campaign_text = Some(text.to_owned());
+    stores.runs().create_run(&adopted, now).await?;
+    tracing::info!(run = %run, sender, "a run stored by an older herald adopted its sender and campaign text");
+    Ok(())
 }

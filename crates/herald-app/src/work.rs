@@ -83,91 +83,120 @@ pub fn selected<'s>(
     Ok(out)
 }
 
-/// Works every active run of the selected senders in `stores` as worker `id` until `shutdown`
-/// fires; returns once every sender's in-flight requests are recorded.
-pub async fn work<S: Stores>(
-    stores: Arc<S>,
-    settings: &Settings,
-    env: &BTreeMap<String, String>,
-    options: &WorkOptions,
+/// The workers of the selected senders, built (every channel, so a missing secret fails before
+/// anything works) and ready to [`Workers::work`].
+pub struct Workers<S: Stores> {
     id: WorkerId,
     clock: Arc<dyn Clock>,
     shutdown: Shutdown,
-) -> Result<Vec<SenderReport>, AppError> {
-    let senders = selected(settings, options)?;
-    if senders.is_empty() {
-        return Err(AppError::User(
-            "no sender is configured: a worker needs at least one [senders.NAME]".into(),
-        ));
-    }
-    // Every channel is built before any works: a missing secret is reported at once, not
-    // after the other senders started sending.
-    let mut workers = Vec::with_capacity(senders.len());
-    for (name, sender) in &senders {
-        let channel = Arc::new(AnyChannel::build(name, sender, env)?);
-        let rate = NonZeroU32::new(sender.rate()).unwrap_or(NonZeroU32::MIN);
-        let scope = WorkScope {
-            sender: name.clone(),
-            runs: None,
-        };
-        let mut worker = Worker::new(
-            Arc::clone(&stores),
-            channel,
-            Arc::clone(&clock),
-            id.clone(),
-            scope,
-            rate,
-            settings.worker.batch,
-        )
-        .with_consent_channel(sender.consent_channel())
-        .with_lease(settings.worker.lease())
-        .with_shutdown(shutdown.clone());
-        if let Some(tier) = sender.tier_limit {
-            worker = worker.with_tier(tier);
+    workers: Vec<(String, Arc<Worker<S, AnyChannel>>)>,
+}
+
+impl<S: Stores> Workers<S> {
+    /// One worker per selected sender, all as `id`, on `stores`, stopped by `shutdown`.
+    pub fn build(
+        stores: &Arc<S>,
+        settings: &Settings,
+        env: &BTreeMap<String, String>,
+        options: &WorkOptions,
+        id: WorkerId,
+        clock: Arc<dyn Clock>,
+        shutdown: Shutdown,
+    ) -> Result<Self, AppError> {
+        let senders = selected(settings, options)?;
+        if senders.is_empty() {
+            return Err(AppError::User(
+                "no sender is configured: a worker needs at least one [senders.NAME]".into(),
+            ));
         }
-        if let Some(requests) = options
-            .concurrency
-            .or_else(|| NonZeroUsize::new(settings.worker.batch))
-        {
-            worker = worker.with_concurrency(requests);
-        }
-        workers.push((name.clone(), Arc::new(worker)));
-    }
-    tracing::info!(worker = %id, senders = ?senders.iter().map(|(n, _)| n).collect::<Vec<_>>(), lease_seconds = settings.worker.lease_seconds, "worker started");
-    let mut tasks = tokio::task::JoinSet::new();
-    for (name, worker) in workers {
-        let (shutdown, clock) = (shutdown.clone(), Arc::clone(&clock));
-        tasks.spawn(async move {
-            let result = drive(&worker, &*clock, shutdown).await;
-            let progress = worker.progress();
-            let report = SenderReport {
-                sender: name,
-                sent: progress.sent.load(Ordering::Relaxed),
-                deferred: progress.deferred.load(Ordering::Relaxed),
-                skipped: progress.skipped.load(Ordering::Relaxed),
-                failed: progress.failed.load(Ordering::Relaxed),
+        let mut workers = Vec::with_capacity(senders.len());
+        for (name, sender) in &senders {
+            let channel = Arc::new(AnyChannel::build(name, sender, env)?);
+            let rate = NonZeroU32::new(sender.rate()).unwrap_or(NonZeroU32::MIN);
+            let scope = WorkScope {
+                sender: name.clone(),
+                runs: None,
             };
-            result.map(|()| report)
-        });
+            let mut worker = Worker::new(
+                Arc::clone(stores),
+                channel,
+                Arc::clone(&clock),
+                id.clone(),
+                scope,
+                rate,
+                settings.worker.batch,
+            )
+            .with_consent_channel(sender.consent_channel())
+            .with_lease(settings.worker.lease())
+            .with_shutdown(shutdown.clone());
+            if let Some(tier) = sender.tier_limit {
+                worker = worker.with_tier(tier);
+            }
+            if let Some(requests) = options
+                .concurrency
+                .or_else(|| NonZeroUsize::new(settings.worker.batch))
+            {
+                worker = worker.with_concurrency(requests);
+            }
+            workers.push((name.clone(), Arc::new(worker)));
+        }
+        Ok(Self {
+            id,
+            clock,
+            shutdown,
+            workers,
+        })
     }
-    let mut reports = Vec::new();
-    let mut failure = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(report)) => reports.push(report),
-            Ok(Err(error)) => failure = failure.or(Some(error)),
-            Err(panic) => {
-                failure = failure.or(Some(AppError::Internal(format!(
-                    "a sender's worker task failed: {panic}"
-                ))));
+
+    /// Who the workers are: the owner of their claims.
+    pub fn id(&self) -> &WorkerId {
+        &self.id
+    }
+
+    /// The senders worked, in order.
+    pub fn senders(&self) -> Vec<String> {
+        self.workers.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Works every active run of the senders until the shutdown fires; returns once every
+    /// sender's in-flight requests are recorded, with what each did.
+    pub async fn work(self) -> Result<Vec<SenderReport>, AppError> {
+        tracing::info!(worker = %self.id, senders = ?self.senders(), "worker started");
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, worker) in self.workers {
+            let (shutdown, clock) = (self.shutdown.clone(), Arc::clone(&self.clock));
+            tasks.spawn(async move {
+                let result = drive(&worker, &*clock, shutdown).await;
+                let progress = worker.progress();
+                let report = SenderReport {
+                    sender: name,
+                    sent: progress.sent.load(Ordering::Relaxed),
+                    deferred: progress.deferred.load(Ordering::Relaxed),
+                    skipped: progress.skipped.load(Ordering::Relaxed),
+                    failed: progress.failed.load(Ordering::Relaxed),
+                };
+                result.map(|()| report)
+            });
+        }
+        let mut reports = Vec::new();
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(report)) => reports.push(report),
+                Ok(Err(error)) => failure = failure.or(Some(error)),
+                Err(panic) => {
+                    failure = failure.or(Some(AppError::Internal(format!(
+                        "a sender's worker task failed: {panic}"
+                    ))));
+                }
             }
         }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        reports.sort_by(|a, b| a.sender.cmp(&b.sender));
+        Ok(reports)
     }
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    reports.sort_by(|a, b| a.sender.cmp(&b.sender));
-    Ok(reports)
 }
 
 /// Steps one sender's worker until shutdown. A busy or unreachable store is waited out (a

@@ -13,7 +13,7 @@ use chrono::Utc;
 use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
 use herald_app::run::{RunOptions, run_campaign};
 use herald_app::schedule::{CampaignFile, schedule};
-use herald_app::work::{WorkOptions, work};
+use herald_app::work::{WorkOptions, Workers};
 use herald_app::{AppError, AppStores, Settings, open_store};
 use herald_engine::worker::process_worker_id;
 use herald_engine::{Shutdown, ShutdownSignal, SystemClock};
@@ -188,20 +188,18 @@ async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
         .run;
     let signal = ShutdownSignal::new();
     let worker = {
-        let (stores, settings, shutdown) =
-            (Arc::clone(&stores), settings.clone(), signal.subscribe());
-        tokio::spawn(async move {
-            work(
-                stores,
-                &settings,
-                &BTreeMap::new(),
-                &WorkOptions::default(),
-                process_worker_id(),
-                Arc::new(SystemClock),
-                shutdown,
-            )
-            .await
-        })
+        let workers = Workers::build(
+            &stores,
+            &settings,
+            &BTreeMap::new(),
+            &WorkOptions::default(),
+            process_worker_id(),
+            Arc::new(SystemClock),
+            signal.subscribe(),
+        )
+        .unwrap();
+        assert_eq!(workers.senders(), ["main"]);
+        tokio::spawn(workers.work())
     };
     // A generous cap so a broken build fails instead of hanging; not a performance limit.
     let mut sent = 0;
@@ -225,16 +223,50 @@ async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
         senders: vec!["nobody".into()],
         ..WorkOptions::default()
     };
-    let error = work(
-        stores,
+    let Err(error) = Workers::build(
+        &stores,
         &settings,
         &BTreeMap::new(),
         &options,
         process_worker_id(),
         Arc::new(SystemClock),
         Shutdown::never(),
-    )
-    .await
-    .unwrap_err();
+    ) else {
+        panic!("a sender the config lacks was accepted")
+    };
     assert!(error.to_string().contains("--sender nobody"), "{error}");
+}
+
+/// A run stored by an older herald (no sender, no campaign text) whose audience was expanded:
+/// scheduling its campaign again makes it adopt both, so workers' scopes include it.
+#[tokio::test]
+async fn an_older_expanded_run_adopts_its_sender_and_text_when_scheduled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(dir.path(), 2);
+    let stores = open_store(&settings, &env()).unwrap();
+    let run = herald_core::RunId::parse("roles@2026-01-01T00:00").unwrap();
+    let older = herald_store::NewRun {
+        run: run.clone(),
+        campaign: herald_core::CampaignId::parse("roles").unwrap(),
+        purpose: herald_core::Purpose::Transactional,
+        source: "c.yaml".into(),
+        sender: None,
+        campaign_text: None,
+        at_least_once: false,
+        audience_sha256: None,
+    };
+    assert!(stores.runs().create_run(&older, Utc::now()).await.unwrap());
+    stores.runs().finish_expansion(&run, 0).await.unwrap();
+    let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
+    let scheduled = schedule(&stores, &file, &settings, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(scheduled.run, run);
+    assert!(scheduled.expansion.already_expanded);
+    let record = stores.runs().run(&run).await.unwrap().unwrap();
+    assert_eq!(record.run.sender.as_deref(), Some("main"));
+    assert_eq!(
+        record.run.campaign_text.as_deref(),
+        Some(file.text.as_str())
+    );
 }
