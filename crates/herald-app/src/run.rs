@@ -20,14 +20,19 @@ use herald_core::clock::Clock;
 use herald_engine::Shutdown;
 use herald_engine::expand::Expansion;
 use herald_engine::idle::{WhenIdle, reach, until_idle};
-use herald_engine::worker::{Step, Worker, process_worker_id};
+use herald_engine::worker::{Step, Worker, WorkerError, process_worker_id};
 use herald_store::{
-    Block, Deliveries, QueueWaits, RunCounts, RunState, Runs, Senders, StoreTime, Stores, WorkScope,
+    Block, Deliveries, QueueWaits, RunCounts, RunState, Runs, Senders, StoreError, StoreTime,
+    Stores, WorkScope,
 };
 
 use crate::channel::AnyChannel;
 use crate::schedule::{CampaignFile, schedule};
 use crate::{AppError, Settings, open_store_with};
+
+/// Consecutive steps a busy store (another process's write lock held past the busy timeout)
+/// may fail before `herald run` gives up: about 30 s beyond the busy timeouts themselves.
+const MAX_BUSY_STEPS: u32 = 30;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -234,14 +239,29 @@ pub async fn run_campaign(
     let poll = (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
     let mut wake_on = shutdown.clone();
+    let mut busy = 0;
     let ending = loop {
         if shutdown.is_shutdown() {
             break Ending::Interrupted;
         }
-        let step = worker
-            .step()
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let step = match worker.step().await {
+            Ok(step) => {
+                busy = 0;
+                step
+            }
+            // Another process holds the file's write lock past the busy timeout (a long
+            // expansion batch of another campaign): waited out, up to a bound, never skipped.
+            Err(WorkerError::Store(StoreError::Unavailable(e))) if busy < MAX_BUSY_STEPS => {
+                busy += 1;
+                tracing::warn!(error.message = %e, attempt = busy, "store busy; trying the step again");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = wake_on.recv() => {}
+                }
+                continue;
+            }
+            Err(e) => return Err(AppError::Internal(e.to_string())),
+        };
         let progress = worker.progress();
         view.sent = progress.sent.load(Ordering::Relaxed);
         view.deferred = progress.deferred.load(Ordering::Relaxed);
