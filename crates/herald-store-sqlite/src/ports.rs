@@ -9,8 +9,8 @@ use herald_store::{
     StoreTime, StoredConsent, Terminal, WaitReason, WorkScope, WorkerId,
 };
 
-use crate::codec::{duration_ms, millis, secs, secs_ceil};
-use crate::db::{Db, store_now};
+use crate::codec::{secs, secs_ceil};
+use crate::db::Db;
 use crate::queries::{self, append_consent, insert_batch};
 
 /// [`Runs`] on SQLite.
@@ -228,9 +228,8 @@ impl Deliveries for SqliteDeliveries {
         let group = group.clone();
         let time = self.time.clone();
         self.db
-            // The store's now is read once the connection is ours: a claim that waited for the
-            // lock is timed when it runs, not when it was asked for.
-            .call(move |conn| queries::claim::claim(conn, &group, store_now(&time)))
+            // The store's now is read inside the claim, once the write lock is held.
+            .call(move |conn| queries::claim::claim(conn, &group, &time))
             .await
     }
 
@@ -245,10 +244,7 @@ impl Deliveries for SqliteDeliveries {
         }
         let (owner, keys, time) = (owner.clone(), keys.to_vec(), self.time.clone());
         self.db
-            .call(move |conn| {
-                let until = millis(store_now(&time)) + duration_ms(lease);
-                queries::lease::renew(conn, &owner, &keys, until)
-            })
+            .call(move |conn| queries::lease::renew(conn, &owner, &keys, &time, lease))
             .await
     }
 
@@ -258,7 +254,7 @@ impl Deliveries for SqliteDeliveries {
         }
         let time = self.time.clone();
         self.db
-            .call(move |conn| queries::lease::recover_expired(conn, store_now(&time), limit))
+            .call(move |conn| queries::lease::recover_expired(conn, &time, limit))
             .await
     }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_store::{SenderState, Senders, StoreResult, StoreTime};
 
 use crate::codec::{from_millis, millis};
-use crate::db::{Db, store_now};
+use crate::db::Db;
 use crate::queries::senders;
 
 /// [`Senders`] on SQLite.
@@ -32,10 +32,10 @@ impl Senders for SqliteSenders {
 
     async fn throttle(&self, name: &str, hold: std::time::Duration) -> StoreResult<DateTime<Utc>> {
         let name = name.to_owned();
-        let now = millis(store_now(&self.time));
+        let time = self.time.clone();
         let until = self
             .db
-            .call(move |conn| senders::throttle(conn, &name, now, hold))
+            .call(move |conn| senders::throttle(conn, &name, &time, hold))
             .await?;
         from_millis(until, &|| String::from("senders/throttle"))
     }

@@ -88,7 +88,8 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
 
     /// Recovers every claim whose lease has expired (its worker died or lost the store): each
     /// ends `unknown`, or is requeued under `at_least_once`, and is logged with its owner.
-    /// Claims of live workers are never touched. Also run by every step, every half lease.
+    /// Claims renewed within their lease are never touched. Also run by every step, every half
+    /// lease.
     pub async fn recover(&self) -> Result<Vec<Recovered>, WorkerError> {
         *lock(&self.last_recovery) = Some(self.clock.now());
         let mut all = Vec::new();

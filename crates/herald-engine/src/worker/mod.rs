@@ -6,7 +6,8 @@
 //! delivery `sending`, owned by this worker under a lease, before the request. A worker that
 //! dies leaves its claims to expire; any worker's [`Worker::recover`] then ends them `unknown`
 //! (or requeues them under `at_least_once`), so nothing that may have reached the provider is
-//! sent again, and a live worker's claims are never touched.
+//! sent again. A worker keeps its claims by renewing them every third of a lease; one that
+//! cannot renew for a whole lease loses them as a dead one does.
 //!
 //! # Layout, one concern per file
 //! - here: the [`Worker`] and its settings, [`Step`], [`Progress`], [`WorkerError`];

@@ -25,27 +25,31 @@
 //! admitted, a new one while the count is below the tier. Neither costs more with 100k phones.
 
 use chrono::{DateTime, Utc};
-use herald_store::{Claim, ClaimAnswer, ClaimGroup, Refusal, SenderLimits, StoreResult};
+use herald_store::{Claim, ClaimAnswer, ClaimGroup, Refusal, SenderLimits, StoreResult, StoreTime};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::RunIds;
 use super::sender_row::SenderRow;
 use crate::codec::{duration_ms, duration_us, from_micros, from_millis, micros, secs};
-use crate::db::backend;
+use crate::db::{backend, store_now};
 use crate::tally::{Tally, unlabelled};
 
 /// The tier's moving window.
 const DAY_MS: i64 = 86_400_000;
 
-/// Claims `group` at the store's `now`.
+/// Claims `group` at the store's now, read once the write lock is held: a claim that waited
+/// for another process's transaction is timed when it runs, so its slots and lease are not
+/// dated by as long as it waited (a stale now would hand out slots already past, letting
+/// requests leave in a burst, and shorten the lease).
 pub(crate) fn claim(
     conn: &mut Connection,
     group: &ClaimGroup,
-    now: DateTime<Utc>,
+    time: &StoreTime,
 ) -> StoreResult<Vec<ClaimAnswer>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    let now = store_now(time);
     let name = group.sender.name.as_str();
     let mut step = Step {
         tx: &tx,

@@ -8,14 +8,13 @@
 //! worker's late outcome (an UPDATE guarded by its ownership of a `sending` row) finds the row
 //! changed and is refused: the first terminal write wins.
 
-use chrono::{DateTime, Utc};
 use herald_core::RunId;
-use herald_store::{ClaimRecord, DeliveryKey, Recovered, StoreResult, WorkerId};
+use herald_store::{ClaimRecord, DeliveryKey, Recovered, StoreResult, StoreTime, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{RunIds, no_run};
-use crate::codec::{corrupt, delivery_key, from_micros, millis, parse_key, secs_ceil};
-use crate::db::backend;
+use crate::codec::{corrupt, delivery_key, duration_ms, from_micros, millis, parse_key, secs_ceil};
+use crate::db::{backend, store_now};
 use crate::tally::{Tally, unlabelled};
 
 /// The statement that finds expired leases, public to the crate so a test can check its plan.
@@ -27,16 +26,20 @@ pub(crate) const EXPIRED_SQL: &str =
  ORDER BY d.lease_until
  LIMIT ?2";
 
-/// Extends `owner`'s leases on `keys` to `now + lease_ms`; how many were its own and sending.
+/// Extends `owner`'s leases on `keys` to the store's now (read once the write lock is held,
+/// so a renewal that waited for it is not shortened by the wait) + `lease`; how many were its
+/// own and sending.
 pub(crate) fn renew(
     conn: &mut Connection,
     owner: &WorkerId,
     keys: &[DeliveryKey],
-    lease_until: i64,
+    time: &StoreTime,
+    lease: std::time::Duration,
 ) -> StoreResult<u64> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    let lease_until = millis(store_now(time)) + duration_ms(lease);
     let mut runs = RunIds::default();
     let mut renewed = 0;
     for key in keys {
@@ -62,12 +65,14 @@ pub(crate) fn renew(
     Ok(renewed)
 }
 
-/// Ends or requeues up to `limit` deliveries whose lease ended by `now`.
+/// Ends or requeues up to `limit` deliveries whose lease ended by the store's now (read again
+/// once the write lock is held).
 pub(crate) fn recover_expired(
     conn: &mut Connection,
-    now: DateTime<Utc>,
+    time: &StoreTime,
     limit: usize,
 ) -> StoreResult<Vec<Recovered>> {
+    let now = store_now(time);
     // Every worker asks often and almost always for nothing: a read first, so that asking
     // takes no write lock from the claims.
     let any = conn
@@ -83,6 +88,7 @@ pub(crate) fn recover_expired(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    let now = store_now(time);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     type Expired = (i64, i64, String, String, Option<String>, bool);
     let expired: Vec<Expired> = tx

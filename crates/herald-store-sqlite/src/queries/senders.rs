@@ -38,12 +38,15 @@ pub(crate) fn senders(conn: &mut Connection) -> StoreResult<Vec<SenderState>> {
 pub(crate) fn throttle(
     conn: &mut Connection,
     name: &str,
-    now_ms: i64,
+    time: &herald_store::StoreTime,
     hold: std::time::Duration,
 ) -> StoreResult<i64> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    // Read once the write lock is held: a throttle that waited for it still ends `hold` after
+    // it is recorded.
+    let now_ms = crate::codec::millis(crate::db::store_now(time));
     let mut row = SenderRow::read(&tx, name)?;
     let cap = now_ms + duration_ms(MAX_THROTTLE);
     let asked = now_ms + duration_ms(hold.min(MAX_THROTTLE));
