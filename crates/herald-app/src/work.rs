@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use herald_core::clock::Clock;
-use herald_engine::Shutdown;
 use herald_engine::worker::{Step, Worker, WorkerError};
+use herald_engine::{Shutdown, ShutdownSignal};
 use herald_store::{StoreError, Stores, WorkScope, WorkerId};
 
 use crate::channel::AnyChannel;
@@ -88,7 +88,12 @@ pub fn selected<'s>(
 pub struct Workers<S: Stores> {
     id: WorkerId,
     clock: Arc<dyn Clock>,
+    /// The caller's shutdown.
     shutdown: Shutdown,
+    /// What the workers stop on: the caller's shutdown, or one sender's worker failing (the
+    /// others then finish their steps and the process exits with the error, for a supervisor
+    /// to restart, rather than running on with a sender nobody works).
+    stop: ShutdownSignal,
     workers: Vec<(String, Arc<Worker<S, AnyChannel>>)>,
 }
 
@@ -109,6 +114,7 @@ impl<S: Stores> Workers<S> {
                 "no sender is configured: a worker needs at least one [senders.NAME]".into(),
             ));
         }
+        let stop = ShutdownSignal::new();
         let mut workers = Vec::with_capacity(senders.len());
         for (name, sender) in &senders {
             let channel = Arc::new(AnyChannel::build(name, sender, env)?);
@@ -128,7 +134,7 @@ impl<S: Stores> Workers<S> {
             )
             .with_consent_channel(sender.consent_channel())
             .with_lease(settings.worker.lease())
-            .with_shutdown(shutdown.clone());
+            .with_shutdown(stop.subscribe());
             if let Some(tier) = sender.tier_limit {
                 worker = worker.with_tier(tier);
             }
@@ -144,6 +150,7 @@ impl<S: Stores> Workers<S> {
             id,
             clock,
             shutdown,
+            stop,
             workers,
         })
     }
@@ -162,9 +169,15 @@ impl<S: Stores> Workers<S> {
     /// sender's in-flight requests are recorded, with what each did.
     pub async fn work(self) -> Result<Vec<SenderReport>, AppError> {
         tracing::info!(worker = %self.id, senders = ?self.senders(), "worker started");
+        let stop = self.stop.clone();
+        let mut outer = self.shutdown.clone();
+        let forward = tokio::spawn(async move {
+            outer.recv().await;
+            stop.trigger();
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for (name, worker) in self.workers {
-            let (shutdown, clock) = (self.shutdown.clone(), Arc::clone(&self.clock));
+            let (shutdown, clock) = (self.stop.subscribe(), Arc::clone(&self.clock));
             tasks.spawn(async move {
                 let result = drive(&worker, &*clock, shutdown).await;
                 let progress = worker.progress();
@@ -183,14 +196,20 @@ impl<S: Stores> Workers<S> {
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok(Ok(report)) => reports.push(report),
-                Ok(Err(error)) => failure = failure.or(Some(error)),
+                Ok(Err(error)) => {
+                    tracing::error!(error.message = %error, "a sender's worker failed; stopping the others");
+                    self.stop.trigger();
+                    failure = failure.or(Some(error));
+                }
                 Err(panic) => {
+                    self.stop.trigger();
                     failure = failure.or(Some(AppError::Internal(format!(
                         "a sender's worker task failed: {panic}"
                     ))));
                 }
             }
         }
+        forward.abort();
         if let Some(error) = failure {
             return Err(error);
         }
