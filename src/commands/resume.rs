@@ -39,9 +39,15 @@ pub(crate) fn run(
             SenderResumed::Unblocked(None) => {
                 writeln!(out, "sender {name} resumed: cleared the provider's block")?;
             }
-            SenderResumed::NotBlocked => {
+            SenderResumed::NotBlocked(None) => {
                 writeln!(out, "sender {name} was not blocked; nothing to resume")?;
             }
+            SenderResumed::NotBlocked(Some(until)) => writeln!(
+                out,
+                "sender {name} was not blocked; nothing to resume (the provider's throttle \
+                 stays until {}: it ends by itself)",
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )?,
         }
     }
     if let Some(run) = &args.run {

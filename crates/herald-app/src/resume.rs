@@ -19,8 +19,9 @@ pub enum SenderResumed {
     /// It was blocked and the block is cleared: the block as read just before (`None` if it
     /// was recorded between that read and the resume).
     Unblocked(Option<Block>),
-    /// It was not blocked; nothing changed (a throttle, if any, is cleared too).
-    NotBlocked,
+    /// It was not blocked; nothing changed. A throttle the provider asked for is kept: this
+    /// is when it ends, if one is recorded.
+    NotBlocked(Option<chrono::DateTime<chrono::Utc>>),
 }
 
 /// Clears the block of sender `name`. A name neither configured nor known to the store is a
@@ -48,11 +49,16 @@ pub async fn resume_sender(
             stores.location()
         )));
     }
+    // A sender that is not blocked is left as it is: resuming must not clear a throttle the
+    // provider asked for (its `Retry-After` still holds; it ends by itself).
+    if state.blocked.is_none() {
+        return Ok(SenderResumed::NotBlocked(state.throttled_until));
+    }
     let was_blocked = stores.senders().resume(name).await?;
     Ok(if was_blocked {
         SenderResumed::Unblocked(state.blocked)
     } else {
-        SenderResumed::NotBlocked
+        SenderResumed::NotBlocked(None)
     })
 }
 

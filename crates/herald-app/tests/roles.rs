@@ -132,7 +132,7 @@ async fn a_block_shows_in_status_stops_run_and_is_cleared_by_resume_sender() {
     assert_eq!(block.code, "131048");
     assert_eq!(
         resume_sender(&settings, &env(), "main").await.unwrap(),
-        SenderResumed::NotBlocked
+        SenderResumed::NotBlocked(None)
     );
     let error = resume_sender(&settings, &env(), "mian").await.unwrap_err();
     assert!(error.to_string().contains("configured: main"), "{error}");
@@ -140,6 +140,26 @@ async fn a_block_shows_in_status_stops_run_and_is_cleared_by_resume_sender() {
         .await
         .unwrap();
     assert_eq!(status.senders[0].condition(now), "ok");
+    // A throttle the provider asked for is not the operator's to clear: resuming a sender that
+    // is only throttled leaves the throttle in place and says until when.
+    let until = stores
+        .senders()
+        .throttle("main", std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        resume_sender(&settings, &env(), "main").await.unwrap(),
+        SenderResumed::NotBlocked(Some(until))
+    );
+    assert_eq!(
+        stores
+            .senders()
+            .sender("main")
+            .await
+            .unwrap()
+            .throttled_until,
+        Some(until)
+    );
 }
 
 #[tokio::test]
