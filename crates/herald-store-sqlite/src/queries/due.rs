@@ -80,9 +80,16 @@ const SQL_IN_RUN: &str =
  ORDER BY d.due_at
  LIMIT ?2";
 
-/// The active runs of `scope`: its sender's (a run without a sender, stored by schema 7 and not
-/// submitted since, is nobody's), only the named ones when it names some, and none while the
-/// sender is blocked.
+/// The runs `scope_runs` looks at: a sender's active runs with something queued, read from
+/// the kept counts (a seek per run) rather than from the queue.
+const SCOPE_RUNS_SQL: &str =
+    "SELECT run_id FROM runs AS r WHERE r.sender = ?1 AND r.state = 'active'
+   AND EXISTS (SELECT 1 FROM run_counts AS c
+               WHERE c.run = r.id AND c.state = 'queued' AND c.n > 0)";
+
+/// The active runs of `scope` with queued deliveries: its sender's (a run without a sender,
+/// stored by schema 7 and not submitted since, is nobody's), only the named ones when it names
+/// some, and none while the sender is blocked.
 pub(crate) fn scope_runs(conn: &Connection, scope: &WorkScope) -> StoreResult<Vec<String>> {
     let blocked = conn
         .prepare_cached("SELECT block_code IS NOT NULL FROM senders WHERE name = ?1")
@@ -95,7 +102,9 @@ pub(crate) fn scope_runs(conn: &Connection, scope: &WorkScope) -> StoreResult<Ve
         return Ok(Vec::new());
     }
     let runs = conn
-        .prepare_cached("SELECT run_id FROM runs WHERE sender = ?1 AND state = 'active'")
+        // Only runs with something queued (their kept counts say so): a long-lived store holds
+        // every drained run of the sender, still `active`, and each run here costs a query.
+        .prepare_cached(SCOPE_RUNS_SQL)
         .and_then(|mut stmt| {
             stmt.query_map([&scope.sender], |row| row.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()
@@ -212,6 +221,20 @@ mod tests {
             "{joined}"
         );
         assert!(!joined.contains("TEMP B-TREE"), "{joined}");
+    }
+
+    /// A drained run costs `due_in` nothing: whether a run has anything queued is a seek of its
+    /// kept counts, never a read of the queue.
+    #[test]
+    fn the_scope_reads_the_kept_counts_by_key() {
+        let plan = crate::queries::query_plan(super::SCOPE_RUNS_SQL, ["main"]);
+        let joined = plan.join("\n");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("SEARCH c EXISTS USING PRIMARY KEY (run=? AND state=?)")),
+            "{joined}"
+        );
+        assert!(!joined.contains("deliveries"), "{joined}");
     }
 
     /// With the query planner stability guarantee on, rebinding `now` reuses the prepared plan;
