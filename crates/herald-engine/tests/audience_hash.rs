@@ -5,6 +5,9 @@
 //! Expansion is interrupted in-process, by a store whose batch insert fails (or replaces the
 //! file) at a chosen batch: the state it leaves is a crash's (some batches stored, no total).
 
+mod common;
+use common::registered;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -432,14 +435,4 @@ async fn an_upgraded_run_whose_expansion_finished_needs_no_hash() {
 /// The instant validation measures the cron horizon from (these campaigns have no cron).
 fn reference_instant() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid instant")
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
-    }
 }

@@ -1,6 +1,9 @@
 //! The worker's consent check against a real SQLite log (design §1.1): events dated ahead of
 //! their recording, and the channel consent is read on.
 
+mod common;
+use common::{at, main_scope, registered, store_time, test_worker_id};
+
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
@@ -24,10 +27,6 @@ impl Channel for Recording {
         self.0.lock().unwrap().push(message.recipient.clone());
         Ok(Accepted::default())
     }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
 }
 
 fn phone(i: usize) -> PhoneNumber {
@@ -158,31 +157,4 @@ async fn the_worker_reads_consent_on_its_channel_only() {
     // A sender configured with consent_channel = "sms".
     let (sent, _) = send_with(2, &log, Some("sms"), now).await;
     assert_eq!(sent, ["r0"]);
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
-    }
-}
-
-fn test_worker_id() -> herald_store::WorkerId {
-    herald_store::WorkerId::parse("test/1/0").unwrap()
-}
-
-/// Every run of the sender `main`, which the tests' runs are stored under.
-fn main_scope() -> herald_store::WorkScope {
-    herald_store::WorkScope {
-        sender: "main".into(),
-        runs: None,
-    }
-}
-
-/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
-fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
-    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
 }

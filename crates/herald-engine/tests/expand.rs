@@ -2,6 +2,9 @@
 //! what one thread stores, duplicates and broken rows included, and a second expansion adds
 //! nothing.
 
+mod common;
+use common::registered;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -92,15 +95,5 @@ async fn several_readers_store_what_one_reader_stores() {
         let (several, queued) = stored(readers).await;
         assert_eq!(several, one, "{readers} readers");
         assert_eq!(queued, one_queued, "{readers} readers");
-    }
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
     }
 }

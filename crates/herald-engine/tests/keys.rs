@@ -4,6 +4,9 @@
 //! synthetic keys (`invalid`, `line:7`, `x#line9`, another row's phone), repeated ids and
 //! phones, and broken rows.
 
+mod common;
+use common::registered;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
@@ -253,14 +256,4 @@ fn eight_rows_are_eight_deliveries() {
 /// The instant validation measures the cron horizon from (these campaigns have no cron).
 fn reference_instant() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid instant")
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
-    }
 }

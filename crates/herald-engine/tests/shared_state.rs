@@ -3,6 +3,9 @@
 //! paused clock, read by both workers and by the store (`StoreTime::Clock`): sleeps jump, the
 //! store's leases and slots move with them, nothing waits in real time.
 
+mod common;
+use common::at;
+
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -25,10 +28,6 @@ use herald_store_sqlite::SqliteStores;
 use herald_testkit::TokioClock;
 
 const SENDER: &str = "main";
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 /// 2026-11-30 07:00 UTC: 10:00 in Moscow, a Monday, when the campaigns below start.
 fn start() -> DateTime<Utc> {

@@ -1,6 +1,9 @@
 //! A STOP recorded after a worker step read consent but before it claimed the delivery stops
 //! that delivery: the claim carries what the decision saw and the store refuses it.
 
+mod common;
+use common::{main_scope, registered, store_time, test_worker_id};
+
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
@@ -168,31 +171,4 @@ async fn a_stop_between_the_consent_read_and_the_claim_stops_the_delivery() {
     let counts = sqlite.deliveries().counts(&run).await.unwrap();
     assert_eq!(counts.sent, 1);
     assert_eq!(counts.skipped.get("opted_out"), Some(&1), "{counts:?}");
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
-    }
-}
-
-fn test_worker_id() -> herald_store::WorkerId {
-    herald_store::WorkerId::parse("test/1/0").unwrap()
-}
-
-/// Every run of the sender `main`, which the tests' runs are stored under.
-fn main_scope() -> herald_store::WorkScope {
-    herald_store::WorkScope {
-        sender: "main".into(),
-        runs: None,
-    }
-}
-
-/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
-fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
-    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
 }

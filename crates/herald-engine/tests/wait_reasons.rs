@@ -1,6 +1,9 @@
 //! Why queued deliveries wait, as the worker records it, and how it handles a long throttle:
 //! against a real SQLite file, with a manual clock and channels that answer as a provider would.
 
+mod common;
+use common::{at, main_scope, registered, set, store_time, test_worker_id};
+
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,10 +19,6 @@ use herald_engine::worker::{Step, Worker};
 use herald_store::{Deliveries, QueueWaits, Stores, WaitReason};
 use herald_store_sqlite::SqliteStores;
 use herald_testkit::TokioClock;
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 /// Answers every request with `answer`, counting them.
 struct Answering {
@@ -298,37 +297,4 @@ async fn a_throttle_leaves_nothing_claimed() {
     while let Step::Worked(_) = worker.step().await.unwrap() {}
     let counts = s.stores.deliveries().counts(&s.run).await.unwrap();
     assert_eq!((counts.sent, counts.queued), (5, 0), "{counts:?}");
-}
-
-/// The run's source for a campaign the test holds itself (registered with its worker, or only
-/// expanded): the stored campaign text is never read back here, so none is stored.
-fn registered(path: &str) -> herald_engine::expand::RunSource<'_> {
-    herald_engine::expand::RunSource {
-        path,
-        sender: "main",
-        text: "",
-    }
-}
-
-fn test_worker_id() -> herald_store::WorkerId {
-    herald_store::WorkerId::parse("test/1/0").unwrap()
-}
-
-/// Every run of the sender `main`, which the tests' runs are stored under.
-fn main_scope() -> herald_store::WorkScope {
-    herald_store::WorkScope {
-        sender: "main".into(),
-        runs: None,
-    }
-}
-
-/// The store's time is the test's clock: leases, slots, the tier and the throttle move with it.
-fn store_time(clock: &Arc<herald_testkit::TokioClock>) -> herald_store::StoreTime {
-    herald_store::StoreTime::Clock(Arc::clone(clock) as Arc<dyn herald_core::clock::Clock>)
-}
-
-/// Moves the paused tokio clock (and so the test's clock) forward to `to`.
-async fn set(clock: &herald_testkit::TokioClock, to: DateTime<Utc>) {
-    let now = herald_core::clock::Clock::now(clock);
-    tokio::time::advance((to - now).to_std().expect("the clock only moves forward")).await;
 }
