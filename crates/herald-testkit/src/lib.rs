@@ -1,6 +1,7 @@
 //! Test helpers, written once (zero2prod's `spawn_app`): clocks for in-process tests, and for
 //! end-to-end tests an isolated `herald` command ([`process`]), a capped polling helper
-//! ([`poll`]) and a fake provider ([`provider`], feature `provider`).
+//! ([`poll`]), a fake provider ([`provider`], feature `provider`) and a real `redis-server` per
+//! test ([`redis`]).
 //!
 //! By default it depends on herald-core, tokio's clock and tempfile alone, so every crate can
 //! dev-depend on it cheaply; the fake provider pulls in axum, so it is behind a feature only the
@@ -10,6 +11,7 @@ pub mod poll;
 pub mod process;
 #[cfg(feature = "provider")]
 pub mod provider;
+pub mod redis;
 
 use std::sync::Mutex;
 

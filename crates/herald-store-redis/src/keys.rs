@@ -1,0 +1,114 @@
+//! The key layout: every key Herald writes, what it holds and who keeps it. This file is the
+//! contract the Lua scripts and the Rust side share; change both together.
+//!
+//! Every key starts with the store's prefix (`h:` unless configured otherwise), so one Redis may
+//! hold other data beside Herald's. `<run>` is a [`herald_core::RunId`] (`campaign@fire`),
+//! `<rcpt>` a [`herald_core::RecipientKey`] as text, `<phone>` E.164 (`+…`), `<sender>` a
+//! configured sender's name, `<channel>` a consent channel name. A *member* naming one delivery
+//! in a set shared by runs is `<run>` + [`SEP`] + `<rcpt>`: neither id may contain the
+//! separator (run ids are `[a-z0-9-]@<fire>`, recipient keys are printable without controls).
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `epoch` | string | a random id written once when the store is initialised; every handle remembers it, and every write script compares it (see [`crate`] "A Redis that came back empty") |
+//! | `layout` | string | the layout version ([`LAYOUT`]) |
+//! | `runs` | zset | run id → created_at (unix ms): `runs()` newest first |
+//! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |
+//! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
+//! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
+//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); `HSETNX` here is the (run, recipient) dedupe |
+//! | `due:<run>` | zset | `<rcpt>` → due instant (unix ms) of every *queued* delivery of the run, and nothing else |
+//! | `leases` | zset | member → lease end (ms) of every `sending` delivery: `in_flight` and `recover_expired` |
+//! | `hist:<phone>` | zset | member → slot (ms) of every send recorded for the phone (claimed, not requeued); the member's delivery names campaign and purpose via its run |
+//! | `tier:<sender>` | zset | `<phone>` → latest slot (ms): the sender's unique recipients per moving 24 h, trimmed below now − 24 h by the claim |
+//! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients` |
+//! | `consent:<channel>:<phone>` | hash | event identity (kind, scope, instant, source, proof) → the event as JSON with its `recorded` ms; `HLEN` is what [`herald_store::ConsentSeen`] counts |
+//! | `sender:<sender>` | hash | `tat` (GCRA theoretical arrival time, unix µs), `throttled` (ms), `block_code`, `block_reason`, `block_at` (ms) |
+//! | `senders` | set | senders with a recorded throttle or block |
+//! | `done` | zset | member → instant (ms) the delivery became terminal: compaction walks it oldest first |
+//!
+//! # A delivery's state (`dl:<run>` values)
+//! JSON, short field names because a campaign holds millions:
+//! - queued: `{"s":"q","d":<due ms>,"w":"<wait reason>"|absent,"a":<attempts>}`
+//! - sending: `{"s":"s","a":<attempts>,"o":"<owner>","l":<lease end ms>,"t":<slot µs>,"r":1|absent}`
+//! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
+//!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
+//!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
+//!
+//! `o`/`t`/`r` (last owner, slot, recovered) stay after a claim ends or is requeued, for
+//! [`herald_store::Deliveries::claims`].
+//!
+//! # Time
+//! Scripts take the store's now as an argument when the store is timed by a caller's clock
+//! ([`herald_store::StoreTime::Clock`]) and read `TIME` otherwise; instants the caller passes in
+//! (`now` of `finish`, due instants) are its own.
+
+/// The layout version this crate writes and reads.
+pub(crate) const LAYOUT: &str = "1";
+
+/// Between a run id and a recipient key in a member naming a delivery.
+pub(crate) const SEP: char = '\u{1f}';
+
+/// Key names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The prefix itself: scripts build per-run and per-phone keys from it.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub(crate) fn run(&self, run: &str) -> String {
+        format!("{}run:{run}", self.prefix)
+    }
+
+    pub(crate) fn snap(&self, run: &str) -> String {
+        format!("{}snap:{run}", self.prefix)
+    }
+
+    pub(crate) fn dl(&self, run: &str) -> String {
+        format!("{}dl:{run}", self.prefix)
+    }
+
+    pub(crate) fn due(&self, run: &str) -> String {
+        format!("{}due:{run}", self.prefix)
+    }
+
+    pub(crate) fn sender_runs(&self, sender: &str) -> String {
+        format!("{}sruns:{sender}", self.prefix)
+    }
+
+    pub(crate) fn hist(&self, phone: &str) -> String {
+        format!("{}hist:{phone}", self.prefix)
+    }
+
+    pub(crate) fn tier(&self, sender: &str) -> String {
+        format!("{}tier:{sender}", self.prefix)
+    }
+
+    pub(crate) fn consent(&self, channel: &str, phone: &str) -> String {
+        format!("{}consent:{channel}:{phone}", self.prefix)
+    }
+
+    pub(crate) fn sender(&self, sender: &str) -> String {
+        format!("{}sender:{sender}", self.prefix)
+    }
+
+    /// A member naming one delivery in a set shared by runs.
+    pub(crate) fn member(run: &str, recipient: &str) -> String {
+        format!("{run}{SEP}{recipient}")
+    }
+}

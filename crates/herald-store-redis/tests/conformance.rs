@@ -1,0 +1,64 @@
+//! The shared conformance suite against a fresh `redis-server` per test (its own port and
+//! directory, AOF on), timed by the suite's clock; the second handle is a second client of the
+//! same server, as a second worker process would open it.
+
+use std::sync::Arc;
+
+use herald_store::{StoreResult, StoreTime, Stores};
+use herald_store_redis::{
+    RedisConfig, RedisConsents, RedisDeliveries, RedisRuns, RedisSenders, RedisStores,
+};
+use herald_testkit::redis::RedisServer;
+
+/// A store on its own server, killed with the last handle at the end of the test.
+struct TempStores {
+    stores: RedisStores,
+    server: Arc<RedisServer>,
+}
+
+impl Stores for TempStores {
+    type Runs = RedisRuns;
+    type Deliveries = RedisDeliveries;
+    type Consents = RedisConsents;
+    type Senders = RedisSenders;
+
+    fn senders(&self) -> &RedisSenders {
+        self.stores.senders()
+    }
+
+    async fn now(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+        self.stores.now().await
+    }
+
+    fn runs(&self) -> &RedisRuns {
+        self.stores.runs()
+    }
+
+    fn deliveries(&self) -> &RedisDeliveries {
+        self.stores.deliveries()
+    }
+
+    fn consents(&self) -> &RedisConsents {
+        self.stores.consents()
+    }
+}
+
+async fn fresh(time: StoreTime) -> TempStores {
+    let server = Arc::new(RedisServer::start());
+    let stores = RedisStores::open(&RedisConfig::new(server.url()), time)
+        .await
+        .expect("open");
+    TempStores { stores, server }
+}
+
+async fn second_handle(first: &TempStores, time: StoreTime) -> TempStores {
+    let stores = RedisStores::open(&RedisConfig::new(first.server.url()), time)
+        .await
+        .expect("open again");
+    TempStores {
+        stores,
+        server: Arc::clone(&first.server),
+    }
+}
+
+herald_store::conformance_tests!(fresh, second_handle);
