@@ -50,7 +50,10 @@ pub(crate) fn map_err(error: redis::RedisError) -> StoreError {
     if error.code() == Some("EPOCH") {
         return StoreError::Corrupt {
             key: "epoch".to_owned(),
-            reason: error.detail().unwrap_or("the store lost its state").to_owned(),
+            reason: error
+                .detail()
+                .unwrap_or("the store lost its state")
+                .to_owned(),
         };
     }
     if error.is_io_error()
