@@ -1,45 +1,38 @@
--- Prepended (after the prelude) to the claim, lease and compaction scripts: a delivery's state
--- JSON (src/keys.rs) read and written, and members naming deliveries.
--- cjson writes numbers with 14 significant digits, too few for a slot in microseconds (16), so
--- states are written by enc(), integers in full; cjson only encodes strings.
-local SEP = '\31'
-local function num(n)
-  if n == math.floor(n) then return string.format('%.0f', n) end
-  return string.format('%.17g', n)
-end
-local function enc(st)
+-- The delivery state JSON (`dl:<run>` values, see src/keys.rs), prepended after the prelude by
+-- the scripts that move deliveries (see src/codec.rs `script_with_state`).
+-- cjson.encode writes numbers with 14 significant digits, which would round a slot in
+-- microseconds (16 digits): states are therefore written field by field, integers with %d.
+local STATE_FIELDS = {'s', 'd', 'w', 'a', 'o', 'l', 't', 'r', 'x', 'm', 'f', 'p'}
+local STATE_INTEGERS = {d = true, a = true, l = true, t = true, r = true, f = true}
+local function enc_state(st)
   local parts = {}
-  for k, v in pairs(st) do
-    local t = type(v)
-    local val
-    if t == 'number' then val = num(v)
-    elseif t == 'boolean' then val = tostring(v)
-    elseif v == cjson.null then val = 'null'
-    else val = cjson.encode(v) end
-    parts[#parts + 1] = cjson.encode(k) .. ':' .. val
+  for _, k in ipairs(STATE_FIELDS) do
+    local v = st[k]
+    if v ~= nil and v ~= cjson.null then
+      if STATE_INTEGERS[k] then
+        parts[#parts + 1] = '"' .. k .. '":' .. string.format('%d', v)
+      else
+        parts[#parts + 1] = '"' .. k .. '":' .. cjson.encode(v)
+      end
+    end
   end
   return '{' .. table.concat(parts, ',') .. '}'
 end
--- A stored JSON object, or nil when it is not one.
-local function dec(raw)
-  local ok, st = pcall(cjson.decode, raw)
-  if not ok or type(st) ~= 'table' then return nil end
-  return st
+-- The counter of a state: `c:queued`, `c:sending`, `c:sent`, `c:failed:<code>`,
+-- `c:skipped:<reason>`, …
+local function counter(st)
+  local s = st.s
+  if s == 'q' then return 'c:queued' end
+  if s == 's' then return 'c:sending' end
+  if s == 'failed' or s == 'skipped' then return 'c:' .. s .. ':' .. tostring(st.x) end
+  return 'c:' .. s
 end
-local function corrupt(what)
-  return redis.error_reply('CORRUPT ' .. what)
+-- Moves one delivery's count in its run's hash from state `from` to state `to`.
+local function move_count(run_key, from, to)
+  local a, b = counter(from), counter(to)
+  if a ~= b then
+    redis.call('HINCRBY', run_key, a, -1)
+    redis.call('HINCRBY', run_key, b, 1)
+  end
 end
--- run, recipient of a member `<run>SEP<rcpt>`, or nil.
-local function split(member)
-  local i = string.find(member, SEP, 1, true)
-  if not i then return nil end
-  return string.sub(member, 1, i - 1), string.sub(member, i + 1)
-end
--- The recipient's phone from its snapshot (`snap:<run>`), or nil.
-local function snap_phone(run, rcpt)
-  local raw = redis.call('HGET', P .. 'snap:' .. run, rcpt)
-  if not raw then return nil end
-  local snap = dec(raw)
-  if not snap or type(snap.phone) ~= 'string' then return nil end
-  return snap.phone
-end
+local SEP = '\31'

@@ -42,9 +42,9 @@ pub(crate) async fn store_now(conn: &Conn) -> StoreResult<DateTime<Utc>> {
     )
 }
 
-/// A script of this module: the prelude, then `scripts/state.lua` (the state JSON), then `body`.
+/// A script of this module: the prelude, then `scripts/claim_state.lua` (the state JSON), then `body`.
 fn state_script(body: &str) -> Script {
-    scripts::script(&format!("{}\n{body}", include_str!("../scripts/state.lua")))
+    scripts::script(&format!("{}\n{body}", include_str!("../scripts/claim_state.lua")))
 }
 
 static CLAIM: LazyLock<Script> =

@@ -18,14 +18,17 @@
 //! - `scripts/*.lua`: the scripts, one per atomic operation.
 
 mod claims;
+mod codec;
 mod conn;
 mod consents;
 mod deliveries;
 mod keys;
+mod outcomes;
 mod queue;
 mod runs;
 mod scripts;
 mod senders;
+mod waits;
 
 use chrono::{DateTime, Utc};
 use herald_store::{StoreResult, StoreTime, Stores};
