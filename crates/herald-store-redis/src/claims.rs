@@ -44,7 +44,10 @@ pub(crate) async fn store_now(conn: &Conn) -> StoreResult<DateTime<Utc>> {
 
 /// A script of this module: the prelude, then `scripts/claim_state.lua` (the state JSON), then `body`.
 fn state_script(body: &str) -> Script {
-    scripts::script(&format!("{}\n{body}", include_str!("../scripts/claim_state.lua")))
+    scripts::script(&format!(
+        "{}\n{body}",
+        include_str!("../scripts/claim_state.lua")
+    ))
 }
 
 static CLAIM: LazyLock<Script> =

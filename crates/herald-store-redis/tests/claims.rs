@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
 use herald_store::conformance::{ManualClock, generous, new_run, phone, queued, t, worker};
 use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Runs,
-    SenderLimits, StoreTime, Stores, Terminal, WorkerId,
+    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Refusal,
+    Runs, SenderLimits, StoreTime, Stores, Terminal, WorkerId,
 };
 use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::RedisServer;
@@ -127,9 +127,15 @@ async fn a_group_of_500_is_one_call_with_spaced_slots() {
     };
     let claims = names.iter().map(|r| fresh_claim(&run, r, t(10))).collect();
     let mut redis = client(&server).await;
-    // Loads the script, so the count below is of the claim alone.
-    let empty = group(worker(1), limits.clone(), vec![]);
-    stores.deliveries().claim(&empty).await.unwrap();
+    // A claim of nothing stored (`Taken`, nothing written) loads the script, so the count
+    // below is of the group alone.
+    let ghost = group(
+        worker(1),
+        limits.clone(),
+        vec![fresh_claim(&run, "ghost", t(10))],
+    );
+    let warm = stores.deliveries().claim(&ghost).await.unwrap();
+    assert_eq!(warm, [ClaimAnswer::Refused(Refusal::Taken)]);
     let before = scripts_run(&mut redis).await;
     let answers = stores
         .deliveries()
