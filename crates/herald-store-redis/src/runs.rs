@@ -174,7 +174,7 @@ impl Runs for RedisRuns {
             .flatten()
             .collect();
         found.reverse();
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(found)
     }
 
