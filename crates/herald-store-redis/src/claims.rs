@@ -15,8 +15,7 @@ mod lease;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use herald_core::{RecipientKey, RunId};
-use herald_store::{DeliveryKey, StoreError, StoreResult};
+use herald_store::{StoreError, StoreResult};
 use redis::{Script, ScriptInvocation};
 
 use crate::conn::{Conn, map_err};
@@ -82,21 +81,19 @@ async fn run_script<T: redis::FromRedisValue>(
         })
 }
 
-fn corrupt(key: impl Into<String>, reason: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        key: key.into(),
-        reason: reason.into(),
-    }
+/// A [`StoreError::Corrupt`] at `key` (see [`crate::codec::corrupt`]).
+fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
+    crate::codec::corrupt(key.to_owned(), reason)
 }
 
 /// An instant from unix microseconds as the store keeps slots.
 fn from_micros(us: i64, key: &str) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt(key, "instant out of range"))
+    crate::codec::from_us(us, &|| key.to_owned())
 }
 
 /// An instant from unix milliseconds as the store keeps leases, history and the tier.
 fn from_millis(ms: i64, key: &str) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(key, "instant out of range"))
+    crate::codec::from_ms(ms, &|| key.to_owned())
 }
 
 /// Milliseconds of a duration, saturating (a lease or a retention is never near the bound).
@@ -107,16 +104,6 @@ fn duration_ms(d: std::time::Duration) -> i64 {
 /// Microseconds of a duration, saturating.
 fn duration_us(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// The key of the delivery (`run`, `recipient`) as stored, parsed.
-fn parse_key(run: &str, recipient: &str) -> StoreResult<DeliveryKey> {
-    let name = || format!("dl:{run} {recipient}");
-    Ok(DeliveryKey {
-        run: RunId::parse(run).map_err(|_| corrupt(name(), "invalid run id"))?,
-        recipient: RecipientKey::parse(recipient)
-            .map_err(|_| corrupt(name(), "invalid recipient key"))?,
-    })
 }
 
 /// Text of a reply element (a bulk or simple string).

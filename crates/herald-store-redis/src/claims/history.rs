@@ -58,11 +58,11 @@ pub(crate) async fn history_for(
         let campaign = campaign
             .as_deref()
             .and_then(|c| CampaignId::parse(c).ok())
-            .ok_or_else(|| corrupt(key(), "missing or invalid campaign"))?;
+            .ok_or_else(|| corrupt(&key(), "missing or invalid campaign"))?;
         let purpose = purpose
             .as_deref()
             .and_then(|p| p.parse::<Purpose>().ok())
-            .ok_or_else(|| corrupt(key(), "missing or invalid purpose"))?;
+            .ok_or_else(|| corrupt(&key(), "missing or invalid purpose"))?;
         sources.insert(run, (campaign, purpose));
     }
     histories

@@ -11,7 +11,8 @@
 use herald_core::RunId;
 use herald_store::{ClaimRecord, DeliveryKey, Recovered, StoreResult, WorkerId};
 
-use super::{RECOVER, RENEW, corrupt, duration_ms, from_micros, int, parse_key, text};
+use super::{RECOVER, RENEW, corrupt, duration_ms, from_micros, int, text};
+use crate::codec::{StateJson, delivery_name, parse_key};
 use crate::conn::{Conn, map_err};
 use crate::scripts;
 
@@ -79,7 +80,7 @@ fn decode_recovered(reply: &redis::Value) -> StoreResult<Vec<Recovered>> {
             Ok(Recovered {
                 key: parse_key(&run, &recipient)?,
                 owner: WorkerId::parse(&owner)
-                    .ok_or_else(|| corrupt(format!("dl:{run} {recipient}"), "invalid owner"))?,
+                    .ok_or_else(|| corrupt(&delivery_name(&run, &recipient), "invalid owner"))?,
                 requeued: int(&item[3], WHAT)? == 1,
             })
         })
@@ -134,34 +135,26 @@ async fn run_exists(conn: &Conn, run: &RunId) -> StoreResult<bool> {
         .map_err(map_err)
 }
 
-/// The claim a stored state records, `None` for a delivery never claimed.
+/// The claim a stored state records, `None` for a delivery never claimed (no owner).
 fn record(run: &RunId, recipient: &str, state: &str) -> StoreResult<Option<ClaimRecord>> {
-    let name = || format!("dl:{} {recipient}", run.as_str());
-    let json: serde_json::Value =
-        serde_json::from_str(state).map_err(|_| corrupt(name(), "the state is not JSON"))?;
-    let Some(owner) = json.get("o") else {
+    let name = || delivery_name(run.as_str(), recipient);
+    let json = StateJson::decode(state, &name)?;
+    let Some(owner) = json.owner(&name)? else {
         return Ok(None);
     };
-    let owner = owner
-        .as_str()
-        .and_then(WorkerId::parse)
-        .ok_or_else(|| corrupt(name(), "invalid owner"))?;
-    // A script that re-encodes the state with cjson writes a slot as a float (14 digits).
     let slot = json
-        .get("t")
-        .and_then(|t| t.as_i64().or_else(|| t.as_f64().map(|f| f.round() as i64)))
-        .ok_or_else(|| corrupt(name(), "a claim without its slot"))?;
-    let state = match json.get("s").and_then(serde_json::Value::as_str) {
-        Some("q") => "queued",
-        Some("s") => "sending",
-        Some(terminal) => terminal,
-        None => return Err(corrupt(name(), "a state without its name")),
+        .t
+        .ok_or_else(|| corrupt(&name(), "a claim without its slot"))?;
+    let state = match json.s.as_str() {
+        "q" => "queued",
+        "s" => "sending",
+        terminal => terminal,
     };
     Ok(Some(ClaimRecord {
         key: parse_key(run.as_str(), recipient)?,
         owner,
         slot: from_micros(slot, &name())?,
         state: state.to_owned(),
-        recovered: json.get("r").and_then(serde_json::Value::as_i64) == Some(1),
+        recovered: json.r == Some(1),
     }))
 }
