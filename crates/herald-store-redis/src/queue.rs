@@ -117,6 +117,7 @@ pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreRes
             _ => return Err(corrupt("insert_batch".into(), "unexpected script answer")),
         }
     }
+    tracing::debug!(rows = batch.len(), inserted, "expansion batch stored");
     Ok(inserted)
 }
 

@@ -65,6 +65,18 @@ async fn insert_batch_dedupes_across_batches_and_chunks() {
     assert_eq!(due.len(), 6_000);
     assert!(due.windows(2).all(|w| w[0].due_at <= w[1].due_at));
     assert_eq!(d.due(t(1_000), 5).await.unwrap().len(), 5);
+    // A recipient twice in one batch keeps its first row, as across batches.
+    let twice = [
+        queued(&run.run, "twice", 1, 7),
+        queued(&run.run, "twice", 1, 9),
+    ];
+    assert_eq!(d.insert_batch(&twice).await.unwrap(), 1);
+    let due = d.due(t(7), 10_000).await.unwrap();
+    assert!(
+        due.iter()
+            .any(|d| d.key == twice[0].key && d.due_at == t(7))
+    );
+    assert_eq!(d.counts(&run.run).await.unwrap().total(), 6_001);
 }
 
 /// A cancel of more queued deliveries than one chunk ends all of them, leaves the counts adding
