@@ -582,7 +582,9 @@ async fn slots_keep_their_microseconds_through_renew_and_requeue() {
 /// claim works on the state it left; nothing is resent by the connection manager.
 #[tokio::test]
 async fn a_restarted_redis_reloads_the_scripts_and_keeps_the_epoch() {
-    let mut server = RedisServer::start();
+    // `always`: with `everysec` a kill lost acknowledged writes here under load (see the
+    // report), which is not what this test is about.
+    let mut server = RedisServer::with(Persistence::AofAlways);
     let clock = ManualClock::new(t(10));
     let stores = open(&server, &clock).await;
     let run = run_with(&stores, "restarted", None, 2).await;
@@ -607,7 +609,10 @@ async fn a_restarted_redis_reloads_the_scripts_and_keeps_the_epoch() {
             other => break other.unwrap(),
         }
     };
-    assert!(matches!(second[..], [ClaimAnswer::Claimed { .. }]));
+    assert!(
+        matches!(second[..], [ClaimAnswer::Claimed { .. }]),
+        "{second:?} after {tries} tries"
+    );
     let counts = d.counts(&run).await.unwrap();
     assert_eq!((counts.queued, counts.sending), (0, 2));
 }
