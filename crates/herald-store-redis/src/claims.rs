@@ -58,27 +58,13 @@ static RECOVER: LazyLock<Script> =
 static COMPACT: LazyLock<Script> =
     LazyLock::new(|| state_script(include_str!("../scripts/compact.lua")));
 
-/// Runs one of this module's scripts: a script's `CORRUPT` error (a state or snapshot it cannot
-/// read) is [`StoreError::Corrupt`], anything else as [`crate::conn::map_err`] classifies it.
+/// Runs one of this module's scripts, its errors classified by [`crate::conn::map_err`] (a
+/// script's `CORRUPT` error, a state or snapshot it cannot read, is [`StoreError::Corrupt`]).
 async fn run_script<T: redis::FromRedisValue>(
     conn: &Conn,
     invocation: &ScriptInvocation<'_>,
 ) -> StoreResult<T> {
-    let mut manager = conn.manager.clone();
-    invocation
-        .invoke_async(&mut manager)
-        .await
-        .map_err(|error| match error.code() {
-            Some("CORRUPT") => {
-                let detail = error.detail().unwrap_or_default();
-                let (key, reason) = detail.split_once(": ").unwrap_or((detail, "unreadable"));
-                StoreError::Corrupt {
-                    key: key.to_owned(),
-                    reason: reason.to_owned(),
-                }
-            }
-            _ => map_err(error),
-        })
+    scripts::run(conn, invocation).await
 }
 
 /// A [`StoreError::Corrupt`] at `key` (see [`crate::codec::corrupt`]).

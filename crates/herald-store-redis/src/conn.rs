@@ -45,25 +45,58 @@ impl Conn {
     }
 }
 
-/// Classifies a Redis error: a dropped or refused connection or a timeout is
-/// [`StoreError::Unavailable`] (retry), a script's `EPOCH` error [`StoreError::Corrupt`] (halt),
-/// anything else [`StoreError::Backend`].
+/// Classifies a Redis error:
+/// - a script's `EPOCH` error (the store lost its state) and `CORRUPT` error (a state or
+///   snapshot it cannot read, detail `<key>: <reason>`) are [`StoreError::Corrupt`]: halt;
+/// - a dropped or refused connection, a timeout, and the server-side states that pass
+///   (`LOADING`, `BUSY`, `READONLY` a replica or a demoted master, `MASTERDOWN`, `TRYAGAIN`,
+///   `CLUSTERDOWN`) are [`StoreError::Unavailable`]: retry, nothing was written;
+/// - `OOM` is [`StoreError::Backend`] saying so: Redis is at `maxmemory` and refuses writes,
+///   which a retry will not change (halt; an operator frees memory). It never leaves half a
+///   script behind: inside a script Redis refuses a write for memory only while the script has
+///   written nothing yet ("only if this is the first write in the context of this script,
+///   otherwise we can't stop in the middle", `scriptVerifyOOM` in Redis's `script.c`); after
+///   its first write a script runs to its end, over `maxmemory` if need be. And every script
+///   here reads and validates everything before its first write, so the refused write is
+///   always the first one;
+/// - anything else [`StoreError::Backend`].
 pub(crate) fn map_err(error: redis::RedisError) -> StoreError {
-    if error.code() == Some("EPOCH") {
-        return StoreError::Corrupt {
-            key: "epoch".to_owned(),
-            reason: error
-                .detail()
-                .unwrap_or("the store lost its state")
-                .to_owned(),
-        };
+    match error.code() {
+        Some("EPOCH") => {
+            return StoreError::Corrupt {
+                key: "epoch".to_owned(),
+                reason: error
+                    .detail()
+                    .unwrap_or("the store lost its state")
+                    .to_owned(),
+            };
+        }
+        Some("CORRUPT") => {
+            let detail = error.detail().unwrap_or_default();
+            let (key, reason) = detail.split_once(": ").unwrap_or((detail, "unreadable"));
+            return StoreError::Corrupt {
+                key: key.to_owned(),
+                reason: reason.to_owned(),
+            };
+        }
+        Some("OOM") => {
+            return StoreError::Backend(
+                format!(
+                    "Redis is out of memory (maxmemory reached) and refused a write; \
+                     nothing of this call was written: {error}"
+                )
+                .into(),
+            );
+        }
+        Some("LOADING" | "BUSY" | "READONLY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN") => {
+            return StoreError::Unavailable(Box::new(error));
+        }
+        _ => {}
     }
     if error.is_io_error()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || error.is_timeout()
-        || error.code() == Some("LOADING")
-        || error.code() == Some("BUSY")
     {
         return StoreError::Unavailable(Box::new(error));
     }
