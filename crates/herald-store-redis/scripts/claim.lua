@@ -5,6 +5,11 @@
 -- 2 run paused, 3 run cancelled, 4 consent changed, 5 cap changed, 6 tier full (frees ms),
 -- 7 throttled (until ms), 8 blocked (reason), 9 rate ahead (next slot µs).
 local e = check_epoch(); if e then return e end
+-- Lua in Redis has no rollback, so the script is in two passes: the first reads and decides
+-- every claim of the group (states decoded, phones found, every check, the slots and the tier's
+-- admissions computed in memory, the group's own grants seen by its later claims through
+-- overlays); only when nothing is corrupt does the second pass write, with writes that cannot
+-- fail. A corrupt state anywhere in the group is a `CORRUPT` error with nothing written.
 local DAY = 86400000
 local now = now_us()
 local nowms = math.floor(now / 1000)
@@ -18,10 +23,18 @@ local tat = tat0
 local throttled = tonumber(sv[2])
 local blocked = sv[3] and true or false
 local block_reason = sv[4] or ''
--- The tier's moving window: phones whose latest slot left it are forgotten first.
-redis.call('ZREMRANGEBYSCORE', tkey, '-inf', num(nowms - DAY))
-local tier_count = redis.call('ZCARD', tkey)
-local runs, moved = {}, {}
+-- The tier's moving window: phones whose latest slot left it (score <= window) are not in it;
+-- the second pass trims them, so the first reads around them.
+local window = nowms - DAY
+local after_window = '(' .. num(window)
+local tier_count = redis.call('ZCOUNT', tkey, after_window, '+inf')
+local runs = {}
+-- The group's own grants, for its later claims: deliveries claimed, per phone the slots (ms)
+-- added to its history, the tier's phones admitted or moved (phone -> slot ms).
+local claimed, hist_added, tier_added = {}, {}, {}
+local tier_added_n = 0
+-- The second pass's work: one entry per grant.
+local grants = {}
 
 local function run_state(run)
   local s = runs[run]
@@ -32,7 +45,28 @@ local function run_state(run)
   return s
 end
 
--- One claim: its code and value, the grant's writes done; nil and a message when corrupt.
+-- The tier's phone with the lowest latest slot as the group's grants leave it: its slot (ms),
+-- or nil for an empty tier.
+local function tier_oldest()
+  local oldest = nil
+  local stored = redis.call('ZRANGEBYSCORE', tkey, after_window, '+inf', 'WITHSCORES', 'LIMIT', 0,
+    tier_added_n + 1)
+  for i = 1, #stored, 2 do
+    if tier_added[stored[i]] == nil then
+      oldest = tonumber(stored[i + 1])
+      break
+    end
+  end
+  for phone, slot in pairs(tier_added) do
+    local score = tonumber(redis.call('ZSCORE', tkey, phone))
+    if score and score > window and score > slot then slot = score end
+    if oldest == nil or slot < oldest then oldest = slot end
+  end
+  return oldest
+end
+
+-- One claim decided: its code and value, a grant queued for the second pass; nil and a
+-- message when corrupt. Reads only.
 local function one(run, rcpt, channel, events, since, sends)
   local rs = run_state(run)
   if rs == 'none' then return 1, 0 end
@@ -40,6 +74,8 @@ local function one(run, rcpt, channel, events, since, sends)
   if rs ~= 'active' then return 2, 0 end
   if blocked then return 8, block_reason end
   if throttled and throttled > nowms then return 7, throttled end
+  local member = run .. SEP .. rcpt
+  if claimed[member] then return 1, 0 end
   local dkey = P .. 'dl:' .. run
   local raw = redis.call('HGET', dkey, rcpt)
   if not raw then return 1, 0 end
@@ -51,32 +87,41 @@ local function one(run, rcpt, channel, events, since, sends)
   if not phone then return nil, 'snap:' .. run .. ' ' .. rcpt .. ': a queued delivery without a phone' end
   if redis.call('HLEN', P .. 'consent:' .. channel .. ':' .. phone) ~= events then return 4, 0 end
   local hkey = P .. 'hist:' .. phone
-  if redis.call('ZCOUNT', hkey, since, '+inf') ~= sends then return 5, 0 end
-  local in_tier = redis.call('ZSCORE', tkey, phone)
+  local seen = redis.call('ZCOUNT', hkey, since, '+inf')
+  for _, slot_ms in ipairs(hist_added[phone] or {}) do
+    if slot_ms >= tonumber(since) then seen = seen + 1 end
+  end
+  if seen ~= sends then return 5, 0 end
+  local in_tier = tier_added[phone] ~= nil
+  if not in_tier then
+    local score = tonumber(redis.call('ZSCORE', tkey, phone))
+    in_tier = score ~= nil and score > window
+  end
   if tier and not in_tier and tier_count >= tier then
-    local oldest = redis.call('ZRANGE', tkey, 0, 0, 'WITHSCORES')
+    local oldest = tier_oldest()
     local frees = nowms
-    if oldest[2] then frees = tonumber(oldest[2]) + DAY end
+    if oldest then frees = oldest + DAY end
     return 6, frees
   end
   local slot = now
   if tat and tat > now then slot = tat end
   if slot - now > horizon then return 9, slot end
-  local slot_ms = num(math.floor(slot / 1000))
-  local member = run .. SEP .. rcpt
-  redis.call('HSET', dkey, rcpt,
-    enc({ s = 's', a = (tonumber(st.a) or 0) + 1, o = owner, l = lease_end, t = slot, p = phone }))
-  redis.call('ZREM', P .. 'due:' .. run, rcpt)
-  redis.call('ZADD', P .. 'leases', num(lease_end), member)
-  redis.call('ZADD', hkey, slot_ms, member)
-  redis.call('ZADD', tkey, 'GT', slot_ms, phone)
-  redis.call('ZADD', P .. 'recent', 'GT', slot_ms, phone)
+  local slot_ms = math.floor(slot / 1000)
+  claimed[member] = true
+  local added = hist_added[phone] or {}
+  added[#added + 1] = slot_ms
+  hist_added[phone] = added
+  if tier_added[phone] == nil then tier_added_n = tier_added_n + 1 end
+  if tier_added[phone] == nil or tier_added[phone] < slot_ms then tier_added[phone] = slot_ms end
   if not in_tier then tier_count = tier_count + 1 end
   tat = slot + interval
-  moved[run] = (moved[run] or 0) + 1
+  grants[#grants + 1] = { run = run, rcpt = rcpt, member = member, phone = phone, slot = slot,
+    slot_ms = num(slot_ms), state = enc({ s = 's', a = (tonumber(st.a) or 0) + 1, o = owner,
+      l = lease_end, t = slot, p = phone }) }
   return 0, slot
 end
 
+-- First pass: decide every claim, write nothing.
 local out = { now }
 local ahead = nil
 for i = 0, count - 1 do
@@ -92,6 +137,19 @@ for i = 0, count - 1 do
   end
   out[#out + 1] = code
   out[#out + 1] = val
+end
+
+-- Second pass: the writes, none of which can fail.
+redis.call('ZREMRANGEBYSCORE', tkey, '-inf', num(window))
+local moved = {}
+for _, g in ipairs(grants) do
+  redis.call('HSET', P .. 'dl:' .. g.run, g.rcpt, g.state)
+  redis.call('ZREM', P .. 'due:' .. g.run, g.rcpt)
+  redis.call('ZADD', P .. 'leases', num(lease_end), g.member)
+  redis.call('ZADD', P .. 'hist:' .. g.phone, g.slot_ms, g.member)
+  redis.call('ZADD', tkey, 'GT', g.slot_ms, g.phone)
+  redis.call('ZADD', P .. 'recent', 'GT', g.slot_ms, g.phone)
+  moved[g.run] = (moved[g.run] or 0) + 1
 end
 if tat ~= tat0 then redis.call('HSET', skey, 'tat', num(tat)) end
 for run, n in pairs(moved) do
