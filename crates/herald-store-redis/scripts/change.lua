@@ -7,30 +7,68 @@
 -- Every move keeps the run's counters exact; a terminal write adds the member to `done` and
 -- takes it out of `leases`; what proves no send (a requeue, a failed/expired/skipped end of a
 -- claim) takes it out of `hist:<phone>` too.
+-- Lua in Redis has no rollback, so the script is in two passes: the first decodes every state
+-- and decides every change (a later change of the same delivery sees the earlier one's state),
+-- queuing its writes; a state that does not decode is a `CORRUPT` error with nothing written.
+-- Only then does the second pass run the writes, none of which can fail.
 local e = check_epoch(); if e then return e end
 local now = tonumber(arg(1))
 local out = {}
 local n = (#ARGV - 4) / 8
+-- The states as the changes before leave them: dl key -> rcpt -> state table.
+local states = {}
+-- The second pass: functions that only write.
+local writes = {}
+local function write(f) writes[#writes + 1] = f end
+
+local function state_of(dl, run, rcpt)
+  local of_run = states[dl]
+  if of_run == nil then
+    of_run = {}
+    states[dl] = of_run
+  end
+  local st = of_run[rcpt]
+  if st == nil then
+    local raw = redis.call('HGET', dl, rcpt)
+    if not raw then
+      st = false
+    else
+      st = dec_state(raw)
+      if not st then return nil, 'dl:' .. run .. ' ' .. rcpt .. ': the state is not JSON' end
+    end
+    of_run[rcpt] = st
+  end
+  return st
+end
+
+-- First pass: decide every change, write nothing.
 for i = 0, n - 1 do
   local b = 1 + i * 8
   local kind, run, rcpt, owner = arg(b + 1), arg(b + 2), arg(b + 3), arg(b + 4)
   local dl = P .. 'dl:' .. run
-  local raw = redis.call('HGET', dl, rcpt)
+  local st, bad = state_of(dl, run, rcpt)
+  if st == nil then return corrupt(bad) end
   local answer = 'ok'
-  if not raw then
+  if not st then
     answer = 'nf'
   else
-    local st = cjson.decode(raw)
     local member = run .. SEP .. rcpt
     local rkey = P .. 'run:' .. run
     if kind == 'defer' then
       if st.s ~= 'q' then
         answer = 'c:' .. st.s
       else
-        st.d = tonumber(arg(b + 5))
-        st.w = arg(b + 6)
-        redis.call('HSET', dl, rcpt, enc_state(st))
-        redis.call('ZADD', P .. 'due:' .. run, st.d, rcpt)
+        local new = {}
+        for k, v in pairs(st) do new[k] = v end
+        new.d = tonumber(arg(b + 5))
+        new.w = arg(b + 6)
+        states[dl][rcpt] = new
+        local encoded = enc_state(new)
+        write(function()
+          redis.call('HSET', dl, rcpt, encoded)
+          redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
+          -- (a defer's queued-work index, branch s/f2, goes here)
+        end)
       end
     elseif kind == 'requeue' then
       if st.s ~= 's' or st.o ~= owner then
@@ -38,31 +76,43 @@ for i = 0, n - 1 do
       else
         local new = {s = 'q', d = tonumber(arg(b + 5)), a = st.a, o = st.o, t = st.t, r = st.r}
         if arg(b + 6) ~= '' then new.w = arg(b + 6) end
-        redis.call('HSET', dl, rcpt, enc_state(new))
-        redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
-        redis.call('ZREM', P .. 'leases', member)
-        if st.p then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
-        move_count(rkey, st, new)
+        states[dl][rcpt] = new
+        local encoded, from = enc_state(new), st
+        write(function()
+          redis.call('HSET', dl, rcpt, encoded)
+          redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
+          -- (a requeue's queued-work index, branch s/f2, goes here)
+          redis.call('ZREM', P .. 'leases', member)
+          if from.p then redis.call('ZREM', P .. 'hist:' .. from.p, member) end
+          move_count(rkey, from, new)
+        end)
       end
     else
-      local from = (owner ~= '') and 's' or 'q'
-      if st.s ~= from or (owner ~= '' and st.o ~= owner) then
+      local from_state = (owner ~= '') and 's' or 'q'
+      if st.s ~= from_state or (owner ~= '' and st.o ~= owner) then
         answer = 'c:' .. st.s
       else
         local t = cjson.decode(arg(b + 7))
         local new = {s = t.s, x = t.x, m = t.m, f = now, a = st.a, o = st.o, t = st.t, r = st.r}
-        redis.call('HSET', dl, rcpt, enc_state(new))
-        if from == 'q' then
-          redis.call('ZREM', P .. 'due:' .. run, rcpt)
-        else
-          redis.call('ZREM', P .. 'leases', member)
-          if arg(b + 8) == '1' and st.p then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
-        end
-        redis.call('ZADD', P .. 'done', now, member)
-        move_count(rkey, st, new)
+        states[dl][rcpt] = new
+        local encoded, from, no_send = enc_state(new), st, arg(b + 8) == '1'
+        write(function()
+          redis.call('HSET', dl, rcpt, encoded)
+          if from_state == 'q' then
+            redis.call('ZREM', P .. 'due:' .. run, rcpt)
+          else
+            redis.call('ZREM', P .. 'leases', member)
+            if no_send and from.p then redis.call('ZREM', P .. 'hist:' .. from.p, member) end
+          end
+          redis.call('ZADD', P .. 'done', now, member)
+          move_count(rkey, from, new)
+        end)
       end
     end
   end
   out[#out + 1] = answer
 end
+
+-- Second pass: the writes.
+for _, f in ipairs(writes) do f() end
 return out

@@ -36,3 +36,14 @@ local function move_count(run_key, from, to)
   end
 end
 local SEP = '\31'
+-- A stored state as a table with its `s`, or nil when it is not one: decoded under pcall, so a
+-- damaged value is the caller's `CORRUPT` error rather than a bare script error.
+local function dec_state(raw)
+  local ok, st = pcall(cjson.decode, raw)
+  if not ok or type(st) ~= 'table' or type(st.s) ~= 'string' then return nil end
+  return st
+end
+-- A `CORRUPT <key>: <reason>` error (src/conn.rs `map_err` makes it `StoreError::Corrupt`).
+local function corrupt(what)
+  return redis.error_reply('CORRUPT ' .. what)
+end

@@ -184,7 +184,6 @@ async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written(
 /// second change applies the first and fails: `change.lua` decodes with a bare `cjson.decode`,
 /// so the error is an untyped script error, classified `Backend` rather than `Corrupt`.
 #[tokio::test]
-#[ignore = "finding 3: apply applies the changes before a corrupt one, and says Backend"]
 async fn finding_3_apply_with_a_corrupt_state_applies_the_changes_before_it() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));
