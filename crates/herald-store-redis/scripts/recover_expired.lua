@@ -2,28 +2,43 @@
 -- now, each ended `unknown` or, for an at_least_once run, queued due at once with its history
 -- entry removed; `r` = 1 either way. Own args: limit.
 -- Reply: flat { run, recipient, owner, requeued (0/1) } per recovered delivery.
+-- Lua in Redis has no rollback: every ended lease is read and its state decoded first, and a
+-- member or state that does not read is a `CORRUPT` error with nothing written (a recovery
+-- stopped halfway would have ended deliveries whose reports the error loses). Only then are the
+-- writes done, none of which can fail.
 local e = check_epoch(); if e then return e end
 local nowms = now_ms()
 local lkey = P .. 'leases'
 local ended = redis.call('ZRANGEBYSCORE', lkey, '-inf', num(nowms), 'LIMIT', 0, tonumber(arg(1)))
 local out, alo = {}, {}
+-- First pass: read and decide, write nothing.
+local plan = {}
 for _, member in ipairs(ended) do
   local run, rcpt = split(member)
   if not run then return corrupt('leases: member ' .. member .. ' names no delivery') end
-  local dkey = P .. 'dl:' .. run
-  local raw = redis.call('HGET', dkey, rcpt)
+  local raw = redis.call('HGET', P .. 'dl:' .. run, rcpt)
   local st = raw and dec(raw)
   if raw and not st then return corrupt('dl:' .. run .. ' ' .. rcpt .. ': the state is not JSON') end
-  redis.call('ZREM', lkey, member)
   -- A lease left behind by a delivery no longer sending is only dropped.
-  if st and st.s == 's' then
+  local recover = st and st.s == 's'
+  if recover and alo[run] == nil then
+    alo[run] = redis.call('HGET', P .. 'run:' .. run, 'alo') == '1'
+  end
+  plan[#plan + 1] = { member = member, run = run, rcpt = rcpt, st = recover and st or nil }
+end
+-- Second pass: the writes.
+for _, p in ipairs(plan) do
+  redis.call('ZREM', lkey, p.member)
+  local st = p.st
+  if st then
+    local run, rcpt, member = p.run, p.rcpt, p.member
     local rkey = P .. 'run:' .. run
-    if alo[run] == nil then alo[run] = redis.call('HGET', rkey, 'alo') == '1' end
     local back = { a = st.a, o = st.o, t = st.t, r = 1 }
     redis.call('HINCRBY', rkey, 'c:sending', -1)
     if alo[run] then
       back.s, back.d = 'q', nowms
       redis.call('ZADD', P .. 'due:' .. run, num(nowms), rcpt)
+      -- (an at_least_once requeue's queued-work index, branch s/f2, goes here)
       if type(st.p) == 'string' then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
       redis.call('HINCRBY', rkey, 'c:queued', 1)
     else
@@ -33,7 +48,7 @@ for _, member in ipairs(ended) do
       redis.call('ZADD', P .. 'done', num(nowms), member)
       redis.call('HINCRBY', rkey, 'c:unknown', 1)
     end
-    redis.call('HSET', dkey, rcpt, enc(back))
+    redis.call('HSET', P .. 'dl:' .. run, rcpt, enc(back))
     out[#out + 1] = run
     out[#out + 1] = rcpt
     out[#out + 1] = tostring(st.o)

@@ -338,7 +338,6 @@ async fn finding_8_a_redis_without_aof_is_claimed_on() {
 /// after the leases before it were already recovered (states, counters, `done` written): their
 /// `Recovered` reports are lost with the error, and a retry does not return them again.
 #[tokio::test]
-#[ignore = "finding 9: a recovery stopped by a corrupt state loses the reports of what it recovered"]
 async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));

@@ -52,7 +52,20 @@ pub(crate) async fn recover_expired(conn: &Conn, limit: usize) -> StoreResult<Ve
     invocation.arg(limit);
     let reply: redis::Value = super::run_script(conn, &invocation).await?;
     let recovered = decode_recovered(&reply)?;
-    let compacted = super::compact::compact(conn).await?;
+    // The recovery is written: an error of the compaction after it must not lose the reports of
+    // what it recovered (a retry would not return them). Compaction is bounded housekeeping and
+    // runs again with the next call, so its error is logged, not returned.
+    let compacted = match super::compact::compact(conn).await {
+        Ok(compacted) => compacted,
+        Err(error) => {
+            tracing::warn!(
+                error = %error,
+                recovered = recovered.len(),
+                "compaction after a recovery failed; it is retried with the next recovery"
+            );
+            0
+        }
+    };
     if !recovered.is_empty() || compacted > 0 {
         tracing::info!(
             recovered = recovered.len(),
