@@ -107,11 +107,14 @@ impl RunId {
             });
         };
         let campaign = CampaignId::parse(campaign)?;
-        if fire.is_empty() || fire.chars().any(char::is_whitespace) {
+        // Control characters are refused as well as spaces: stores join a run id to a
+        // recipient key with a control character (the Redis store's U+001F), and a run id
+        // holding it would split at the wrong place.
+        if fire.is_empty() || fire.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(IdError::InvalidCharacter {
                 kind: "run id",
                 input: input.to_owned(),
-                allowed: "a fire time without spaces after `@`",
+                allowed: "a fire time without spaces or control characters after `@`",
             });
         }
         Ok(Self::new(&campaign, fire))
@@ -208,6 +211,18 @@ mod tests {
         assert_eq!(RunId::parse(run.as_str()).unwrap(), run);
         assert!(RunId::parse("no-at-sign").is_err());
         assert!(RunId::parse("x@").is_err());
+    }
+
+    #[test]
+    fn run_id_rejects_control_characters() {
+        for bad in [
+            "sep@2026-11-27T10:00\u{1f}x",
+            "nul@2026-11-27T10:00\u{0}",
+            "del@2026\u{7f}",
+            "tab@2026\t",
+        ] {
+            assert!(RunId::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

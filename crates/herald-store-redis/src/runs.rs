@@ -128,6 +128,17 @@ pub(crate) async fn read_runs(conn: &Conn, ids: &[String]) -> StoreResult<Vec<Op
 
 impl Runs for RedisRuns {
     async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> StoreResult<bool> {
+        // Defence in depth: `RunId::parse` refuses control characters, but `RunId::new` takes
+        // any fire text, and a run id holding the member separator would make every member
+        // naming its deliveries (`leases`, `done`, histories) split at the wrong place: its
+        // claims could never be recovered.
+        if run.run.as_str().contains(crate::keys::SEP) {
+            return Err(StoreError::Conflict(format!(
+                "run {:?}: a run id may not contain the control character U+001F (the store's \
+                 member separator)",
+                run.run.as_str()
+            )));
+        }
         let mut call = invocation(&self.conn, &CREATE);
         call.arg(run.run.as_str())
             .arg(ms(now))
