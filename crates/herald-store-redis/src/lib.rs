@@ -17,6 +17,7 @@
 //! - `claims`: claims, leases, recovery, history, the tier, compaction.
 //! - `scripts/*.lua`: the scripts, one per atomic operation.
 
+mod checks;
 mod claims;
 mod codec;
 mod conn;
@@ -79,6 +80,7 @@ impl RedisStores {
     pub async fn open(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
         let mut manager = Conn::connect(&config.url).await?;
         let keys = keys::Keys::new(&config.prefix);
+        checks::check_server(&mut manager, &keys).await?;
         let epoch = init_epoch(&mut manager, &keys).await?;
         let conn = Conn {
             manager,
