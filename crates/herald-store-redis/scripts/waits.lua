@@ -30,7 +30,15 @@ local groups, order = {}, {}
 for i = 1, #rows, 2 do
   local raw = redis.call('HGET', P .. 'dl:' .. run, rows[i])
   local w = ''
-  if raw then w = cjson.decode(raw).w or '' end
+  if raw then
+    -- Decoded under pcall: a damaged state is `CORRUPT` (StoreError::Corrupt), not a bare
+    -- script error.
+    local ok, st = pcall(cjson.decode, raw)
+    if not ok or type(st) ~= 'table' then
+      return redis.error_reply('CORRUPT dl:' .. run .. ' ' .. rows[i] .. ': the state is not JSON')
+    end
+    if type(st.w) == 'string' then w = st.w end
+  end
   local at = tonumber(rows[i + 1])
   local g = groups[w]
   if not g then g = {0, at}; groups[w] = g; order[#order + 1] = w end
