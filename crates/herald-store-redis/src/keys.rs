@@ -16,12 +16,12 @@
 //! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |
 //! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
 //! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
-//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); `HSETNX` here is the (run, recipient) dedupe |
+//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); a field here is the (run, recipient) dedupe, so it is never deleted: compaction reduces it to a tombstone |
 //! | `due:<run>` | zset | `<rcpt>` → due instant (unix ms) of every *queued* delivery of the run, and nothing else |
 //! | `leases` | zset | member → lease end (ms) of every `sending` delivery: `in_flight` and `recover_expired` |
 //! | `hist:<phone>` | zset | member → slot (ms) of every send recorded for the phone (claimed, not requeued); the member's delivery names campaign and purpose via its run |
 //! | `tier:<sender>` | zset | `<phone>` → latest slot (ms): the sender's unique recipients per moving 24 h, trimmed below now − 24 h by the claim |
-//! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients` |
+//! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients`; compaction trims it below now − 48 h (the tier's window is 24 h) |
 //! | `consent:<channel>:<phone>` | hash | event identity (`<kind>` SEP `<scope>` SEP `<instant ms>` SEP `<source>`; proof is not part of it) → the event as JSON `{"r":<recorded ms>,"k":kind,"c":scope,"o":<instant ms>,"s":source,"p":proof or absent}`; `HLEN` is what [`herald_store::ConsentSeen`] counts |
 //! | `sender:<sender>` | hash | `tat` (GCRA theoretical arrival time, unix µs), `throttled` (ms), `block_code`, `block_reason`, `block_at` (ms) |
 //! | `senders` | set | senders with a recorded throttle or block |
@@ -36,6 +36,10 @@
 //! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
 //!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
 //!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
+//! - compacted (a terminal state older than the retention): `{"s":"<state>","x":"<reason or
+//!   code>"|absent}`, the tombstone that keeps the dedupe (`src/claims/compact.rs`: what
+//!   compaction keeps and why, and the bytes it costs); every reader takes it as the terminal
+//!   state it was, without owner, slot or end instant.
 //!
 //! `o`/`t`/`r` (last owner, slot, recovered) stay after a claim ends or is requeued, for
 //! [`herald_store::Deliveries::claims`].

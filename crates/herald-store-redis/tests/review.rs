@@ -116,7 +116,6 @@ fn calls(server: &RedisServer, command: &str) -> u64 {
 /// of an unfinished expansion from line 1, `herald-engine/src/expand.rs`) queues a delivery that
 /// was sent a week ago a second time, and the run's total grows past its audience.
 #[tokio::test]
-#[ignore = "finding 1: compaction drops the dedupe; a resumed expansion re-queues a sent delivery"]
 async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_again() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));
