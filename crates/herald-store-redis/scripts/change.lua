@@ -31,6 +31,7 @@ for i = 0, n - 1 do
         st.w = arg(b + 6)
         redis.call('HSET', dl, rcpt, enc_state(st))
         redis.call('ZADD', P .. 'due:' .. run, st.d, rcpt)
+        redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
       end
     elseif kind == 'requeue' then
       if st.s ~= 's' or st.o ~= owner then
@@ -40,6 +41,7 @@ for i = 0, n - 1 do
         if arg(b + 6) ~= '' then new.w = arg(b + 6) end
         redis.call('HSET', dl, rcpt, enc_state(new))
         redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
+        redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
         redis.call('ZREM', P .. 'leases', member)
         if st.p then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
         move_count(rkey, st, new)

@@ -5,7 +5,8 @@
 -- both checked before anything is written (the chunk is all or nothing).
 -- `dl:<run>` is the dedupe: a row already there (compacted ones included, see
 -- src/claims/compact.rs) is left as it is. A queued row of a run cancelled meanwhile goes in
--- `skipped(cancelled)`, as the cancel would have ended it.
+-- `skipped(cancelled)`, as the cancel would have ended it. A run given a queued row joins
+-- `qruns` (src/keys.rs).
 -- Returns {'ok', new rows}, {'nf', run} or {'sealed', run, total, rcpt}.
 local e = check_epoch(); if e then return e end
 local n = (#ARGV - 3) / 6
@@ -99,6 +100,7 @@ for _, run in ipairs(order) do
   in_slices('HSET', P .. 'dl:' .. run, states)
   in_slices('HSET', P .. 'snap:' .. run, snaps)
   in_slices('ZADD', P .. 'due:' .. run, dues)
+  if #dues > 0 then redis.call('SADD', P .. 'qruns', run) end
   for ctr, k in pairs(tally) do redis.call('HINCRBY', P .. 'run:' .. run, ctr, k) end
 end
 in_slices('ZADD', P .. 'done', done)

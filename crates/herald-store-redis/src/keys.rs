@@ -15,6 +15,7 @@
 //! | `runs` | zset | run id → created_at (unix ms): `runs()` newest first |
 //! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |
 //! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
+//! | `qruns` | set | the runs that may have queued work: every run not cancelled with a member in its `due:<run>` is here; `due` reads no other run (see "The queue index" below) |
 //! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
 //! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); a field here is the (run, recipient) dedupe, so it is never deleted: compaction reduces it to a tombstone |
 //! | `due:<run>` | zset | `<rcpt>` → due instant (unix ms) of every *queued* delivery of the run, and nothing else |
@@ -48,6 +49,27 @@
 //! writes numbers with 14 significant digits, which would round a slot in µs (16 digits). A
 //! delivery ended at expansion (`Initial::Ended`) has a state (with `f`) and a `done` entry but
 //! no `snap:<run>` entry: nothing reads its snapshot.
+//!
+//! # The queue index (`qruns`)
+//! `due` and `next_due` look only at the runs of `qruns`, so their cost follows the runs with
+//! queued work, not every run ever made (a cron campaign makes ~100k runs a year, and `runs`
+//! and `sruns:<sender>` keep them all). The invariant: a run not cancelled with a member in
+//! `due:<run>` is in `qruns` (a cancelled run is never due again, whatever its queue holds
+//! until `cancel_chunk` has ended it). Every script that adds to `due:<run>` (`insert_batch`,
+//! the defer and requeue of `change`, the at_least_once requeue of `recover_expired`) adds the
+//! run in the same script; only `due.lua` removes one, in the same script that sees its
+//! `due:<run>` empty (or the run cancelled or gone), so no interleaving loses queued work. A
+//! paused run stays (it will be resumed); a run emptied by claims stays until the next `due`
+//! call drops it. That `SREM` is the only write of `due.lua`: it needs no epoch check, since on
+//! a Redis that came back empty there is no `qruns` to remove from (nothing is created).
+//!
+//! One set for every sender, not one per sender: a writer then needs no lookup of the run's
+//! sender (nor a move when a run adopts one, `create_run.lua`), and a scoped call reads
+//! `SINTER qruns sruns:<sender>`, which Redis walks from the smaller set, so it costs the runs
+//! with queued work, whatever the sender's history. Not a zset of earliest due instants: that
+//! would have to change with every claim (the hot path) to stay exact. The index is part of
+//! layout 1: no store was written by a version without it (the Redis store had not shipped), so
+//! there is nothing to rebuild.
 //!
 //! # Time
 //! Scripts take the store's now as an argument when the store is timed by a caller's clock
@@ -99,6 +121,11 @@ impl Keys {
 
     pub(crate) fn due(&self, run: &str) -> String {
         format!("{}due:{run}", self.prefix)
+    }
+
+    /// The runs that may have queued work (see "The queue index").
+    pub(crate) fn queued_runs(&self) -> String {
+        format!("{}qruns", self.prefix)
     }
 
     pub(crate) fn sender_runs(&self, sender: &str) -> String {

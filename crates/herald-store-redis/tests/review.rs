@@ -256,7 +256,6 @@ async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
 /// ~100k runs a year, so every worker's every `due` becomes ~100k commands inside one script,
 /// blocking Redis. Here 300 finished runs cost 300 `HMGET`s per `due` call.
 #[tokio::test]
-#[ignore = "finding 5: due walks every run ever created (O(history) per call)"]
 async fn finding_5_due_walks_every_run_ever_created() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));
