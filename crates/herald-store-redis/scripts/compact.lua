@@ -1,9 +1,10 @@
 -- Compaction (src/claims/compact.rs): up to `limit` deliveries that became terminal before the
--- store's now − retention lose their snapshot, and their state is reduced to a tombstone (the
--- state name and reason or code, `{"s":"sent"}`): the `dl:<run>` field is the (run, recipient)
--- dedupe, so it is never deleted, or a resumed expansion would queue the delivery again. The
--- run's counters and the phones' send history stay; history older than the store's now −
--- keep is trimmed, and `recent` below now − recent keep.
+-- store's now − retention lose their snapshot and their state. The `dl:<run>` field is the
+-- (run, recipient) dedupe, so it goes only once the run's expansion is finished (`total` set:
+-- insert_batch then refuses every row the run lacks); until then it is reduced to a tombstone
+-- (the state name and reason or code, `{"s":"sent"}`), or a resumed expansion would queue the
+-- delivery again. The run's counters and the phones' send history stay; history older than
+-- the store's now − keep is trimmed, and `recent` below now − recent keep.
 -- Own args: retention ms, limit, history keep ms, recent keep ms. Reply: how many deliveries
 -- were compacted.
 local e = check_epoch(); if e then return e end
@@ -12,7 +13,7 @@ local dkey_done = P .. 'done'
 local old = redis.call('ZRANGEBYSCORE', dkey_done, '-inf', num(nowms - tonumber(arg(1))),
   'LIMIT', 0, tonumber(arg(2)))
 local horizon = '(' .. num(nowms - tonumber(arg(3)))
-local trimmed, compacted = {}, 0
+local trimmed, compacted, sealed = {}, 0, {}
 for _, member in ipairs(old) do
   local run, rcpt = split(member)
   if run then
@@ -25,10 +26,17 @@ for _, member in ipairs(old) do
     if st and type(st.s) == 'string' and st.s ~= 'q' and st.s ~= 's' then
       local phone = type(st.p) == 'string' and st.p or snap_phone(run, rcpt)
       redis.call('HDEL', P .. 'snap:' .. run, rcpt)
-      -- Written by hand rather than by enc(), whose field order follows Lua's table order.
-      local tomb = '{"s":' .. cjson.encode(st.s)
-      if type(st.x) == 'string' then tomb = tomb .. ',"x":' .. cjson.encode(st.x) end
-      redis.call('HSET', dkey, rcpt, tomb .. '}')
+      if sealed[run] == nil then
+        sealed[run] = redis.call('HEXISTS', P .. 'run:' .. run, 'total') == 1
+      end
+      if sealed[run] then
+        redis.call('HDEL', dkey, rcpt)
+      else
+        -- Written by hand rather than by enc(), whose field order follows Lua's table order.
+        local tomb = '{"s":' .. cjson.encode(st.s)
+        if type(st.x) == 'string' then tomb = tomb .. ',"x":' .. cjson.encode(st.x) end
+        redis.call('HSET', dkey, rcpt, tomb .. '}')
+      end
       if phone and not trimmed[phone] then
         redis.call('ZREMRANGEBYSCORE', P .. 'hist:' .. phone, '-inf', horizon)
         trimmed[phone] = true

@@ -17,7 +17,7 @@
 //! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
 //! | `qruns` | set | the runs that may have queued work: every run not cancelled with a member in its `due:<run>` is here; `due` reads no other run (see "The queue index" below) |
 //! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
-//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); a field here is the (run, recipient) dedupe, so it is never deleted: compaction reduces it to a tombstone |
+//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); a field here is the (run, recipient) dedupe: compaction deletes it only once the run's expansion is finished (`total` set, after which `insert_batch` refuses rows the run lacks), and reduces it to a tombstone before |
 //! | `due:<run>` | zset | `<rcpt>` → due instant (unix ms) of every *queued* delivery of the run, and nothing else |
 //! | `leases` | zset | member → lease end (ms) of every `sending` delivery: `in_flight` and `recover_expired` |
 //! | `hist:<phone>` | zset | member → slot (ms) of every send recorded for the phone (claimed, not requeued); the member's delivery names campaign and purpose via its run |
@@ -37,7 +37,7 @@
 //! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
 //!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
 //!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
-//! - compacted (a terminal state older than the retention): `{"s":"<state>","x":"<reason or
+//! - compacted while the run's expansion is unfinished: `{"s":"<state>","x":"<reason or
 //!   code>"|absent}`, the tombstone that keeps the dedupe (`src/claims/compact.rs`: what
 //!   compaction keeps and why, and the bytes it costs); every reader takes it as the terminal
 //!   state it was, without owner, slot or end instant.

@@ -94,9 +94,10 @@ impl Row {
 }
 
 /// Inserts `batch` in calls of at most [`INSERT_CHUNK`] rows; returns how many were new. A row
-/// already stored (compacted ones included) is left as it is; a new row of a run whose
-/// expansion is finished is refused with [`StoreError::Conflict`], its chunk unwritten (the
-/// chunks before it stay, as they would after any error: inserting is idempotent).
+/// already stored (a compacted one's tombstone included) is left as it is; a row a run whose
+/// expansion is finished does not hold (never inserted, or compacted since) is refused with
+/// [`StoreError::Conflict`], its chunk unwritten (the chunks before it stay, as they would
+/// after any error: inserting is idempotent).
 pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreResult<u64> {
     let rows = batch
         .iter()

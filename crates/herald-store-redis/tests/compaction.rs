@@ -1,6 +1,6 @@
-//! Compaction keeps the (run, recipient) dedupe: a compacted delivery is a tombstone in
-//! `dl:<run>` that no path turns into a delivery again, and a run whose expansion is finished
-//! takes no new row. Compaction also trims `recent` to the tier's needs. A real `redis-server`
+//! Compaction keeps the (run, recipient) dedupe: a compacted delivery of an unfinished
+//! expansion is a tombstone in `dl:<run>` that no path turns into a delivery again, and a run
+//! whose expansion is finished (sealed, no tombstone needed) takes no new row. Compaction also trims `recent` to the tier's needs. A real `redis-server`
 //! per test, the store's time driven by hand.
 
 use std::time::Duration;
@@ -150,6 +150,43 @@ async fn a_compacted_delivery_is_never_created_again() {
         [],
         "a tombstone has no claim"
     );
+}
+
+/// A run whose expansion is finished needs no tombstone: compaction deletes the state, and
+/// the seal refuses the row if it comes again (`Conflict`), so it is never queued again either.
+#[tokio::test]
+async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, &clock).await;
+    let run = new_run("sealed");
+    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
+    let run = run.run;
+    let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
+    let d = stores.deliveries();
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
+    stores.runs().finish_expansion(&run, 2).await.unwrap();
+    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    d.finish(
+        &key(&run, "r0"),
+        &terminal(Outcome::Sent),
+        Some(&worker(1)),
+        t(11),
+    )
+    .await
+    .unwrap();
+    clock.set(t(11) + TimeDelta::days(8));
+    d.recover_expired(10).await.unwrap();
+    assert_eq!(states(&server, &run, &["r0", "r1"]).await[0], None);
+    let again = d.insert_batch(&rows[..1]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let now = t(11) + TimeDelta::days(8);
+    let answers = d.claim(&group(&run, &["r0"], now)).await.unwrap();
+    assert!(!matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    let due: Vec<_> = d.due(now, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only r1");
+    assert_eq!(d.counts(&run).await.unwrap().total(), 2);
 }
 
 /// Once the expansion is finished (its total set), a row the run does not have is refused
