@@ -67,7 +67,7 @@ for i = 0, n - 1 do
         write(function()
           redis.call('HSET', dl, rcpt, encoded)
           redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
-          -- (a defer's queued-work index, branch s/f2, goes here)
+          redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
         end)
       end
     elseif kind == 'requeue' then
@@ -81,7 +81,7 @@ for i = 0, n - 1 do
         write(function()
           redis.call('HSET', dl, rcpt, encoded)
           redis.call('ZADD', P .. 'due:' .. run, new.d, rcpt)
-          -- (a requeue's queued-work index, branch s/f2, goes here)
+          redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
           redis.call('ZREM', P .. 'leases', member)
           if from.p then redis.call('ZREM', P .. 'hist:' .. from.p, member) end
           move_count(rkey, from, new)

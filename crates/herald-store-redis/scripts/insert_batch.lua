@@ -1,19 +1,23 @@
 -- Deliveries::insert_batch, one chunk. Own args: 6 per row: run, rcpt, due ms ('' for a row
 -- ended at expansion), state JSON (queued, or terminal without its `f`), snapshot JSON or '',
 -- counter field (`c:queued`, `c:skipped:<reason>`, …).
--- Every run must exist (checked before anything is written: the chunk is all or nothing).
--- `dl:<run>` is the dedupe: a row already there is left as it is. A queued row of a run
--- cancelled meanwhile goes in `skipped(cancelled)`, as the cancel would have ended it.
--- Returns {'ok', new rows} or {'nf', run}.
+-- Every run must exist, and a run whose expansion is finished (`total` set) takes no new row:
+-- both checked before anything is written (the chunk is all or nothing).
+-- `dl:<run>` is the dedupe: a row already there (compacted ones included, see
+-- src/claims/compact.rs) is left as it is. A queued row of a run cancelled meanwhile goes in
+-- `skipped(cancelled)`, as the cancel would have ended it. A run given a queued row joins
+-- `qruns` (src/keys.rs).
+-- Returns {'ok', new rows}, {'nf', run} or {'sealed', run, total, rcpt}.
 local e = check_epoch(); if e then return e end
 local n = (#ARGV - 3) / 6
-local states_of_runs = {}
+local states_of_runs, totals = {}, {}
 for i = 0, n - 1 do
   local run = arg(i * 6 + 1)
   if states_of_runs[run] == nil then
-    local st = redis.call('HGET', P .. 'run:' .. run, 'state')
-    if not st then return {'nf', run} end
-    states_of_runs[run] = st
+    local st = redis.call('HMGET', P .. 'run:' .. run, 'state', 'total')
+    if not st[1] then return {'nf', run} end
+    states_of_runs[run] = st[1]
+    totals[run] = st[2] or false
   end
 end
 local now = now_ms()
@@ -38,19 +42,30 @@ for i = 0, n - 1 do
   end
   r.rows[#r.rows + 1] = i * 6
 end
-local done = {}
-local inserted = 0
 for _, run in ipairs(order) do
   local r = per_run[run]
-  local exists = {}
+  r.exists = {}
   for i = 1, #r.rows, 1000 do
     local names = {}
     for j = i, math.min(i + 999, #r.rows) do names[#names + 1] = arg(r.rows[j] + 2) end
     local found = redis.call('HMGET', P .. 'dl:' .. run, unpack(names))
     for j = 1, #names do
-      if found[j] then exists[names[j]] = true end
+      if found[j] then r.exists[names[j]] = true end
     end
   end
+  -- A finished expansion counted its rows: a new one now would be a delivery outside the
+  -- audience the run was sealed with (or one forgotten), never one to send.
+  if totals[run] then
+    for _, b in ipairs(r.rows) do
+      if not r.exists[arg(b + 2)] then return {'sealed', run, totals[run], arg(b + 2)} end
+    end
+  end
+end
+local done = {}
+local inserted = 0
+for _, run in ipairs(order) do
+  local r = per_run[run]
+  local exists = r.exists
   local states, snaps, dues, tally = {}, {}, {}, {}
   local cancelled = states_of_runs[run] == 'cancelled'
   for _, b in ipairs(r.rows) do
@@ -85,6 +100,7 @@ for _, run in ipairs(order) do
   in_slices('HSET', P .. 'dl:' .. run, states)
   in_slices('HSET', P .. 'snap:' .. run, snaps)
   in_slices('ZADD', P .. 'due:' .. run, dues)
+  if #dues > 0 then redis.call('SADD', P .. 'qruns', run) end
   for ctr, k in pairs(tally) do redis.call('HINCRBY', P .. 'run:' .. run, ctr, k) end
 end
 in_slices('ZADD', P .. 'done', done)

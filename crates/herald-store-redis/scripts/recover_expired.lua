@@ -38,7 +38,7 @@ for _, p in ipairs(plan) do
     if alo[run] then
       back.s, back.d = 'q', nowms
       redis.call('ZADD', P .. 'due:' .. run, num(nowms), rcpt)
-      -- (an at_least_once requeue's queued-work index, branch s/f2, goes here)
+      redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
       if type(st.p) == 'string' then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
       redis.call('HINCRBY', rkey, 'c:queued', 1)
     else

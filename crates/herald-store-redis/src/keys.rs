@@ -15,13 +15,14 @@
 //! | `runs` | zset | run id → created_at (unix ms): `runs()` newest first |
 //! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |
 //! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
+//! | `qruns` | set | the runs that may have queued work: every run not cancelled with a member in its `due:<run>` is here; `due` reads no other run (see "The queue index" below) |
 //! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
-//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); `HSETNX` here is the (run, recipient) dedupe |
+//! | `dl:<run>` | hash | `<rcpt>` → the delivery's mutable state as JSON (below); a field here is the (run, recipient) dedupe: compaction deletes it only once the run's expansion is finished (`total` set, after which `insert_batch` refuses rows the run lacks), and reduces it to a tombstone before |
 //! | `due:<run>` | zset | `<rcpt>` → due instant (unix ms) of every *queued* delivery of the run, and nothing else |
 //! | `leases` | zset | member → lease end (ms) of every `sending` delivery: `in_flight` and `recover_expired` |
 //! | `hist:<phone>` | zset | member → slot (ms) of every send recorded for the phone (claimed, not requeued); the member's delivery names campaign and purpose via its run |
 //! | `tier:<sender>` | zset | `<phone>` → latest slot (ms): the sender's unique recipients per moving 24 h, trimmed below now − 24 h by the claim |
-//! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients` |
+//! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients`; compaction trims it below now − 48 h (the tier's window is 24 h) |
 //! | `consent:<channel>:<phone>` | hash | event identity (`<kind>` SEP `<scope>` SEP `<instant ms>` SEP `<source>`; proof is not part of it) → the event as JSON `{"r":<recorded ms>,"k":kind,"c":scope,"o":<instant ms>,"s":source,"p":proof or absent}`; `HLEN` is what [`herald_store::ConsentSeen`] counts |
 //! | `sender:<sender>` | hash | `tat` (GCRA theoretical arrival time, unix µs), `throttled` (ms), `block_code`, `block_reason`, `block_at` (ms) |
 //! | `senders` | set | senders with a recorded throttle or block |
@@ -36,6 +37,10 @@
 //! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
 //!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
 //!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
+//! - compacted while the run's expansion is unfinished: `{"s":"<state>","x":"<reason or
+//!   code>"|absent}`, the tombstone that keeps the dedupe (`src/claims/compact.rs`: what
+//!   compaction keeps and why, and the bytes it costs); every reader takes it as the terminal
+//!   state it was, without owner, slot or end instant.
 //!
 //! `o`/`t`/`r` (last owner, slot, recovered) stay after a claim ends or is requeued, for
 //! [`herald_store::Deliveries::claims`].
@@ -44,6 +49,27 @@
 //! writes numbers with 14 significant digits, which would round a slot in µs (16 digits). A
 //! delivery ended at expansion (`Initial::Ended`) has a state (with `f`) and a `done` entry but
 //! no `snap:<run>` entry: nothing reads its snapshot.
+//!
+//! # The queue index (`qruns`)
+//! `due` and `next_due` look only at the runs of `qruns`, so their cost follows the runs with
+//! queued work, not every run ever made (a cron campaign makes ~100k runs a year, and `runs`
+//! and `sruns:<sender>` keep them all). The invariant: a run not cancelled with a member in
+//! `due:<run>` is in `qruns` (a cancelled run is never due again, whatever its queue holds
+//! until `cancel_chunk` has ended it). Every script that adds to `due:<run>` (`insert_batch`,
+//! the defer and requeue of `change`, the at_least_once requeue of `recover_expired`) adds the
+//! run in the same script; only `due.lua` removes one, in the same script that sees its
+//! `due:<run>` empty (or the run cancelled or gone), so no interleaving loses queued work. A
+//! paused run stays (it will be resumed); a run emptied by claims stays until the next `due`
+//! call drops it. That `SREM` is the only write of `due.lua`: it needs no epoch check, since on
+//! a Redis that came back empty there is no `qruns` to remove from (nothing is created).
+//!
+//! One set for every sender, not one per sender: a writer then needs no lookup of the run's
+//! sender (nor a move when a run adopts one, `create_run.lua`), and a scoped call reads
+//! `SINTER qruns sruns:<sender>`, which Redis walks from the smaller set, so it costs the runs
+//! with queued work, whatever the sender's history. Not a zset of earliest due instants: that
+//! would have to change with every claim (the hot path) to stay exact. The index is part of
+//! layout 1: no store was written by a version without it (the Redis store had not shipped), so
+//! there is nothing to rebuild.
 //!
 //! # Time
 //! Scripts take the store's now as an argument when the store is timed by a caller's clock
@@ -95,6 +121,11 @@ impl Keys {
 
     pub(crate) fn due(&self, run: &str) -> String {
         format!("{}due:{run}", self.prefix)
+    }
+
+    /// The runs that may have queued work (see "The queue index").
+    pub(crate) fn queued_runs(&self) -> String {
+        format!("{}qruns", self.prefix)
     }
 
     pub(crate) fn sender_runs(&self, sender: &str) -> String {

@@ -93,7 +93,11 @@ impl Row {
     }
 }
 
-/// Inserts `batch` in calls of at most [`INSERT_CHUNK`] rows; returns how many were new.
+/// Inserts `batch` in calls of at most [`INSERT_CHUNK`] rows; returns how many were new. A row
+/// already stored (a compacted one's tombstone included) is left as it is; a row a run whose
+/// expansion is finished does not hold (never inserted, or compacted since) is refused with
+/// [`StoreError::Conflict`], its chunk unwritten (the chunks before it stay, as they would
+/// after any error: inserting is idempotent).
 pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreResult<u64> {
     let rows = batch
         .iter()
@@ -119,6 +123,14 @@ pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreRes
         match answer.as_slice() {
             [ok, n] if ok == "ok" => inserted += n.parse::<u64>().unwrap_or_default(),
             [nf, run] if nf == "nf" => return Err(StoreError::NotFound(format!("run {run}"))),
+            // Only a caller's bug inserts into a run whose expansion is finished (the engine
+            // expands a run only until its total is set); refused rather than sent.
+            [sealed, run, total, recipient] if sealed == "sealed" => {
+                return Err(StoreError::Conflict(format!(
+                    "run {run}: its expansion finished with {total} deliveries, \
+                     recipient {recipient} is not one of them"
+                )));
+            }
             _ => return Err(corrupt("insert_batch".into(), "unexpected script answer")),
         }
     }

@@ -225,8 +225,9 @@ async fn leases_and_slots_come_from_the_store_clock() {
     assert_eq!(stale.deliveries().recover_expired(10).await.unwrap(), []);
 }
 
-/// Compaction deletes the snapshot and state of deliveries ended longer than the retention
-/// ago, and keeps the run's counts, the phones' send history and what ended recently.
+/// Compaction deletes the snapshot of deliveries ended longer than the retention ago and
+/// reduces their state to a tombstone, and keeps the run's counts, the phones' send history and
+/// what ended recently.
 #[tokio::test]
 async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
     let server = RedisServer::start();
@@ -281,9 +282,28 @@ async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
     assert_eq!(kept, (1, 1, 2, 0), "counts outlive compaction");
     let dl = format!("h:dl:{run}");
     let snap = format!("h:snap:{run}");
-    assert_eq!(server.command(&["HLEN", &dl]), ":1", "only r3 stays");
-    assert_eq!(server.command(&["HLEN", &snap]), ":1");
-    assert_eq!(server.command(&["HEXISTS", &dl, "r3"]), ":1");
+    assert_eq!(
+        server.command(&["HLEN", &snap]),
+        ":1",
+        "only r3's snapshot stays"
+    );
+    assert_eq!(server.command(&["HEXISTS", &snap, "r3"]), ":1");
+    // The others keep a tombstone, the (run, recipient) dedupe (src/claims/compact.rs).
+    let states: Vec<String> = redis::cmd("HMGET")
+        .arg(&dl)
+        .arg(&["r0", "r1", "r2", "r3"])
+        .query_async(&mut client(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        states[..3],
+        [
+            r#"{"s":"sent"}"#,
+            r#"{"s":"unknown"}"#,
+            r#"{"s":"expired"}"#
+        ]
+    );
+    assert!(states[3].contains(r#""f":"#), "r3 keeps its whole state");
     let sent_to = d.history(&phone(0), t(0)).await.unwrap();
     assert_eq!(sent_to.len(), 1, "sent stays counted");
     let unknown_to = d.history(&phone(1), t(0)).await.unwrap();

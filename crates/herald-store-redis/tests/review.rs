@@ -116,7 +116,6 @@ fn calls(server: &RedisServer, command: &str) -> u64 {
 /// of an unfinished expansion from line 1, `herald-engine/src/expand.rs`) queues a delivery that
 /// was sent a week ago a second time, and the run's total grows past its audience.
 #[tokio::test]
-#[ignore = "finding 1: compaction drops the dedupe; a resumed expansion re-queues a sent delivery"]
 async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_again() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));
@@ -254,7 +253,6 @@ async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
 /// ~100k runs a year, so every worker's every `due` becomes ~100k commands inside one script,
 /// blocking Redis. Here 300 finished runs cost 300 `HMGET`s per `due` call.
 #[tokio::test]
-#[ignore = "finding 5: due walks every run ever created (O(history) per call)"]
 async fn finding_5_due_walks_every_run_ever_created() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));

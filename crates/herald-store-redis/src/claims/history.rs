@@ -83,7 +83,9 @@ pub(crate) async fn history_for(
         .collect()
 }
 
-/// Every phone with a send (claim) at or after `since`, with its latest.
+/// Every phone with a send (claim) at or after `since`, with its latest. Complete only for a
+/// `since` within the last 48 h ([`super::compact::RECENT_KEEP`]: compaction forgets older
+/// phones), which covers the only question asked of it, the tier's moving 24 h.
 pub(crate) async fn recent_recipients(
     conn: &Conn,
     since: DateTime<Utc>,

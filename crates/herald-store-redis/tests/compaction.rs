@@ -1,0 +1,254 @@
+//! Compaction keeps the (run, recipient) dedupe: a compacted delivery of an unfinished
+//! expansion is a tombstone in `dl:<run>` that no path turns into a delivery again, and a run
+//! whose expansion is finished (sealed, no tombstone needed) takes no new row. Compaction also trims `recent` to the tier's needs. A real `redis-server`
+//! per test, the store's time driven by hand.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId, SkipReason};
+use herald_store::conformance::{ManualClock, ended, generous, new_run, phone, queued, t, worker};
+use herald_store::{
+    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Runs,
+    StoreError, StoreTime, Stores, Terminal,
+};
+use herald_store_redis::{RedisConfig, RedisStores};
+use herald_testkit::redis::RedisServer;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
+    RedisStores::open(
+        &RedisConfig::new(server.url()),
+        StoreTime::Clock(clock.clone()),
+    )
+    .await
+    .expect("open")
+}
+
+fn key(run: &RunId, recipient: &str) -> DeliveryKey {
+    DeliveryKey {
+        run: run.clone(),
+        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
+    }
+}
+
+/// A group of claims decided at `at` that saw no consent event and no send.
+fn group(run: &RunId, recipients: &[&str], at: DateTime<Utc>) -> ClaimGroup {
+    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
+    let claims = recipients
+        .iter()
+        .map(|r| Claim {
+            key: key(run, r),
+            send: PastSend {
+                at,
+                campaign: campaign.clone().expect("campaign"),
+                purpose: Purpose::Marketing,
+            },
+            consent: ConsentSeen {
+                channel: "whatsapp".into(),
+                events: 0,
+            },
+            history: HistorySeen {
+                since: at - TimeDelta::days(1),
+                sends: 0,
+            },
+        })
+        .collect();
+    ClaimGroup {
+        owner: worker(1),
+        lease: LEASE,
+        sender: generous("main"),
+        claims,
+    }
+}
+
+fn terminal(outcome: Outcome) -> Terminal {
+    Terminal {
+        outcome,
+        detail: Some("a detail compaction drops".into()),
+    }
+}
+
+async fn states(server: &RedisServer, run: &RunId, recipients: &[&str]) -> Vec<Option<String>> {
+    let mut redis = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("HMGET")
+        .arg(format!("h:dl:{run}"))
+        .arg(recipients)
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
+
+/// Deliveries compacted a week after they ended (sent, skipped at the queue, ended at
+/// expansion) keep only their state name and reason; re-inserting them, claiming them or ending
+/// them again changes nothing, and the run's counts stay what they were.
+#[tokio::test]
+async fn a_compacted_delivery_is_never_created_again() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, &clock).await;
+    let run = new_run("kept");
+    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
+    let run = run.run;
+    let broken = ended(
+        &run,
+        "line 7",
+        Outcome::Skipped(SkipReason::InvalidRecipient),
+    );
+    let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0), broken];
+    let d = stores.deliveries();
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 3);
+    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    d.finish(
+        &key(&run, "r0"),
+        &terminal(Outcome::Sent),
+        Some(&worker(1)),
+        t(11),
+    )
+    .await
+    .unwrap();
+    let opted_out = terminal(Outcome::Skipped(SkipReason::OptedOut));
+    d.finish(&key(&run, "r1"), &opted_out, None, t(11))
+        .await
+        .unwrap();
+    let before = d.counts(&run).await.unwrap();
+    clock.set(t(11) + TimeDelta::days(8));
+    d.recover_expired(10).await.unwrap();
+    assert_eq!(
+        states(&server, &run, &["r0", "r1", "line 7"]).await,
+        [
+            Some(r#"{"s":"sent"}"#.to_owned()),
+            Some(r#"{"s":"skipped","x":"opted_out"}"#.to_owned()),
+            Some(r#"{"s":"skipped","x":"invalid_recipient"}"#.to_owned()),
+        ]
+    );
+    assert_eq!(server.command(&["EXISTS", &format!("h:snap:{run}")]), ":0");
+    // Every way back in is closed.
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 0, "no row is new");
+    let now = t(11) + TimeDelta::days(8);
+    assert_eq!(d.due(now, 10).await.unwrap(), []);
+    let answers = d.claim(&group(&run, &["r0", "r1"], now)).await.unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| !matches!(a, ClaimAnswer::Claimed { .. })),
+        "{answers:?}"
+    );
+    let again = d
+        .finish(&key(&run, "r1"), &terminal(Outcome::Expired), None, now)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(d.counts(&run).await.unwrap(), before);
+    assert_eq!(
+        d.claims(&run).await.unwrap(),
+        [],
+        "a tombstone has no claim"
+    );
+}
+
+/// A run whose expansion is finished needs no tombstone: compaction deletes the state, and
+/// the seal refuses the row if it comes again (`Conflict`), so it is never queued again either.
+#[tokio::test]
+async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, &clock).await;
+    let run = new_run("sealed");
+    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
+    let run = run.run;
+    let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
+    let d = stores.deliveries();
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
+    stores.runs().finish_expansion(&run, 2).await.unwrap();
+    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    d.finish(
+        &key(&run, "r0"),
+        &terminal(Outcome::Sent),
+        Some(&worker(1)),
+        t(11),
+    )
+    .await
+    .unwrap();
+    clock.set(t(11) + TimeDelta::days(8));
+    d.recover_expired(10).await.unwrap();
+    assert_eq!(states(&server, &run, &["r0", "r1"]).await[0], None);
+    let again = d.insert_batch(&rows[..1]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let now = t(11) + TimeDelta::days(8);
+    let answers = d.claim(&group(&run, &["r0"], now)).await.unwrap();
+    assert!(!matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    let due: Vec<_> = d.due(now, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only r1");
+    assert_eq!(d.counts(&run).await.unwrap().total(), 2);
+}
+
+/// Once the expansion is finished (its total set), a row the run does not have is refused
+/// with `Conflict`, and nothing of its chunk is written, another run's rows included; rows
+/// the run has are left as they are, as ever.
+#[tokio::test]
+async fn a_finished_expansion_takes_no_new_row() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, &clock).await;
+    let (sealed, open_run) = (new_run("sealed"), new_run("open"));
+    assert!(stores.runs().create_run(&sealed, t(0)).await.unwrap());
+    assert!(stores.runs().create_run(&open_run, t(0)).await.unwrap());
+    let (sealed, open_run) = (sealed.run, open_run.run);
+    let d = stores.deliveries();
+    let rows = [queued(&sealed, "r0", 0, 0), queued(&sealed, "r1", 1, 0)];
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
+    stores.runs().finish_expansion(&sealed, 2).await.unwrap();
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 0);
+    let late = [queued(&open_run, "a", 5, 0), queued(&sealed, "r2", 2, 0)];
+    let refused = d.insert_batch(&late).await;
+    let Err(StoreError::Conflict(why)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(why.contains(sealed.as_str()) && why.contains("r2"), "{why}");
+    assert_eq!(d.counts(&sealed).await.unwrap().total(), 2);
+    assert_eq!(
+        d.counts(&open_run).await.unwrap().total(),
+        0,
+        "all or nothing"
+    );
+    assert_eq!(states(&server, &sealed, &["r2"]).await, [None]);
+    assert_eq!(d.due(t(10), 10).await.unwrap().len(), 2);
+}
+
+/// Compaction forgets the phones of `recent` whose latest send is older than 48 h (the tier
+/// looks back 24 h) and keeps the others.
+#[tokio::test]
+async fn compaction_trims_recent_to_two_days() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, &clock).await;
+    let run = new_run("tier");
+    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
+    let run = run.run;
+    let d = stores.deliveries();
+    let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
+    assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
+    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    // A day and a half later: both phones are within 48 h.
+    let later = t(10) + TimeDelta::hours(36);
+    clock.set(later);
+    let answers = d.claim(&group(&run, &["r1"], later)).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    d.recover_expired(10).await.unwrap();
+    assert_eq!(d.recent_recipients(t(0)).await.unwrap().len(), 2);
+    // 49 h after the first claim, 13 h after the second.
+    clock.set(t(10) + TimeDelta::hours(49));
+    d.recover_expired(10).await.unwrap();
+    assert_eq!(
+        d.recent_recipients(t(0)).await.unwrap(),
+        [(phone(1), later)]
+    );
+}
