@@ -49,8 +49,9 @@ pub struct RedisConfig {
     /// Every key starts with this (default `h:`).
     pub prefix: String,
     /// How long a delivery's snapshot and state are kept once it ended (default 7 days):
-    /// compaction then deletes them, keeping the run's counts and the send history (see
-    /// `claims/compact.rs`).
+    /// compaction then deletes their snapshots and states (a few-byte tombstone stays while
+    /// the run's expansion is unfinished, as its dedupe), keeping the run's counts and the send
+    /// history (see `claims/compact.rs`).
     pub retention: std::time::Duration,
 }
 

@@ -102,7 +102,7 @@ fn decode_recovered(reply: &redis::Value) -> StoreResult<Vec<Recovered>> {
 
 /// Every delivery of `run` that was ever claimed (its state has an owner), with its last owner
 /// and slot, in slot order: `HSCAN` of `dl:<run>` in chunks. Compacted deliveries (terminal for
-/// longer than the retention) have no state any more and are not listed.
+/// longer than the retention) keep no owner (a tombstone or nothing) and are not listed.
 pub(crate) async fn claims(conn: &Conn, run: &RunId) -> StoreResult<Vec<ClaimRecord>> {
     let key = conn.keys.dl(run.as_str());
     let mut manager = conn.manager.clone();
