@@ -16,6 +16,8 @@ pub(crate) struct Conn {
     pub(crate) time: StoreTime,
     /// The store's epoch as this handle found or wrote it at open.
     pub(crate) epoch: String,
+    /// How long an ended delivery is kept before compaction ([`crate::RedisConfig::retention`]).
+    pub(crate) retention_ms: i64,
 }
 
 impl Conn {

@@ -20,15 +20,18 @@
 //! - `scripts/*.lua`: the scripts, one per atomic operation.
 
 mod claims;
+mod codec;
 mod conn;
 mod consents;
 mod deliveries;
 mod keys;
+mod outcomes;
 mod persistence;
 mod queue;
 mod runs;
 mod scripts;
 mod senders;
+mod waits;
 
 use std::time::Duration;
 
@@ -58,7 +61,9 @@ pub struct RedisConfig {
     pub durability: Durability,
     /// What to do when the persistence settings cannot be read (default: refuse).
     pub persistence: PersistenceCheck,
-    /// How long terminal deliveries are kept before compaction (default 7 days).
+    /// How long a delivery's snapshot and state are kept once it ended (default 7 days):
+    /// compaction then deletes them, keeping the run's counts and the send history (see
+    /// `claims/compact.rs`).
     pub retention: Duration,
     /// How long opening waits for a first connection before the store counts as unreachable.
     pub connect_timeout: Duration,
@@ -88,7 +93,7 @@ impl RedisConfig {
             prefix: "h:".to_owned(),
             durability: Durability::ProcessCrash,
             persistence: PersistenceCheck::Check,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: Duration::from_secs(7 * 86_400),
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -184,6 +189,7 @@ impl RedisStores {
             keys,
             time,
             epoch,
+            retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
         };
         Ok(Self {
             runs: RedisRuns::new(conn.clone()),
