@@ -48,6 +48,14 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Print the JSON Schema of the campaign format (campaigns/schema.json).
     Schema,
+    /// Create the configured store, once per deployment. Required on Redis before any other
+    /// command: no other command creates a Redis store, so a Redis that came back empty (it
+    /// lost its data) is refused instead of being taken for a new deployment, which would expand
+    /// every campaign again and forget every opt-out. Never run it on a Redis that lost its data:
+    /// restore that. Checks the server's persistence first (AOF with `appendfsync always`).
+    /// Running it on an existing store changes nothing. A SQLite file is created by any command
+    /// (init creates it too).
+    Init,
     /// Send one campaign in one process on the configured store (SQLite by default): schedule
     /// it and work only its runs. Run it again to resume after Ctrl-C or a crash; nothing is
     /// sent twice. Without a config file, the implicit `main` sender appends to

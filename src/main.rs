@@ -35,6 +35,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Validate(args) => commands::validate::run(config, &args, out),
         Command::Plan(args) => commands::plan::run(config, &args, out),
         Command::Schema => commands::schema::run(out),
+        Command::Init => commands::init::run(config, out),
         Command::Run(args) => commands::run::run(config, &args, out),
         Command::Scheduler(args) => commands::scheduler::run(config, &args, out),
         Command::Worker(args) => commands::worker::run(config, &args, out),

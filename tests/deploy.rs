@@ -129,7 +129,7 @@ fn compose_runs_redis_with_an_append_only_file() {
         .expect("a redis-server command");
     let joined = redis.join(" ");
     assert!(joined.contains("--appendonly yes"), "{joined}");
-    assert!(joined.contains("--appendfsync everysec"), "{joined}");
+    assert!(joined.contains("--appendfsync always"), "{joined}");
     assert!(
         text.contains("redis-data:/data"),
         "Redis keeps its AOF on a volume"

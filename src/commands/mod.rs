@@ -1,6 +1,7 @@
 //! One module per command. Each turns flags into one library call and formats the output.
 
 pub(crate) mod consent;
+pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod resume;
 pub(crate) mod run;

@@ -15,7 +15,9 @@ pub mod store;
 pub mod work;
 
 pub use config::Settings;
-pub use store::{AnyStores, AppStores, open_store, open_store_to_inspect, open_store_with};
+pub use store::{
+    AnyStores, AppStores, Initialised, init_store, open_store, open_store_to_inspect, open_store_with,
+};
 
 /// A failure, split by whose fault it is (exit 1 for the user's, 2 for ours).
 #[derive(Debug, thiserror::Error)]

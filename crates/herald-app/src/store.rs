@@ -102,6 +102,43 @@ pub async fn open_store_to_inspect(
     open(settings, env, StoreTime::Backend, Purpose::Inspect).await
 }
 
+/// What `herald init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initialised {
+    /// A new store was created at this location.
+    Created(String),
+    /// A store was there already; nothing changed.
+    Existing(String),
+}
+
+/// Creates the configured store of a new deployment (`herald init`). On Redis this is the only
+/// way a store comes to exist: every other command refuses a Redis without one, so that a Redis
+/// that lost its data is never taken for a new deployment (see `RedisStores::open`). A SQLite
+/// file is created by any command that opens it (a missing file is the first run on a laptop,
+/// not a loss a process could tell from one); `init` creates it too, for symmetry.
+pub async fn init_store(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+) -> Result<Initialised, AppError> {
+    if let Some(url) = &settings.store.redis {
+        let config = redis_config(settings, url, env)?;
+        return match RedisStores::init(&config).await {
+            Ok(true) => Ok(Initialised::Created(url.as_str().to_owned())),
+            Ok(false) => Ok(Initialised::Existing(url.as_str().to_owned())),
+            Err(StoreError::Unavailable(why)) => Err(unreachable(url.as_str(), &*why)),
+            Err(other) => Err(AppError::from(other)),
+        };
+    }
+    let existed = settings.sqlite_path(env).exists();
+    let stores = open_store(settings, env).await?;
+    let location = stores.location();
+    Ok(if existed {
+        Initialised::Existing(location)
+    } else {
+        Initialised::Created(location)
+    })
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     Work,

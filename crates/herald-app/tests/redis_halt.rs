@@ -34,6 +34,12 @@ async fn scheduling_on_a_redis_that_came_back_empty_halts_instead_of_expanding_a
     let env = BTreeMap::new();
     let settings = Settings::load(Some(&dir.path().join("herald.toml")), &env).unwrap();
 
+    // Nothing but `init` creates a Redis store.
+    assert!(open_store(&settings, &env).await.is_err());
+    assert_eq!(
+        herald_app::init_store(&settings, &env).await.unwrap(),
+        herald_app::Initialised::Created(server.url())
+    );
     let stores = open_store(&settings, &env).await.unwrap();
     assert_eq!(stores.location(), server.url());
     assert_eq!(stores.schema_version().unwrap(), 1);

@@ -132,16 +132,45 @@ pub struct RedisStores {
     senders: RedisSenders,
     url: String,
     layout: String,
+    /// Whether this handle's opening created the store ([`RedisStores::init`]).
+    created: bool,
+}
+
+/// What an opening may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Read only; no persistence check.
+    Inspect,
+    /// Work on an existing store.
+    Use,
+    /// Create the store if the Redis is empty.
+    Init,
 }
 
 impl RedisStores {
     /// Connects, checks that the server keeps what it acknowledges as `config.durability`
-    /// requires (see the `persistence` module: [`StoreError::Unusable`] otherwise, naming the setting),
-    /// and initialises an empty store (its epoch and layout version) or checks an existing one,
-    /// timed by Redis's `TIME` or by `time`. An unreachable server is
-    /// [`StoreError::Unavailable`] after at most `config.connect_timeout`.
+    /// requires (see the `persistence` module: [`StoreError::Unusable`] otherwise, naming the
+    /// setting) and that it holds a Herald store (its epoch), timed by Redis's `TIME` or by
+    /// `time`. An unreachable server is [`StoreError::Unavailable`] after at most
+    /// `config.connect_timeout`.
+    ///
+    /// # Why opening never creates a store
+    /// A Redis that lost its data (restarted without its AOF, flushed) looks exactly like a new
+    /// one. Taking it for a new store would forget every opt-out and every send the caps count,
+    /// and let a scheduler expand its campaigns again. So only [`RedisStores::init`] (`herald
+    /// init`, once per deployment) writes an epoch; `open` of a Redis without one is
+    /// [`StoreError::Unusable`] saying so.
     pub async fn open(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
-        Self::open_checked(config, time, true).await
+        Self::open_checked(config, time, Mode::Use).await
+    }
+
+    /// Initialises the store of a new deployment: checks the server as [`RedisStores::open`]
+    /// does and writes the epoch and layout version. `Ok(true)` when it created the store,
+    /// `Ok(false)` when one was there already (nothing changed). A Redis holding part of a store
+    /// but no epoch is [`StoreError::Corrupt`]: it is not initialised over.
+    pub async fn init(config: &RedisConfig) -> StoreResult<bool> {
+        let stores = Self::open_checked(config, StoreTime::Backend, Mode::Init).await?;
+        Ok(stores.created)
     }
 
     /// Opens for reading only (`herald status`): neither the persistence is checked nor an
@@ -149,10 +178,10 @@ impl RedisStores {
     /// handle's epoch is the stored one (or none on an empty store, where every write script
     /// then fails): callers must not use it to claim, expand or record consent.
     pub async fn open_to_inspect(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
-        Self::open_checked(config, time, false).await
+        Self::open_checked(config, time, Mode::Inspect).await
     }
 
-    async fn open_checked(config: &RedisConfig, time: StoreTime, write: bool) -> StoreResult<Self> {
+    async fn open_checked(config: &RedisConfig, time: StoreTime, mode: Mode) -> StoreResult<Self> {
         let client = config.client()?;
         let mut manager = tokio::time::timeout(config.connect_timeout, Conn::connect(client))
             .await
@@ -164,7 +193,7 @@ impl RedisStores {
             })??;
         let keys = keys::Keys::new(&config.prefix);
         checks::check_server(&mut manager, &keys).await?;
-        if write {
+        if mode != Mode::Inspect {
             persistence::require_durable(
                 &mut manager,
                 config.durability,
@@ -173,7 +202,20 @@ impl RedisStores {
             )
             .await?;
         }
-        let (epoch, layout) = init_epoch(&mut manager, &keys, write).await?;
+        let (epoch, layout, created) = init_epoch(&mut manager, &keys, mode == Mode::Init).await?;
+        if mode == Mode::Use && epoch.is_empty() {
+            return Err(StoreError::Unusable {
+                location: config.url.clone(),
+                source: format!(
+                    "this Redis holds no Herald store (no `{}epoch` key). On a new deployment, \
+                     create it once with `herald init`. If it held one, it lost its data (a \
+                     restart without its AOF, a flush): do not initialise it, restore it, or \
+                     every campaign would be expanded again and every opt-out forgotten",
+                    config.prefix
+                )
+                .into(),
+            });
+        }
         let conn = Conn {
             manager,
             keys,
@@ -189,6 +231,7 @@ impl RedisStores {
             conn,
             url: config.url.clone(),
             layout: layout.unwrap_or_else(|| keys::LAYOUT.to_owned()),
+            created,
         })
     }
 
@@ -208,16 +251,16 @@ impl RedisStores {
     }
 }
 
-/// Reads the store's epoch and layout version. With `write`, an empty store gets a new epoch
-/// and the layout version. A store that holds runs, claims or sender state but no epoch (it was
+/// Reads the store's epoch and layout version, and whether this call created them. With
+/// `create`, an empty store gets a new epoch and the layout version. A store that holds runs, claims or sender state but no epoch (it was
 /// half emptied: keys evicted or deleted) is [`StoreError::Corrupt`] at `epoch`, exactly as the
 /// write scripts answer a vanished epoch: starting a new epoch there would take what is left
 /// for a new deployment and re-expand and resend.
 async fn init_epoch(
     manager: &mut redis::aio::ConnectionManager,
     keys: &keys::Keys,
-    write: bool,
-) -> StoreResult<(String, Option<String>)> {
+    create: bool,
+) -> StoreResult<(String, Option<String>, bool)> {
     let fresh = format!(
         "{:x}-{:x}",
         std::time::SystemTime::now()
@@ -226,7 +269,7 @@ async fn init_epoch(
             .unwrap_or_default(),
         std::process::id()
     );
-    let (epoch, layout): (String, String) = INIT_EPOCH
+    let (epoch, layout, created): (String, String, i64) = INIT_EPOCH
         .key(keys.key("epoch"))
         .key(keys.key("layout"))
         .key(keys.key("runs"))
@@ -235,16 +278,16 @@ async fn init_epoch(
         .key(keys.key("senders"))
         .arg(&fresh)
         .arg(keys::LAYOUT)
-        .arg(if write { "1" } else { "" })
+        .arg(if create { "1" } else { "" })
         .invoke_async(manager)
         .await
         .map_err(conn::map_err)?;
-    Ok((epoch, Some(layout).filter(|l| !l.is_empty())))
+    Ok((epoch, Some(layout).filter(|l| !l.is_empty()), created == 1))
 }
 
 /// KEYS: epoch, layout, then keys whose presence means the store holds state. ARGV: a fresh
-/// epoch, the layout version, `1` to initialise an empty store. Returns `[epoch, layout]`,
-/// empty strings for none (a Lua table cannot hold a nil).
+/// epoch, the layout version, `1` to initialise an empty store. Returns `[epoch, layout,
+/// created]`, empty strings for none (a Lua table cannot hold a nil), `created` 1 or 0.
 static INIT_EPOCH: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -256,13 +299,13 @@ if not epoch then
     end
   end
   if ARGV[3] ~= '1' then
-    return {'', redis.call('GET', KEYS[2]) or ''}
+    return {'', redis.call('GET', KEYS[2]) or '', 0}
   end
   redis.call('SET', KEYS[1], ARGV[1])
   redis.call('SET', KEYS[2], ARGV[2], 'NX')
-  epoch = ARGV[1]
+  return {ARGV[1], redis.call('GET', KEYS[2]) or '', 1}
 end
-return {epoch, redis.call('GET', KEYS[2]) or ''}
+return {epoch, redis.call('GET', KEYS[2]) or '', 0}
 ",
     )
 });

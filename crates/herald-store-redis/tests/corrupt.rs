@@ -48,6 +48,7 @@ async fn store_with_run(
     server: &RedisServer,
     clock: &std::sync::Arc<ManualClock>,
 ) -> (RedisStores, RunId) {
+    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
     let stores = RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),

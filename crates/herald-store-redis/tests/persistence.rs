@@ -10,6 +10,8 @@ async fn open(
 ) -> Result<(), StoreError> {
     let mut redis = RedisConfig::new(server.url());
     config(&mut redis);
+    // `init` checks the persistence exactly as `open` does, and creates the store to open.
+    RedisStores::init(&redis).await?;
     RedisStores::open(&redis, StoreTime::Backend)
         .await
         .map(drop)
@@ -42,17 +44,26 @@ async fn a_redis_without_aof_is_refused_naming_the_setting_and_the_fix() {
 }
 
 #[tokio::test]
-async fn aof_is_enough_for_process_crashes_and_power_loss_needs_appendfsync_always() {
-    let everysec = RedisServer::with(Persistence::Aof);
-    open(&everysec, |_| {}).await.unwrap();
-    let message = refusal(open(&everysec, |c| c.durability = Durability::PowerLoss).await);
-    assert!(message.contains("`appendfsync always`"), "{message}");
-    assert!(message.contains("`appendfsync everysec`"), "{message}");
+async fn everysec_is_refused_at_either_durability_and_always_is_accepted_at_both() {
+    let everysec = RedisServer::with(Persistence::AofEverysec);
+    for durability in [Durability::ProcessCrash, Durability::PowerLoss] {
+        let message = refusal(open(&everysec, |c| c.durability = durability).await);
+        assert!(message.contains("`appendfsync always`"), "{message}");
+        assert!(message.contains("`appendfsync everysec`"), "{message}");
+        assert!(message.contains("postpones"), "{message}");
+    }
+    assert_eq!(everysec.command(&["DBSIZE"]), ":0");
 
-    let always = RedisServer::with(Persistence::AofAlways);
+    let always = RedisServer::with(Persistence::Aof);
+    open(&always, |_| {}).await.unwrap();
     open(&always, |c| c.durability = Durability::PowerLoss)
         .await
         .unwrap();
+    // Power loss also needs the fsync kept during an AOF rewrite.
+    always.command(&["CONFIG", "SET", "no-appendfsync-on-rewrite", "yes"]);
+    open(&always, |_| {}).await.unwrap();
+    let message = refusal(open(&always, |c| c.durability = Durability::PowerLoss).await);
+    assert!(message.contains("no-appendfsync-on-rewrite no"), "{message}");
 }
 
 #[tokio::test]
@@ -87,6 +98,7 @@ async fn a_replica_is_refused() {
 async fn a_store_with_runs_but_no_epoch_is_corrupt_not_new() {
     let server = RedisServer::start();
     let config = RedisConfig::new(server.url());
+    assert!(RedisStores::init(&config).await.unwrap(), "init creates the store");
     let first = RedisStores::open(&config, StoreTime::Backend)
         .await
         .unwrap();
@@ -98,6 +110,11 @@ async fn a_store_with_runs_but_no_epoch_is_corrupt_not_new() {
     assert_eq!(again.epoch(), epoch, "an existing store keeps its epoch");
     assert_eq!(again.layout_version(), 1);
 
+    assert!(
+        !RedisStores::init(&config).await.unwrap(),
+        "init of an existing store changes nothing"
+    );
+
     assert_eq!(server.command(&["ZADD", "h:runs", "1", "c@1"]), ":1");
     assert_eq!(server.command(&["DEL", "h:epoch"]), ":1");
     match RedisStores::open(&config, StoreTime::Backend).await {
@@ -108,7 +125,34 @@ async fn a_store_with_runs_but_no_epoch_is_corrupt_not_new() {
         Err(other) => panic!("expected Corrupt at epoch, got {other}"),
         Ok(_) => panic!("a half-emptied store was opened as a new one"),
     }
+    // Nor is it initialised over.
+    assert!(matches!(
+        RedisStores::init(&config).await,
+        Err(StoreError::Corrupt { .. })
+    ));
     assert_eq!(server.command(&["EXISTS", "h:epoch"]), ":0");
+}
+
+/// Only `init` creates a store: an empty Redis (a new one, or one that lost its data: nothing
+/// tells them apart) is refused by `open`, naming `herald init`, and nothing is written.
+#[tokio::test]
+async fn an_empty_redis_is_refused_until_initialised() {
+    let server = RedisServer::start();
+    let config = RedisConfig::new(server.url());
+    match RedisStores::open(&config, StoreTime::Backend).await {
+        Err(error @ StoreError::Unusable { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("herald init"), "{message}");
+            assert!(message.contains("lost its data"), "{message}");
+        }
+        Err(other) => panic!("expected Unusable, got {other}"),
+        Ok(_) => panic!("an empty Redis was opened as a store"),
+    }
+    assert_eq!(server.command(&["DBSIZE"]), ":0");
+    assert!(RedisStores::init(&config).await.unwrap());
+    RedisStores::open(&config, StoreTime::Backend)
+        .await
+        .expect("the initialised store opens");
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use herald_testkit::redis::{Persistence, RedisServer};
 const LEASE: Duration = Duration::from_secs(60);
 
 async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
+    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
     RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),
@@ -321,10 +322,13 @@ async fn finding_7_a_store_of_another_layout_is_opened() {
 /// and comes back with the same epoch, so the epoch check cannot notice, and every delivery
 /// claimed (and sent) in that hour is queued again: sent twice.
 #[tokio::test]
-#[ignore = "finding 8: a Redis without AOF is opened and claimed on"]
 async fn finding_8_a_redis_without_aof_is_claimed_on() {
     let server = RedisServer::with(Persistence::RdbOnly);
     let clock = ManualClock::new(t(10));
+    assert!(
+        RedisStores::init(&RedisConfig::new(server.url())).await.is_err(),
+        "a store was initialised on a Redis with appendonly=no"
+    );
     let opened = RedisStores::open(&RedisConfig::new(server.url()), StoreTime::Clock(clock)).await;
     assert!(
         opened.is_err(),
@@ -404,7 +408,6 @@ async fn finding_10_recent_recipients_keep_a_requeued_phone() {
 /// consent check compares against an empty log) and every send history is gone. `keys.rs`
 /// points at a crate doc section "A Redis that came back empty" that does not exist.
 #[tokio::test]
-#[ignore = "finding 11: a handle opened on a Redis that came back empty starts a new store"]
 async fn finding_11_a_handle_opened_after_an_empty_restart_forgets_every_stop() {
     let mut server = RedisServer::start();
     let clock = ManualClock::new(t(10));
@@ -578,7 +581,7 @@ async fn slots_keep_their_microseconds_through_renew_and_requeue() {
 async fn a_restarted_redis_reloads_the_scripts_and_keeps_the_epoch() {
     // `always`: with `everysec` a kill lost acknowledged writes here under load (see the
     // report), which is not what this test is about.
-    let mut server = RedisServer::with(Persistence::AofAlways);
+    let mut server = RedisServer::with(Persistence::Aof);
     let clock = ManualClock::new(t(10));
     let stores = open(&server, &clock).await;
     let run = run_with(&stores, "restarted", None, 2).await;

@@ -23,10 +23,13 @@ const START_CAP: Duration = Duration::from_secs(30);
 /// How a server persists, as `redis-server` is told at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persistence {
-    /// `appendonly yes`, `appendfsync everysec`, no RDB snapshots: Herald's default promise.
+    /// `appendonly yes`, `appendfsync always`, no RDB snapshots: what Herald claims on, at
+    /// either durability level (see herald-store-redis's `persistence` module for why not
+    /// `everysec`).
     Aof,
-    /// `appendonly yes`, `appendfsync always`: `durability = "power-loss"`.
-    AofAlways,
+    /// `appendonly yes`, `appendfsync everysec`: what Herald refuses (a slow background fsync
+    /// postpones the AOF write while Redis keeps replying).
+    AofEverysec,
     /// No AOF, RDB snapshots only (`save 3600 1`): what Herald must refuse to claim on.
     RdbOnly,
     /// Nothing on disk (the bench's setting).
@@ -45,7 +48,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server with AOF on (`appendfsync everysec`), as Herald's default expects.
+    /// A server with AOF on (`appendfsync always`), as Herald requires.
     pub fn start() -> Self {
         Self::with(Persistence::Aof)
     }
@@ -86,8 +89,9 @@ impl RedisServer {
         self.dir.path()
     }
 
-    /// SIGKILLs the server (a process crash: what Redis acknowledged is in the page cache and
-    /// survives, so a restart replays it from the AOF).
+    /// SIGKILLs the server (a process crash). Under `appendfsync always` what it acknowledged
+    /// was written and fsynced first, so a restart replays it from the AOF; under `everysec` a
+    /// slow background fsync can postpone the write, and a kill then loses acknowledged writes.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -156,8 +160,8 @@ impl RedisServer {
             "yes".into(),
         ];
         let (aof, fsync, save) = match self.persistence {
-            Persistence::Aof => ("yes", "everysec", ""),
-            Persistence::AofAlways => ("yes", "always", ""),
+            Persistence::Aof => ("yes", "always", ""),
+            Persistence::AofEverysec => ("yes", "everysec", ""),
             Persistence::RdbOnly => ("no", "everysec", "3600 1"),
             Persistence::None => ("no", "everysec", ""),
         };
