@@ -13,7 +13,10 @@ pub(crate) fn run(config: Option<&Path>, out: &mut Output) -> Result<(), Failure
     match runtime()?.block_on(herald_app::init_store(&settings, &env))? {
         Initialised::Created(location) => writeln!(out, "created a new store at {location}")?,
         Initialised::Existing(location) => {
-            writeln!(out, "the store at {location} exists already; nothing changed")?;
+            writeln!(
+                out,
+                "the store at {location} exists already; nothing changed"
+            )?;
         }
     }
     Ok(())

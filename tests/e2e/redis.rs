@@ -99,11 +99,19 @@ fn a_campaign_on_redis_is_sent_once_per_recipient_and_not_again() {
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
-    assert!(stderr(&refused).contains("herald init"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("herald init"),
+        "{}",
+        stderr(&refused)
+    );
     assert!(receiver.recipients().is_empty());
     let init = herald_cmd(dir.path(), &["init"]).output().unwrap();
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
-    assert!(stdout(&init).contains("created a new store"), "{}", stdout(&init));
+    assert!(
+        stdout(&init).contains("created a new store"),
+        "{}",
+        stdout(&init)
+    );
     for round in 0..2 {
         let output = herald_cmd(dir.path(), &["run", "c.yaml", "--until-idle"])
             .output()

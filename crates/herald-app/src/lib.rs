@@ -16,7 +16,8 @@ pub mod work;
 
 pub use config::Settings;
 pub use store::{
-    AnyStores, AppStores, Initialised, init_store, open_store, open_store_to_inspect, open_store_with,
+    AnyStores, AppStores, Initialised, init_store, open_store, open_store_to_inspect,
+    open_store_with,
 };
 
 /// A failure, split by whose fault it is (exit 1 for the user's, 2 for ours).

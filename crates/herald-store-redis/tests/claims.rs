@@ -19,7 +19,9 @@ use herald_testkit::redis::RedisServer;
 const LEASE: Duration = Duration::from_secs(60);
 
 async fn open(server: &RedisServer, time: StoreTime) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     RedisStores::open(&RedisConfig::new(server.url()), time)
         .await
         .expect("open")

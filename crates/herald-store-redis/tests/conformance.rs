@@ -45,7 +45,9 @@ impl Stores for TempStores {
 
 async fn fresh(time: StoreTime) -> TempStores {
     let server = Arc::new(RedisServer::start());
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     let stores = RedisStores::open(&RedisConfig::new(server.url()), time)
         .await
         .expect("open");
@@ -53,7 +55,9 @@ async fn fresh(time: StoreTime) -> TempStores {
 }
 
 async fn second_handle(first: &TempStores, time: StoreTime) -> TempStores {
-    RedisStores::init(&RedisConfig::new(first.server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(first.server.url()))
+        .await
+        .expect("init");
     let stores = RedisStores::open(&RedisConfig::new(first.server.url()), time)
         .await
         .expect("open again");

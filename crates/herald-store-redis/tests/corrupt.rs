@@ -48,7 +48,9 @@ async fn store_with_run(
     server: &RedisServer,
     clock: &std::sync::Arc<ManualClock>,
 ) -> (RedisStores, RunId) {
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     let stores = RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),

@@ -18,7 +18,9 @@ use herald_testkit::redis::RedisServer;
 const LEASE: Duration = Duration::from_secs(60);
 
 async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),

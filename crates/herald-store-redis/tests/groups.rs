@@ -18,7 +18,9 @@ use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::RedisServer;
 
 async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),

@@ -63,7 +63,10 @@ async fn everysec_is_refused_at_either_durability_and_always_is_accepted_at_both
     always.command(&["CONFIG", "SET", "no-appendfsync-on-rewrite", "yes"]);
     open(&always, |_| {}).await.unwrap();
     let message = refusal(open(&always, |c| c.durability = Durability::PowerLoss).await);
-    assert!(message.contains("no-appendfsync-on-rewrite no"), "{message}");
+    assert!(
+        message.contains("no-appendfsync-on-rewrite no"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -98,7 +101,10 @@ async fn a_replica_is_refused() {
 async fn a_store_with_runs_but_no_epoch_is_corrupt_not_new() {
     let server = RedisServer::start();
     let config = RedisConfig::new(server.url());
-    assert!(RedisStores::init(&config).await.unwrap(), "init creates the store");
+    assert!(
+        RedisStores::init(&config).await.unwrap(),
+        "init creates the store"
+    );
     let first = RedisStores::open(&config, StoreTime::Backend)
         .await
         .unwrap();

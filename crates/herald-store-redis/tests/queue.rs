@@ -15,7 +15,9 @@ use herald_testkit::redis::RedisServer;
 
 async fn open(server: &RedisServer) -> RedisStores {
     let clock = ManualClock::new(t(0));
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     RedisStores::open(&RedisConfig::new(server.url()), StoreTime::Clock(clock))
         .await
         .expect("open")

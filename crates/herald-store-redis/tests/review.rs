@@ -23,7 +23,9 @@ use herald_testkit::redis::{Persistence, RedisServer};
 const LEASE: Duration = Duration::from_secs(60);
 
 async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url())).await.expect("init");
+    RedisStores::init(&RedisConfig::new(server.url()))
+        .await
+        .expect("init");
     RedisStores::open(
         &RedisConfig::new(server.url()),
         StoreTime::Clock(clock.clone()),
@@ -326,7 +328,9 @@ async fn finding_8_a_redis_without_aof_is_claimed_on() {
     let server = RedisServer::with(Persistence::RdbOnly);
     let clock = ManualClock::new(t(10));
     assert!(
-        RedisStores::init(&RedisConfig::new(server.url())).await.is_err(),
+        RedisStores::init(&RedisConfig::new(server.url()))
+            .await
+            .is_err(),
         "a store was initialised on a Redis with appendonly=no"
     );
     let opened = RedisStores::open(&RedisConfig::new(server.url()), StoreTime::Clock(clock)).await;
