@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use herald_app::AppStores;
+use herald_app::AnyStores;
 use herald_core::{CampaignId, RunId};
 use herald_store::{ClaimRecord, Deliveries, RunCounts, Runs, SenderState, Senders, Stores};
 use herald_testkit::poll::wait_until;
@@ -271,7 +271,7 @@ impl Cluster {
 
     /// A view of the store the processes share, opened the way they open it (from the config,
     /// by herald-app), so the view reads whichever backend they use through the same ports.
-    pub(crate) fn store(&self) -> StoreView<impl AppStores + use<>> {
+    pub(crate) fn store(&self) -> StoreView {
         open_view(&self.project)
     }
 }
@@ -305,13 +305,15 @@ pub(crate) fn run_id(campaign: &str, at: &str) -> RunId {
 }
 
 /// The store, read through its ports from the test (as any process of the cluster would).
-pub(crate) struct StoreView<S> {
+pub(crate) struct StoreView {
     runtime: tokio::runtime::Runtime,
-    stores: S,
+    stores: AnyStores,
 }
 
-/// The store `project`'s config names, opened by herald-app as every command opens it.
-fn open_view(project: &Project) -> StoreView<impl AppStores + use<>> {
+/// The store `project`'s config names, opened by herald-app as `herald status` opens it (to
+/// inspect: the view only reads), so it reads whichever backend the cluster uses through the
+/// same ports.
+fn open_view(project: &Project) -> StoreView {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -319,14 +321,13 @@ fn open_view(project: &Project) -> StoreView<impl AppStores + use<>> {
     let env = BTreeMap::new();
     let settings = herald_app::Settings::load(Some(&project.file("herald.toml")), &env)
         .expect("the cluster's config loads");
-    let stores = {
-        let _entered = runtime.enter();
-        herald_app::open_store(&settings, &env).expect("the store opens")
-    };
+    let stores = runtime
+        .block_on(herald_app::open_store_to_inspect(&settings, &env))
+        .expect("the store opens");
     StoreView { runtime, stores }
 }
 
-impl<S: Stores> StoreView<S> {
+impl StoreView {
     /// Every delivery of `run` ever claimed: its last owner, slot, state, whether recovered.
     pub(crate) fn claims(&self, run: &RunId) -> Vec<ClaimRecord> {
         self.runtime
