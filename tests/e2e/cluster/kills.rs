@@ -343,7 +343,10 @@ fn kill_scheduler_mid_expansion_on_sqlite(cluster: &Cluster, run: &herald_core::
 /// and sealing it are separate writes with the whole audience read between them, so the first
 /// look that finds the run finds it unsealed, with writes still held; the test checks that (no
 /// `total` in the run's hash), counts the rows (`HLEN h:dl:<run>`), SIGKILLs the scheduler and
-/// releases the writes. The workers, already running, are only slowed by the pulses. This is
+/// releases the writes. The workers, already running, are only slowed by the pulses. The run
+/// is found before its first rows (herald-store-redis writes up to 2,000 rows per script call,
+/// so this audience is one call): what the restarted scheduler resumes is a created, empty,
+/// unsealed run; a resume over part of the rows is the store's own tests' (its dedupe). This is
 /// test instrumentation of the key layout (`herald-store-redis`'s `keys.rs`, default prefix);
 /// the restarted scheduler runs on the unchanged store.
 fn kill_scheduler_mid_expansion_on_redis(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
