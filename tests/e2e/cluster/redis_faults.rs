@@ -74,6 +74,10 @@ fn redis_killed_mid_run_and_restarted_loses_nothing_and_sends_nothing_twice() {
         .iter()
         .filter(|c| c.state == "sending")
         .count();
+    assert!(
+        in_flight > 0,
+        "no claim in flight when Redis was killed: the crash proved nothing"
+    );
     cluster.redis_mut().kill();
     let at_kill = cluster.provider.count();
     // The outage: long enough for the requests in flight at the kill to be answered while Redis
