@@ -1,5 +1,7 @@
 //! Issue 11's acceptance, end to end: `herald scheduler` and several `herald worker` processes on
-//! one SQLite file, sending to the fake WhatsApp Cloud API (herald-testkit's provider).
+//! one store, sending to the fake WhatsApp Cloud API (herald-testkit's provider). Issue 12's: the
+//! same tests on Redis (each is a function of the [`kit::Backend`], run once per store), and
+//! what Redis's own faults must not break (`redis_faults`).
 //!
 //! What these tests read to judge the cluster:
 //! - the fake provider's log: what reached it, to whom, when (receipt instants);
@@ -15,4 +17,5 @@
 mod kills;
 mod kit;
 mod limits;
+mod redis_faults;
 mod sender_state;

@@ -177,7 +177,11 @@ impl FrequencyCap {
         let start = self.period_start(now, place);
         let counted = history
             .iter()
-            .filter(|send| send.at >= start && send.at <= now)
+            // A send recorded after `now` still counts: a claim records its send at its rate
+            // slot, which may lie a few milliseconds past the deciding worker's now, and the
+            // store's check at the claim counts it (`HistorySeen`). Leaving it out let a second
+            // campaign claim the phone while the first one's request was leaving.
+            .filter(|send| send.at >= start)
             .filter(|send| match self.scope {
                 CapScope::Campaign => send.campaign == *campaign,
                 CapScope::Purpose => send.purpose == purpose,
@@ -287,6 +291,22 @@ mod tests {
             &history,
             &place
         ));
+    }
+
+    #[test]
+    fn a_send_recorded_for_a_slot_just_after_now_counts() {
+        let place = Place::in_zone(TimeZone::parse("Europe/Moscow").unwrap(), None);
+        let promo = CampaignId::parse("promo").unwrap();
+        let now = at("2026-11-26T12:00:00Z");
+        let claimed_ahead = [send(
+            "2026-11-26T12:00:00.020Z",
+            "other",
+            Purpose::Marketing,
+        )];
+        let once_a_day =
+            FrequencyCap::new(1, CapPeriod::Rolling(TimeDelta::days(1)), CapScope::Purpose)
+                .unwrap();
+        assert!(once_a_day.is_reached(now, &promo, Purpose::Marketing, &claimed_ahead, &place));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! A scheduler and three workers on one SQLite file, a 2,000-recipient audience across many
-//! zones with opted-out phones; the scheduler is SIGKILLed mid-expansion and a worker mid-run,
-//! and both are restarted.
+//! A scheduler and three workers on one store (a SQLite file, or a Redis), a 2,000-recipient
+//! audience across many zones with opted-out phones; the scheduler is SIGKILLed mid-expansion
+//! and a worker mid-run, and both are restarted.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -12,8 +12,8 @@ use herald_testkit::provider::most_within;
 use rusqlite::OptionalExtension;
 
 use super::kit::{
-    ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by, people,
-    per_recipient, run_id, skipped,
+    ALWAYS_OPEN, Backend, Cluster, PATIENCE, SenderConf, accounted, most_slots_within, owned_by,
+    people, per_recipient, run_id, skipped,
 };
 
 const AUDIENCE: usize = 2_000;
@@ -25,11 +25,25 @@ const OPTED_OUT_EVERY: usize = 20;
 const AT: &str = "2026-01-01T00:00";
 
 #[test]
-fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_lost_recipient() {
-    let cluster = Cluster::new(&[SenderConf {
-        name: "main",
-        per_second: PER_SECOND,
-    }]);
+fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_lost_recipient_on_sqlite()
+ {
+    survive_kills(Backend::Sqlite);
+}
+
+#[test]
+fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_lost_recipient_on_redis()
+ {
+    survive_kills(Backend::Redis);
+}
+
+fn survive_kills(backend: Backend) {
+    let cluster = Cluster::new(
+        backend,
+        &[SenderConf {
+            name: "main",
+            per_second: PER_SECOND,
+        }],
+    );
     // Slow answers keep requests in flight on every worker, so the kill finds some.
     cluster.provider.set_delay(Duration::from_millis(100));
     let audience = people(AUDIENCE, 1_000_000);
@@ -240,12 +254,20 @@ fn a_scheduler_and_three_workers_survive_kills_without_a_second_request_or_a_los
     );
 }
 
+/// Starts `herald scheduler big.yaml` and SIGKILLs it between the creation of its run and the
+/// seal of its expansion; returns how many deliveries the run had at the kill.
+fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
+    match cluster.backend {
+        Backend::Sqlite => kill_scheduler_mid_expansion_on_sqlite(cluster, run),
+        Backend::Redis => kill_scheduler_mid_expansion_on_redis(cluster, run),
+    }
+}
+
 /// Rows of the table the stall trigger cross-joins with itself for each delivery inserted:
 /// 10,000 row visits, well under a millisecond per delivery, about a second for the audience.
 const STALL_ROWS: u32 = 100;
 
-/// Starts `herald scheduler big.yaml` and SIGKILLs it between the creation of its run and the
-/// seal of its expansion; returns how many deliveries the run had at the kill.
+/// [`kill_scheduler_mid_expansion`] on SQLite.
 ///
 /// # How the kill is placed, on a file only the test touches
 /// Expanding 2,000 rows takes a few milliseconds, too short to hit by polling. So before the
@@ -255,7 +277,7 @@ const STALL_ROWS: u32 = 100;
 /// scheduler cannot seal the run before it is killed; it checks the run is still unsealed,
 /// kills the scheduler, drops the trigger and commits. This is test instrumentation of the
 /// SQLite file (table names included); the restarted scheduler runs on the unchanged schema.
-fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
+fn kill_scheduler_mid_expansion_on_sqlite(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
     let conn = rusqlite::Connection::open(cluster.project.db()).unwrap();
     conn.busy_timeout(Duration::from_secs(60)).unwrap();
     conn.execute_batch(&format!(
@@ -308,4 +330,56 @@ fn kill_scheduler_mid_expansion(cluster: &Cluster, run: &herald_core::RunId) -> 
         "the scheduler sealed the run ({rows} rows) before it could be killed mid-expansion"
     );
     rows
+}
+
+/// [`kill_scheduler_mid_expansion`] on Redis.
+///
+/// # How the kill is placed, on a Redis only the test's cluster uses
+/// Expansion writes its rows in pipelined batches: a 2,000-row run goes from created to sealed
+/// in a few milliseconds, too short to hit by polling alone, and Redis has no trigger to slow it.
+/// So the test holds every client's writes (`CLIENT PAUSE … WRITE`: scripts are held too, reads
+/// are not) and releases them in short pulses: while writes are held it looks for the run
+/// (`EXISTS h:run:<run>`), and only between two looks can the scheduler write. Creating the run
+/// and sealing it are separate writes with the whole audience read between them, so the first
+/// look that finds the run finds it unsealed, with writes still held; the test checks that (no
+/// `total` in the run's hash), counts the rows (`HLEN h:dl:<run>`), SIGKILLs the scheduler and
+/// releases the writes. The workers, already running, are only slowed by the pulses. The run
+/// is found before its first rows (herald-store-redis writes up to 2,000 rows per script call,
+/// so this audience is one call): what the restarted scheduler resumes is a created, empty,
+/// unsealed run; a resume over part of the rows is the store's own tests' (its dedupe). This is
+/// test instrumentation of the key layout (`herald-store-redis`'s `keys.rs`, default prefix);
+/// the restarted scheduler runs on the unchanged store.
+fn kill_scheduler_mid_expansion_on_redis(cluster: &Cluster, run: &herald_core::RunId) -> i64 {
+    let redis = cluster.redis();
+    let run_key = format!("h:run:{run}");
+    let mut scheduler = cluster
+        .project
+        .spawn("scheduler", &["scheduler", "big.yaml"]);
+    let hold = || assert_eq!(redis.command(&["CLIENT", "PAUSE", "60000", "WRITE"]), "+OK");
+    let release = || assert_eq!(redis.command(&["CLIENT", "UNPAUSE"]), "+OK");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        hold();
+        if redis.command(&["EXISTS", &run_key]) == ":1" {
+            break;
+        }
+        release();
+        assert!(
+            Instant::now() < deadline && scheduler.exited().is_none(),
+            "the scheduler never created the run: {}",
+            cluster.project.log("scheduler")
+        );
+    }
+    // Writes are held: the scheduler cannot seal the run before it is killed.
+    let sealed = redis.command(&["HEXISTS", &run_key, "total"]);
+    let rows = redis.command(&["HLEN", &format!("h:dl:{run}")]);
+    scheduler.sigkill();
+    release();
+    assert_eq!(
+        sealed, ":0",
+        "the scheduler sealed the run ({rows} rows) before it could be killed mid-expansion"
+    );
+    rows.strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("HLEN answered {rows}"))
 }

@@ -1,20 +1,25 @@
 //! The cluster tests' project: a config with a WhatsApp sender pointed at the fake provider and
 //! a short lease, campaigns and audiences, the roles as background processes, and views of the
 //! store and of `herald status`.
+//!
+//! Every cluster runs on one of two stores ([`Backend`]): a SQLite file in the project dir, or a
+//! `redis-server` of its own (AOF on, its own port and dir, killed with the cluster). The tests
+//! are the same functions on both; only the config's `[store]` line and the instrumentation that
+//! places a kill differ.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use herald_app::AnyStores;
 use herald_core::{CampaignId, RunId};
 use herald_store::{ClaimRecord, Deliveries, RunCounts, Runs, SenderState, Senders, Stores};
-use herald_store_sqlite::SqliteStores;
 use herald_testkit::poll::wait_until;
 use herald_testkit::process::{Project, Spawned};
 use herald_testkit::provider::FakeProvider;
+use herald_testkit::redis::{Persistence, RedisServer};
 use serde_json::Value;
 
 /// The worker lease in these tests (`[worker] lease_seconds`; 60 by default): short, so a killed
@@ -82,10 +87,24 @@ pub(crate) fn people(n: usize, first: u64) -> Vec<Person> {
         .collect()
 }
 
+/// The store a cluster's processes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// One SQLite file in the project dir (`[store] sqlite`).
+    Sqlite,
+    /// A `redis-server` of the cluster's own with AOF on, Herald's default promise
+    /// (`[store] redis`).
+    Redis,
+}
+
 /// A cluster project: the fake provider, the config, the store.
 pub(crate) struct Cluster {
     pub(crate) project: Project,
     pub(crate) provider: FakeProvider,
+    /// The store the config points at.
+    pub(crate) backend: Backend,
+    /// The Redis of a [`Backend::Redis`] cluster, killed when the cluster is dropped.
+    redis: Option<RedisServer>,
     /// One cluster at a time in this test binary: each runs four processes, and two at once on
     /// two cores would starve the ones whose spread is seconds long.
     _turn: MutexGuard<'static, ()>,
@@ -94,6 +113,18 @@ pub(crate) struct Cluster {
 /// Whose turn it is to run a cluster.
 static TURN: Mutex<()> = Mutex::new(());
 
+/// Waits for the turn to run a cluster (or anything as heavy: a test that loads both cores
+/// takes it too).
+pub(crate) fn take_turn() -> MutexGuard<'static, ()> {
+    // A test that failed while holding the turn poisons it; the next one may still run.
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `[store]` value naming database 0 of `server`.
+pub(crate) fn redis_url(server: &RedisServer) -> String {
+    format!("{}0", server.url())
+}
+
 /// A sender of the config: its name and rate.
 pub(crate) struct SenderConf<'a> {
     pub(crate) name: &'a str,
@@ -101,17 +132,32 @@ pub(crate) struct SenderConf<'a> {
 }
 
 impl Cluster {
-    /// A project whose senders are all WhatsApp, pointed at a new fake provider.
-    pub(crate) fn new(senders: &[SenderConf<'_>]) -> Self {
-        // A test that failed while holding the turn poisons it; the next one may still run.
-        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    /// A project on `backend` whose senders are all WhatsApp, pointed at a new fake provider.
+    pub(crate) fn new(backend: Backend, senders: &[SenderConf<'_>]) -> Self {
+        match backend {
+            Backend::Sqlite => Self::build(None, senders),
+            Backend::Redis => Self::on_redis(Persistence::Aof, senders),
+        }
+    }
+
+    /// A project on a Redis of its own persisting as `persistence` says (the fault tests start
+    /// one Herald must refuse).
+    pub(crate) fn on_redis(persistence: Persistence, senders: &[SenderConf<'_>]) -> Self {
+        Self::build(Some(persistence), senders)
+    }
+
+    fn build(redis: Option<Persistence>, senders: &[SenderConf<'_>]) -> Self {
+        let turn = take_turn();
         let provider = FakeProvider::start();
         let mut project = Project::new(env!("CARGO_BIN_EXE_herald"));
         project.set_env(TOKEN_ENV, "test-token-0123456789");
-        let mut config = format!(
-            "[store]\nsqlite = \"{}\"\n[worker]\nbatch = 32\nlease_seconds = {LEASE_SECONDS}\n",
-            project.db().display()
-        );
+        let redis = redis.map(RedisServer::with);
+        let store = match &redis {
+            None => format!("sqlite = \"{}\"", project.db().display()),
+            Some(server) => format!("redis = \"{}\"", redis_url(server)),
+        };
+        let mut config =
+            format!("[store]\n{store}\n[worker]\nbatch = 32\nlease_seconds = {LEASE_SECONDS}\n");
         for sender in senders {
             write!(
                 config,
@@ -127,8 +173,24 @@ impl Cluster {
         Self {
             project,
             provider,
+            backend: if redis.is_some() {
+                Backend::Redis
+            } else {
+                Backend::Sqlite
+            },
+            redis,
             _turn: turn,
         }
+    }
+
+    /// The cluster's Redis; a SQLite cluster has none, and asking is a bug in the test.
+    pub(crate) fn redis(&self) -> &RedisServer {
+        self.redis.as_ref().expect("a Redis cluster")
+    }
+
+    /// The cluster's Redis, to kill or restart it.
+    pub(crate) fn redis_mut(&mut self) -> &mut RedisServer {
+        self.redis.as_mut().expect("a Redis cluster")
     }
 
     /// Writes `<id>.csv` (zones cycling through [`ZONES`]) and `<id>.yaml`: a transactional
@@ -207,9 +269,10 @@ impl Cluster {
             .unwrap_or_else(|| panic!("{run} is not in herald status"))
     }
 
-    /// A view of the store the processes share.
+    /// A view of the store the processes share, opened the way they open it (from the config,
+    /// by herald-app), so the view reads whichever backend they use through the same ports.
     pub(crate) fn store(&self) -> StoreView {
-        StoreView::open(&self.project.db())
+        open_view(&self.project)
     }
 }
 
@@ -244,19 +307,27 @@ pub(crate) fn run_id(campaign: &str, at: &str) -> RunId {
 /// The store, read through its ports from the test (as any process of the cluster would).
 pub(crate) struct StoreView {
     runtime: tokio::runtime::Runtime,
-    stores: SqliteStores,
+    stores: AnyStores,
+}
+
+/// The store `project`'s config names, opened by herald-app as `herald status` opens it (to
+/// inspect: the view only reads), so it reads whichever backend the cluster uses through the
+/// same ports.
+fn open_view(project: &Project) -> StoreView {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let env = BTreeMap::new();
+    let settings = herald_app::Settings::load(Some(&project.file("herald.toml")), &env)
+        .expect("the cluster's config loads");
+    let stores = runtime
+        .block_on(herald_app::open_store_to_inspect(&settings, &env))
+        .expect("the store opens");
+    StoreView { runtime, stores }
 }
 
 impl StoreView {
-    fn open(db: &Path) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let stores = SqliteStores::open(db).expect("the store opens");
-        Self { runtime, stores }
-    }
-
     /// Every delivery of `run` ever claimed: its last owner, slot, state, whether recovered.
     pub(crate) fn claims(&self, run: &RunId) -> Vec<ClaimRecord> {
         self.runtime

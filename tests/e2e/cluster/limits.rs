@@ -10,18 +10,30 @@ use herald_core::RecipientId;
 use herald_testkit::poll::wait_for;
 
 use super::kit::{
-    ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id, skipped,
+    ALWAYS_OPEN, Backend, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id, skipped,
 };
 
 /// The recipients opted out while the others drain.
 const LATE_OPT_OUTS: usize = 8;
 
 #[test]
-fn an_opt_out_recorded_while_three_workers_drain_stops_every_queued_delivery_of_it() {
-    let cluster = Cluster::new(&[SenderConf {
-        name: "main",
-        per_second: 50,
-    }]);
+fn an_opt_out_recorded_while_three_workers_drain_stops_every_queued_delivery_of_it_on_sqlite() {
+    late_opt_outs(Backend::Sqlite);
+}
+
+#[test]
+fn an_opt_out_recorded_while_three_workers_drain_stops_every_queued_delivery_of_it_on_redis() {
+    late_opt_outs(Backend::Redis);
+}
+
+fn late_opt_outs(backend: Backend) {
+    let cluster = Cluster::new(
+        backend,
+        &[SenderConf {
+            name: "main",
+            per_second: 50,
+        }],
+    );
     // The campaign starts now, its deliveries spread over 15 s. Those released in the last
     // 6 s of the spread are the ones opted out, once the others are being sent: queued and due
     // later when the opt-out is recorded.
@@ -104,18 +116,30 @@ fn an_opt_out_recorded_while_three_workers_drain_stops_every_queued_delivery_of_
 }
 
 #[test]
-fn two_campaigns_of_one_purpose_on_different_workers_never_exceed_a_cap_of_one_a_day() {
+fn two_campaigns_of_one_purpose_on_different_workers_never_exceed_a_cap_of_one_a_day_on_sqlite() {
+    cap_across_campaigns(Backend::Sqlite);
+}
+
+#[test]
+fn two_campaigns_of_one_purpose_on_different_workers_never_exceed_a_cap_of_one_a_day_on_redis() {
+    cap_across_campaigns(Backend::Redis);
+}
+
+fn cap_across_campaigns(backend: Backend) {
     // Two senders so each campaign has a worker of its own; one more worker works both.
-    let cluster = Cluster::new(&[
-        SenderConf {
-            name: "alpha",
-            per_second: 40,
-        },
-        SenderConf {
-            name: "beta",
-            per_second: 40,
-        },
-    ]);
+    let cluster = Cluster::new(
+        backend,
+        &[
+            SenderConf {
+                name: "alpha",
+                per_second: 40,
+            },
+            SenderConf {
+                name: "beta",
+                per_second: 40,
+            },
+        ],
+    );
     cluster.provider.set_delay(Duration::from_millis(50));
     let audience = people(40, 3_000_000);
     let extra = format!(

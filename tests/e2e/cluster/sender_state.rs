@@ -9,7 +9,9 @@ use herald_testkit::poll::{wait_for, wait_until};
 use herald_testkit::process::Spawned;
 use herald_testkit::provider::{Match, Reply};
 
-use super::kit::{ALWAYS_OPEN, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id};
+use super::kit::{
+    ALWAYS_OPEN, Backend, Cluster, PATIENCE, SenderConf, people, per_recipient, run_id,
+};
 
 const AT: &str = "2026-01-01T00:00";
 
@@ -23,11 +25,18 @@ const ANSWER_DELAY: Duration = Duration::from_millis(150);
 const IN_FLIGHT: TimeDelta = TimeDelta::milliseconds(450);
 
 /// Three workers, an audience of `n` due now, answers slowed so every worker holds claims.
-fn cluster_of_three(n: usize, first_phone: u64) -> (Cluster, Vec<Spawned>, herald_core::RunId) {
-    let cluster = Cluster::new(&[SenderConf {
-        name: "main",
-        per_second: 30,
-    }]);
+fn cluster_of_three(
+    backend: Backend,
+    n: usize,
+    first_phone: u64,
+) -> (Cluster, Vec<Spawned>, herald_core::RunId) {
+    let cluster = Cluster::new(
+        backend,
+        &[SenderConf {
+            name: "main",
+            per_second: 30,
+        }],
+    );
     cluster.provider.set_delay(ANSWER_DELAY);
     let audience = people(n, first_phone);
     cluster.campaign(
@@ -62,10 +71,19 @@ fn owners_before(claims: &[herald_store::ClaimRecord], instant: DateTime<Utc>) -
 }
 
 #[test]
-fn a_429_answered_to_one_worker_grants_no_slot_to_any_worker_until_the_throttle_ends() {
+fn a_429_answered_to_one_worker_grants_no_slot_to_any_worker_until_the_throttle_ends_on_sqlite() {
+    shared_throttle(Backend::Sqlite);
+}
+
+#[test]
+fn a_429_answered_to_one_worker_grants_no_slot_to_any_worker_until_the_throttle_ends_on_redis() {
+    shared_throttle(Backend::Redis);
+}
+
+fn shared_throttle(backend: Backend) {
     const N: usize = 90;
     const RETRY_AFTER: i64 = 2;
-    let (cluster, mut workers, run) = cluster_of_three(N, 4_000_000);
+    let (cluster, mut workers, run) = cluster_of_three(backend, N, 4_000_000);
     cluster.provider.script(
         Match::Ordinal(20),
         Reply::Throttle {
@@ -135,9 +153,18 @@ fn a_429_answered_to_one_worker_grants_no_slot_to_any_worker_until_the_throttle_
 }
 
 #[test]
-fn a_131048_answered_to_one_worker_stops_every_worker_until_the_sender_is_resumed() {
+fn a_131048_answered_to_one_worker_stops_every_worker_until_the_sender_is_resumed_on_sqlite() {
+    shared_block(Backend::Sqlite);
+}
+
+#[test]
+fn a_131048_answered_to_one_worker_stops_every_worker_until_the_sender_is_resumed_on_redis() {
+    shared_block(Backend::Redis);
+}
+
+fn shared_block(backend: Backend) {
     const N: usize = 60;
-    let (cluster, mut workers, run) = cluster_of_three(N, 5_000_000);
+    let (cluster, mut workers, run) = cluster_of_three(backend, N, 5_000_000);
     cluster.provider.script(Match::Ordinal(12), Reply::BLOCK);
     let store = cluster.store();
     let block = wait_until("the block to be recorded", PATIENCE, || {
