@@ -147,6 +147,7 @@ impl Cluster {
     }
 
     fn build(redis: Option<Persistence>, senders: &[SenderConf<'_>]) -> Self {
+        let persistence = redis;
         let turn = take_turn();
         let provider = FakeProvider::start();
         let mut project = Project::new(env!("CARGO_BIN_EXE_herald"));
@@ -170,6 +171,10 @@ impl Cluster {
             .unwrap();
         }
         project.write_config(&config);
+        if redis.is_some() && persistence == Some(Persistence::Aof) {
+            // A Redis store exists only once `herald init` created it.
+            project.ok(&["init"]);
+        }
         Self {
             project,
             provider,

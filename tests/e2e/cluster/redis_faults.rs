@@ -178,6 +178,26 @@ fn redis_restarted_empty_halts_the_workers_with_the_epoch_error_and_nothing_more
     // but a worker that re-initialised it could have re-queued what it held).
     let per_phone = per_recipient(&cluster.provider, |_| true);
     assert!(per_phone.values().all(|n| *n == 1), "{per_phone:?}");
+    // A worker restarted after the halt (as its supervisor would) does not take the empty Redis
+    // for a new store: it refuses, naming `herald init`, and sends nothing; nor does a scheduler.
+    let mut again = cluster.worker("worker-restarted", &[]);
+    let code = wait_until("the restarted worker to refuse", PATIENCE, || {
+        again.exited().ok_or(cluster.provider.count())
+    });
+    let log = cluster.project.log("worker-restarted");
+    assert!(code.is_some_and(|c| c != 0), "exited with {code:?}: {log}");
+    assert!(log.contains("herald init"), "{log}");
+    assert_eq!(cluster.provider.count(), at_halt, "sent after the restart");
+    let scheduler = cluster.project.output(&["scheduler", "faulty.yaml"]);
+    assert!(
+        !scheduler.status.success(),
+        "the scheduler expanded an emptied Redis"
+    );
+    assert_eq!(
+        cluster.redis().command(&["DBSIZE"]),
+        ":0",
+        "something was written to the emptied Redis"
+    );
     eprintln!(
         "emptied with {at_restart} requests received; {} more arrived before the workers halted \
          (claims granted before the restart, their requests already leaving); {codes:?}",
@@ -212,6 +232,11 @@ fn a_redis_without_aof_is_refused_by_the_worker_and_nothing_is_sent() {
         redis.command(&["CONFIG", "SET", "appendonly", "yes"]),
         "+OK"
     );
+    assert_eq!(
+        redis.command(&["CONFIG", "SET", "appendfsync", "always"]),
+        "+OK"
+    );
+    cluster.project.ok(&["init"]);
     cluster.schedule(&["unsafe.yaml"], &[&run]);
     assert_eq!(redis.command(&["CONFIG", "SET", "appendonly", "no"]), "+OK");
 
@@ -267,6 +292,7 @@ fn a_campaign_of_50_000_due_at_one_instant_drains_completely() {
         writeln!(csv, "r{i},+7916{:07},Etc/UTC", 9_000_000 + i).unwrap();
     }
     project.write("crowd.csv", &csv);
+    project.ok(&["init"]);
     // The shortest spread, one second, gives every recipient an offset of 0 (offsets are whole
     // seconds below the width): every delivery is due at `at` itself.
     project.write(
