@@ -16,6 +16,8 @@ pub(crate) struct Conn {
     pub(crate) time: StoreTime,
     /// The store's epoch as this handle found or wrote it at open.
     pub(crate) epoch: String,
+    /// How long an ended delivery is kept before compaction ([`crate::RedisConfig::retention`]).
+    pub(crate) retention_ms: i64,
 }
 
 impl Conn {
@@ -50,7 +52,10 @@ pub(crate) fn map_err(error: redis::RedisError) -> StoreError {
     if error.code() == Some("EPOCH") {
         return StoreError::Corrupt {
             key: "epoch".to_owned(),
-            reason: error.detail().unwrap_or("the store lost its state").to_owned(),
+            reason: error
+                .detail()
+                .unwrap_or("the store lost its state")
+                .to_owned(),
         };
     }
     if error.is_io_error()

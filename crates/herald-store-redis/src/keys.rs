@@ -22,7 +22,7 @@
 //! | `hist:<phone>` | zset | member → slot (ms) of every send recorded for the phone (claimed, not requeued); the member's delivery names campaign and purpose via its run |
 //! | `tier:<sender>` | zset | `<phone>` → latest slot (ms): the sender's unique recipients per moving 24 h, trimmed below now − 24 h by the claim |
 //! | `recent` | zset | `<phone>` → latest slot (ms) over every sender: `recent_recipients` |
-//! | `consent:<channel>:<phone>` | hash | event identity (kind, scope, instant, source, proof) → the event as JSON with its `recorded` ms; `HLEN` is what [`herald_store::ConsentSeen`] counts |
+//! | `consent:<channel>:<phone>` | hash | event identity (`<kind>` SEP `<scope>` SEP `<instant ms>` SEP `<source>`; proof is not part of it) → the event as JSON `{"r":<recorded ms>,"k":kind,"c":scope,"o":<instant ms>,"s":source,"p":proof or absent}`; `HLEN` is what [`herald_store::ConsentSeen`] counts |
 //! | `sender:<sender>` | hash | `tat` (GCRA theoretical arrival time, unix µs), `throttled` (ms), `block_code`, `block_reason`, `block_at` (ms) |
 //! | `senders` | set | senders with a recorded throttle or block |
 //! | `done` | zset | member → instant (ms) the delivery became terminal: compaction walks it oldest first |
@@ -30,13 +30,20 @@
 //! # A delivery's state (`dl:<run>` values)
 //! JSON, short field names because a campaign holds millions:
 //! - queued: `{"s":"q","d":<due ms>,"w":"<wait reason>"|absent,"a":<attempts>}`
-//! - sending: `{"s":"s","a":<attempts>,"o":"<owner>","l":<lease end ms>,"t":<slot µs>,"r":1|absent}`
+//! - sending: `{"s":"s","a":<attempts>,"o":"<owner>","l":<lease end ms>,"t":<slot µs>,"r":1|absent,
+//!   "p":"<phone>"}`: `p` is the recipient's E.164 phone, so requeue, finish and recovery reach
+//!   `hist:<phone>` without decoding the snapshot (a queued or terminal state has none)
 //! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
 //!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
 //!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
 //!
 //! `o`/`t`/`r` (last owner, slot, recovered) stay after a claim ends or is requeued, for
 //! [`herald_store::Deliveries::claims`].
+//!
+//! Scripts write states with `enc_state` of `scripts/state.lua`, never `cjson.encode`: cjson
+//! writes numbers with 14 significant digits, which would round a slot in µs (16 digits). A
+//! delivery ended at expansion (`Initial::Ended`) has a state (with `f`) and a `done` entry but
+//! no `snap:<run>` entry: nothing reads its snapshot.
 //!
 //! # Time
 //! Scripts take the store's now as an argument when the store is timed by a caller's clock
@@ -55,6 +62,9 @@ pub(crate) struct Keys {
     prefix: String,
 }
 
+// The scripts build per-run and per-phone keys from the prefix themselves, so not every helper
+// has a Rust caller.
+#[allow(dead_code)]
 impl Keys {
     pub(crate) fn new(prefix: &str) -> Self {
         Self {

@@ -18,14 +18,17 @@
 //! - `scripts/*.lua`: the scripts, one per atomic operation.
 
 mod claims;
+mod codec;
 mod conn;
 mod consents;
 mod deliveries;
 mod keys;
+mod outcomes;
 mod queue;
 mod runs;
 mod scripts;
 mod senders;
+mod waits;
 
 use chrono::{DateTime, Utc};
 use herald_store::{StoreResult, StoreTime, Stores};
@@ -44,6 +47,10 @@ pub struct RedisConfig {
     pub url: String,
     /// Every key starts with this (default `h:`).
     pub prefix: String,
+    /// How long a delivery's snapshot and state are kept once it ended (default 7 days):
+    /// compaction then deletes them, keeping the run's counts and the send history (see
+    /// `claims/compact.rs`).
+    pub retention: std::time::Duration,
 }
 
 impl RedisConfig {
@@ -52,6 +59,7 @@ impl RedisConfig {
         Self {
             url: url.into(),
             prefix: "h:".to_owned(),
+            retention: std::time::Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -77,6 +85,7 @@ impl RedisStores {
             keys,
             time,
             epoch,
+            retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
         };
         Ok(Self {
             runs: RedisRuns::new(conn.clone()),

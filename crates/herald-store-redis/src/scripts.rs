@@ -9,7 +9,10 @@ use crate::conn::{Conn, map_err};
 
 /// A script with the prelude.
 pub(crate) fn script(body: &str) -> Script {
-    Script::new(&format!("{}\n{body}", include_str!("../scripts/prelude.lua")))
+    Script::new(&format!(
+        "{}\n{body}",
+        include_str!("../scripts/prelude.lua")
+    ))
 }
 
 /// An invocation with the prelude's arguments (prefix, epoch, now) already pushed; push the
@@ -29,8 +32,5 @@ pub(crate) async fn run<T: redis::FromRedisValue>(
     invocation: &ScriptInvocation<'_>,
 ) -> StoreResult<T> {
     let mut manager = conn.manager.clone();
-    invocation
-        .invoke_async(&mut manager)
-        .await
-        .map_err(map_err)
+    invocation.invoke_async(&mut manager).await.map_err(map_err)
 }
