@@ -124,6 +124,7 @@ fn measure_all(settings: &Settings, runtime: &Runtime, dir: &Path) -> Result<(),
     let footprint = admin.footprint(PREFIX)?;
     let memory = Memory {
         drained: admin.used_memory()?,
+        overhead_drained: admin.overhead()?,
         index_drained: admin.index_bytes()?,
         ..w1.memory
     };
@@ -171,7 +172,7 @@ fn measure_all(settings: &Settings, runtime: &Runtime, dir: &Path) -> Result<(),
         let after = admin.used_memory()?;
         let rss = number(&report, "peak_rss_kib")? as u64;
         emit(format_args!(
-            "{{\"bench\":\"herald_expander_rss\",\"jobs\":{large},\"peak_rss_mib\":{:.1},\"jobs_per_s\":{:.0},\"redis_bytes_per_job\":{:.1},\"ratio_to_{jobs}\":{:.3}}}",
+            "{{\"bench\":\"herald_expander_rss\",\"jobs\":{large},\"peak_rss_mib\":{:.1},\"enqueue_jobs_per_s\":{:.0},\"enqueue_bytes_per_job\":{:.1},\"ratio_to_{jobs}\":{:.3}}}",
             mib(rss),
             large as f64 / number(&report, "secs")?,
             after.saturating_sub(before) as f64 / large as f64,
@@ -234,6 +235,7 @@ fn measure(
     let jobs = settings.jobs;
     admin.flushall()?;
     let empty = admin.used_memory()?;
+    let overhead_empty = admin.overhead()?;
     let index_empty = admin.index_bytes()?;
     let expanded = spawn(&Job {
         target: target.clone(),
@@ -283,6 +285,8 @@ fn measure(
             empty,
             expanded: after,
             drained: 0,
+            overhead_empty,
+            overhead_drained: 0,
             index_empty,
             index_drained: 0,
         },

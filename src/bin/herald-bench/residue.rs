@@ -8,7 +8,7 @@
 //! queued   = used_memory after expansion − used_memory of the emptied server
 //! residue  = used_memory after the drain − used_memory of the emptied server
 //!            − Σ MEMORY USAGE(kept keys)          (key, value and key entry, SAMPLES 0)
-//!            − growth of the key index            (see Admin::index_bytes)
+//!            − growth of used_memory_overhead     (INFO memory, drained − emptied)
 //! X2       = residue / queued
 //! ```
 //!
@@ -22,11 +22,12 @@
 //! - sender state and the store's identity: `sender:`, `senders`, `epoch`, `layout`.
 //!
 //! Everything else counts as residue: the queue's own keys (`due:`, `leases`), any family the
-//! layout does not list, and memory no key accounts for (script cache, allocator, buffers). The
-//! key index is subtracted because its growth comes from the kept consent and history keys
-//! (one per phone each) and would otherwise be charged to the queue. The snapshots are shown
-//! apart (`snap_bytes`) because they are the one kept family that compaction, not the drain,
-//! removes.
+//! layout does not list, and data memory no key accounts for (`unattributed_bytes`). The
+//! server's overhead is subtracted: it is bookkeeping, not data a job left, and most of its
+//! growth is the key index of the kept consent and history keys (one key per phone each;
+//! `index_growth_bytes` shows that part, see `Admin::index_bytes`), the rest clients' buffers
+//! and the script cache. The snapshots are shown apart (`snap_bytes`) because they are the one
+//! kept family that compaction, not the drain, removes.
 
 use std::fmt::Write as _;
 
@@ -46,6 +47,10 @@ pub(crate) struct Memory {
     pub(crate) expanded: u64,
     /// `used_memory` after the drain.
     pub(crate) drained: u64,
+    /// `used_memory_overhead` of the emptied server.
+    pub(crate) overhead_empty: u64,
+    /// `used_memory_overhead` after the drain.
+    pub(crate) overhead_drained: u64,
     /// The key index's bytes of the emptied server.
     pub(crate) index_empty: u64,
     /// The key index's bytes after the drain.
@@ -71,12 +76,13 @@ pub(crate) fn line(jobs: u64, memory: &Memory, footprint: &Footprint) -> String 
         );
     }
     let index = memory.index_drained as i64 - memory.index_empty as i64;
-    let residue = grown - kept as i64 - index;
+    let overhead = memory.overhead_drained as i64 - memory.overhead_empty as i64;
+    let residue = grown - kept as i64 - overhead;
     let snap = footprint.families.get("snap").map_or(0, |(_, b)| *b);
     format!(
         "{{\"bench\":\"herald_residue\",\"jobs\":{jobs},\"residue_fraction\":{:.4},\
          \"residue_bytes\":{residue},\"queued_bytes\":{queued},\"kept_bytes\":{kept},\
-         \"snap_bytes\":{snap},\"index_growth_bytes\":{index},\"unkept_keys_bytes\":{other},\
+         \"snap_bytes\":{snap},\"overhead_growth_bytes\":{overhead},\"index_growth_bytes\":{index},\"unkept_keys_bytes\":{other},\
          \"unattributed_bytes\":{},\"families\":{{{families}}}}}",
         residue as f64 / queued.max(1) as f64,
         residue - other as i64,

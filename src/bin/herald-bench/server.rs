@@ -44,16 +44,26 @@ impl Admin {
 
     /// `used_memory` of `INFO memory`: what BullMQ's bytes per job are measured with.
     pub(crate) fn used_memory(&mut self) -> Result<u64, String> {
+        self.info_memory("used_memory")
+    }
+
+    /// `used_memory_overhead` of `INFO memory`: the part of `used_memory` that is the server's
+    /// bookkeeping rather than data (clients' buffers, the script cache, the key index, …).
+    pub(crate) fn overhead(&mut self) -> Result<u64, String> {
+        self.info_memory("used_memory_overhead")
+    }
+
+    fn info_memory(&mut self, field: &str) -> Result<u64, String> {
         let info: String = redis::cmd("INFO")
             .arg("memory")
             .query(&mut self.conn)
             .map_err(|e| format!("INFO memory: {e}"))?;
         info.lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .ok_or_else(|| "INFO memory has no used_memory".to_owned())?
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .ok_or_else(|| format!("INFO memory has no {field}"))?
             .trim()
             .parse()
-            .map_err(|e| format!("INFO memory: used_memory: {e}"))
+            .map_err(|e| format!("INFO memory: {field}: {e}"))
     }
 
     /// Bytes of db 0's key index that `MEMORY USAGE` does not count: the main and expires
