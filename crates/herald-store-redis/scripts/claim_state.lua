@@ -35,10 +35,17 @@ local function split(member)
   if not i then return nil end
   return string.sub(member, 1, i - 1), string.sub(member, i + 1)
 end
--- The recipient's phone from its snapshot (`snap:<run>`), or nil.
+-- The recipient's phone from its snapshot (`snap:<run>`), or nil. The codec (src/codec.rs
+-- `Snap`) writes the phone as the first field, so `{"p":"+…"` is read without decoding the
+-- snapshot's attributes (an E.164 phone holds no quote or escape); a snapshot written otherwise
+-- is decoded whole.
 local function snap_phone(run, rcpt)
   local raw = redis.call('HGET', P .. 'snap:' .. run, rcpt)
   if not raw then return nil end
+  if string.sub(raw, 1, 7) == '{"p":"+' then
+    local close = string.find(raw, '"', 8, true)
+    if close then return string.sub(raw, 7, close - 1) end
+  end
   local snap = dec(raw)
   if not snap or type(snap.p) ~= 'string' then return nil end
   return snap.p

@@ -27,7 +27,7 @@ for _, member in ipairs(ended) do
       if type(st.p) == 'string' then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
       redis.call('HINCRBY', rkey, 'c:queued', 1)
     else
-      back.s, back.f, back.p = 'unknown', nowms, st.p
+      back.s, back.f = 'unknown', nowms
       back.m = 'interrupted while its request may have been in flight (the lease of '
         .. tostring(st.o) .. ' ended)'
       redis.call('ZADD', P .. 'done', num(nowms), member)

@@ -1,8 +1,8 @@
--- Deliveries::waits, one chunk (reads only). Own args: run, now ms, before ms or '', offset,
--- chunk size. Returns {} for no such run, else {run state, due by now, first due ms or '',
--- looked at, reason, count, earliest ms, reason, count, earliest ms, …}: the reasons of the
--- chunk of queued deliveries due after now (and before `before`), from `offset` on. A paused
--- run needs no walk (all of its queue waits for an operator): its chunk is empty.
+-- Deliveries::waits, one chunk (reads only). Own args: run, now ms, before ms or '', offset
+-- (among the deliveries due after now), chunk size. Returns {} for no such run, else
+-- {run state, due by now, first due ms or '', looked at, reason, count, earliest ms, …}: the
+-- reasons of the chunk of queued deliveries due after now (and before `before`), from
+-- `offset` on. A paused run needs no walk (all of its queue waits for an operator).
 local run, now = arg(1), tonumber(arg(2))
 local before = arg(3) == '' and '+inf' or '(' .. arg(3)
 local state = redis.call('HGET', P .. 'run:' .. run, 'state')
@@ -19,7 +19,13 @@ if arg(3) ~= '' and tonumber(arg(3)) <= now then
   return out
 end
 out[2] = redis.call('ZCOUNT', due, '-inf', now)
-local rows = redis.call('ZRANGEBYSCORE', due, '(' .. arg(2), before, 'WITHSCORES', 'LIMIT', tonumber(arg(4)), tonumber(arg(5)))
+-- The deliveries due after now and before `before` are those of ranks [due by now, end): walked
+-- by rank, so each chunk costs O(log n + chunk) however far into the queue it is.
+local last = redis.call('ZCOUNT', due, '-inf', before) - 1
+local from = out[2] + tonumber(arg(4))
+local to = math.min(from + tonumber(arg(5)) - 1, last)
+local rows = {}
+if from <= to then rows = redis.call('ZRANGE', due, from, to, 'WITHSCORES') end
 local groups, order = {}, {}
 for i = 1, #rows, 2 do
   local raw = redis.call('HGET', P .. 'dl:' .. run, rows[i])

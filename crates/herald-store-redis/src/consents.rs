@@ -67,8 +67,18 @@ fn identity(event: &ConsentEvent) -> String {
     )
 }
 
-/// Decodes one phone's hash values, ordered as they happened (ties: by identity, as SQLite's
-/// primary key orders them).
+/// Where an event sorts: when it happened, then kind, scope and source, the order of SQLite's
+/// primary key.
+fn order(event: &ConsentEvent) -> (DateTime<Utc>, &'static str, &'static str, &str) {
+    (
+        event.occurred_at,
+        kind_name(event.kind),
+        event.scope.as_str(),
+        &event.source,
+    )
+}
+
+/// Decodes one phone's hash values, ordered as they happened (ties as SQLite orders them).
 fn decode(
     channel: &str,
     phone: &PhoneNumber,
@@ -102,9 +112,7 @@ fn decode(
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    events.sort_by(|a, b| {
-        (a.event.occurred_at, identity(&a.event)).cmp(&(b.event.occurred_at, identity(&b.event)))
-    });
+    events.sort_by(|a, b| order(&a.event).cmp(&order(&b.event)));
     Ok(events)
 }
 

@@ -99,6 +99,11 @@ pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreRes
         .iter()
         .map(Row::new)
         .collect::<StoreResult<Vec<_>>>()?;
+    if rows.len() > INSERT_CHUNK {
+        // Each chunk checks its runs before writing; checking them all first keeps a batch of
+        // several chunks whole when one names an unknown run.
+        require_runs(conn, &rows).await?;
+    }
     let mut inserted = 0u64;
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut call = invocation(conn, &INSERT);
@@ -117,7 +122,25 @@ pub(crate) async fn insert_batch(conn: &Conn, batch: &[NewDelivery]) -> StoreRes
             _ => return Err(corrupt("insert_batch".into(), "unexpected script answer")),
         }
     }
+    tracing::debug!(rows = batch.len(), inserted, "expansion batch stored");
     Ok(inserted)
+}
+
+/// `NotFound` unless every run the rows name exists.
+async fn require_runs(conn: &Conn, rows: &[Row]) -> StoreResult<()> {
+    let mut runs: Vec<&str> = rows.iter().map(|r| r.run.as_str()).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let mut pipe = redis::pipe();
+    for run in &runs {
+        pipe.cmd("EXISTS").arg(conn.keys.run(run));
+    }
+    let mut manager = conn.manager.clone();
+    let found: Vec<i64> = pipe.query_async(&mut manager).await.map_err(map_err)?;
+    match runs.iter().zip(found).find(|(_, n)| *n == 0) {
+        Some((run, _)) => Err(StoreError::NotFound(format!("run {run}"))),
+        None => Ok(()),
+    }
 }
 
 /// The script's arguments for a scope (or none).

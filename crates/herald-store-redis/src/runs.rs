@@ -206,12 +206,16 @@ impl Runs for RedisRuns {
 /// meanwhile; a crash halfway leaves the rest queued under a cancelled run, which `due` never
 /// returns and the next cancel (or an insert's check) ends.
 pub(crate) async fn cancel_queued(conn: &Conn, run: &RunId) -> StoreResult<()> {
+    let mut chunks = 0u64;
     loop {
         let mut call = invocation(conn, &CANCEL_CHUNK);
         call.arg(run.as_str()).arg(CANCEL_CHUNK_SIZE);
         let left: i64 = run_script(conn, &call).await?;
+        chunks += 1;
         if left == 0 {
+            tracing::info!(run = %run, chunks, "cancelled run's queue ended");
             return Ok(());
         }
+        tracing::debug!(run = %run, left, "cancel: a chunk ended");
     }
 }

@@ -11,7 +11,7 @@ use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
 use herald_store::conformance::{ManualClock, generous, new_run, phone, queued, t, worker};
 use herald_store::{
     Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Refusal,
-    Runs, SenderLimits, StoreTime, Stores, Terminal, WorkerId,
+    Runs, SenderLimits, StoreError, StoreTime, Stores, Terminal, WorkerId,
 };
 use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::RedisServer;
@@ -293,4 +293,34 @@ async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
         [],
         "compacted claims are not listed"
     );
+}
+
+/// A state that does not read back stops the claim with `Corrupt` naming the delivery, and
+/// nothing of it is claimed; renewals and recovery read it the same way.
+#[tokio::test]
+async fn a_corrupt_state_is_corrupt_not_claimed() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(10));
+    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (run, _) = run_with(&stores, "broken", 1).await;
+    let dl = format!("h:dl:{run}");
+    assert_eq!(server.command(&["HSET", &dl, "r0", "{not json"]), ":0");
+    let claims = vec![fresh_claim(&run, "r0", t(10))];
+    let answer = stores
+        .deliveries()
+        .claim(&group(worker(1), generous("main"), claims))
+        .await;
+    let Err(StoreError::Corrupt { key: named, .. }) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(named.contains("r0"), "{named}");
+    let renewed = stores
+        .deliveries()
+        .renew(&worker(1), &[key(&run, "r0")], LEASE)
+        .await;
+    assert!(
+        matches!(renewed, Err(StoreError::Corrupt { .. })),
+        "{renewed:?}"
+    );
+    assert_eq!(stores.deliveries().counts(&run).await.unwrap().sending, 0);
 }

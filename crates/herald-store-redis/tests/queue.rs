@@ -77,6 +77,19 @@ async fn insert_batch_dedupes_across_batches_and_chunks() {
             .any(|d| d.key == twice[0].key && d.due_at == t(7))
     );
     assert_eq!(d.counts(&run.run).await.unwrap().total(), 6_001);
+    // A batch of several chunks naming an unknown run writes nothing; a queued row without a
+    // recipient is refused, naming the field.
+    let mut mixed = rows(&run.run, 10_000, 12_500);
+    mixed.push(queued(&new_run("ghost").run, "g", 1, 0));
+    assert!(matches!(
+        d.insert_batch(&mixed).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let mut bare = queued(&run.run, "bare", 1, 0);
+    bare.recipient = None;
+    let refused = d.insert_batch(&[bare]).await.unwrap_err();
+    assert!(refused.to_string().contains("recipient"), "{refused}");
+    assert_eq!(d.counts(&run.run).await.unwrap().total(), 6_001);
 }
 
 /// A cancel of more queued deliveries than one chunk ends all of them, leaves the counts adding

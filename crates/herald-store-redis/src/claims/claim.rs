@@ -166,6 +166,24 @@ mod tests {
         ));
     }
 
+    /// `scripts/claim_state.lua` reads the phone as the snapshot's first field without decoding
+    /// the rest: the codec must keep writing it first.
+    #[test]
+    fn the_snapshot_starts_with_its_phone() {
+        use herald_core::{AudienceId, PhoneNumber, RecipientId};
+        let snapshot = herald_store::RecipientSnapshot {
+            id: AudienceId::Given(RecipientId::parse("a").unwrap()),
+            phone: PhoneNumber::parse("+4915112345678", None).unwrap(),
+            zone: None,
+            locale: Some("de-DE".into()),
+            country: None,
+            attributes: [("p".to_owned(), "+1".to_owned())].into_iter().collect(),
+            line: 1,
+        };
+        let json = crate::codec::Snap::new(&snapshot, None, None).encode();
+        assert!(json.starts_with(r#"{"p":"+4915112345678""#), "{json}");
+    }
+
     #[test]
     fn a_malformed_reply_is_corrupt_not_a_panic() {
         for reply in [
