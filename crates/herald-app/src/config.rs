@@ -18,8 +18,10 @@ use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
 mod source;
+mod store;
 mod worker;
 
+pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
 
 /// Why settings could not be loaded.
@@ -70,15 +72,6 @@ pub const IMPLICIT_SENDER: &str = "main";
 
 /// Where the implicit `main` outbox appends, relative to the working directory.
 pub const IMPLICIT_OUTBOX: &str = "herald-outbox.jsonl";
-
-/// `[store]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSettings {
-    /// The SQLite file; default `$XDG_DATA_HOME/herald/herald.db`, so a run started from another
-    /// directory finds the same state.
-    pub sqlite: Option<PathBuf>,
-}
 
 /// Channel kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -250,15 +243,8 @@ impl Settings {
                 message,
             })
         };
-        if self
-            .store
-            .sqlite
-            .as_ref()
-            .is_some_and(|path| path.as_os_str().is_empty())
-        {
-            return invalid(
-                "store.sqlite: must not be empty (leave it out for the default location)".into(),
-            );
+        if let Some(message) = self.store.check() {
+            return invalid(message);
         }
         for (name, sender) in &self.senders {
             if sender.per_second == Some(0) {
@@ -293,6 +279,14 @@ impl Settings {
             }
         }
         self.worker.check(&self.senders).map_or(Ok(()), invalid)
+    }
+
+    /// The store as messages name it: the Redis URL (it holds no password) or the SQLite file.
+    pub fn store_location(&self, env: &BTreeMap<String, String>) -> String {
+        match &self.store.redis {
+            Some(url) => url.as_str().to_owned(),
+            None => self.sqlite_path(env).display().to_string(),
+        }
     }
 
     /// The SQLite file to use.

@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod config;
 pub mod consent;
+mod outage;
 pub mod resume;
 pub mod run;
 pub mod schedule;
@@ -14,7 +15,7 @@ pub mod store;
 pub mod work;
 
 pub use config::Settings;
-pub use store::{AppStores, open_store, open_store_with};
+pub use store::{AnyStores, AppStores, open_store, open_store_to_inspect, open_store_with};
 
 /// A failure, split by whose fault it is (exit 1 for the user's, 2 for ours).
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +33,15 @@ impl From<herald_store::StoreError> for AppError {
         match error {
             herald_store::StoreError::Conflict(message) => AppError::User(message),
             unusable @ herald_store::StoreError::Unusable { .. } => AppError::User(format!(
-                "{unusable} (the store's file is set by `[store] sqlite` in the config or \
-                 HERALD_STORE__SQLITE)"
+                "{unusable} (the store is set by `[store] sqlite` or `[store] redis` in the \
+                 config, or HERALD_STORE__SQLITE or HERALD_STORE__REDIS)"
+            )),
+            // Never retried: a store that lost its state (a Redis restarted empty) or holds data
+            // Herald cannot read must not be worked on as if it were new, which would expand
+            // again and resend.
+            corrupt @ herald_store::StoreError::Corrupt { .. } => AppError::Internal(format!(
+                "halted, nothing more is sent: {corrupt}. Restore the store from its backup or \
+                 AOF; if its state is really gone, find out what was sent before starting anew"
             )),
             other => AppError::Internal(other.to_string()),
         }

@@ -31,7 +31,7 @@ pub async fn resume_sender(
     env: &BTreeMap<String, String>,
     name: &str,
 ) -> Result<SenderResumed, AppError> {
-    let stores = open_store(settings, env)?;
+    let stores = open_store(settings, env).await?;
     let state = stores.senders().sender(name).await?;
     let known = settings.senders.contains_key(name)
         || state.blocked.is_some()
@@ -78,7 +78,7 @@ pub async fn resume_run(
     run: &str,
 ) -> Result<RunResumed, AppError> {
     let run = RunId::parse(run).map_err(|e| AppError::User(e.to_string()))?;
-    let stores = open_store(settings, env)?;
+    let stores = open_store(settings, env).await?;
     let record = stores
         .runs()
         .run(&run)

@@ -27,12 +27,9 @@ use herald_store::{
 };
 
 use crate::channel::AnyChannel;
+use crate::outage::{Outage, halt};
 use crate::schedule::{CampaignFile, schedule};
-use crate::{AppError, Settings, open_store_with};
-
-/// Consecutive steps a busy store (another process's write lock held past the busy timeout)
-/// may fail before `herald run` gives up: about 30 s beyond the busy timeouts themselves.
-const MAX_BUSY_STEPS: u32 = 30;
+use crate::{AppError, AppStores, Settings, open_store_with};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -163,7 +160,7 @@ pub async fn run_campaign(
 ) -> Result<RunReport, AppError> {
     let file = CampaignFile::load(file, clock.now())?;
     let (sender_name, sender) = file.sender(settings)?;
-    let stores = Arc::new(open_store_with(settings, env, options.store_time.clone())?);
+    let stores = Arc::new(open_store_with(settings, env, options.store_time.clone()).await?);
     if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
         let blocked = SenderBlocked {
             sender: sender_name,
@@ -217,11 +214,7 @@ pub async fn run_campaign(
     let spread = file.campaign.spread;
     worker.register(&run, file.campaign);
     let worker = Arc::new(worker);
-    let recovered = worker
-        .recover()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .len();
+    let recovered = worker.recover().await.map_err(halt)?.len();
     if recovered > 0 {
         tracing::warn!(
             recovered,
@@ -239,28 +232,29 @@ pub async fn run_campaign(
     let poll = (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
     let mut wake_on = shutdown.clone();
-    let mut busy = 0;
+    let mut outage = Outage::new(stores.outage_budget());
     let ending = loop {
         if shutdown.is_shutdown() {
             break Ending::Interrupted;
         }
         let step = match worker.step().await {
             Ok(step) => {
-                busy = 0;
+                outage.ended();
                 step
             }
             // Another process holds the file's write lock past the busy timeout (a long
-            // expansion batch of another campaign): waited out, up to a bound, never skipped.
-            Err(WorkerError::Store(StoreError::Unavailable(e))) if busy < MAX_BUSY_STEPS => {
-                busy += 1;
-                tracing::warn!(error.message = %e, attempt = busy, "store busy; trying the step again");
+            // expansion batch of another campaign), or Redis restarts: waited out with a capped
+            // back-off up to the store's outage budget, never skipped.
+            Err(WorkerError::Store(StoreError::Unavailable(e))) => {
+                let delay = outage.wait(&*e, &sender_name)?;
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = tokio::time::sleep(delay) => {}
                     () = wake_on.recv() => {}
                 }
                 continue;
             }
-            Err(e) => return Err(AppError::Internal(e.to_string())),
+            // A store that lost its state halts the run: never retried, never re-expanded.
+            Err(e) => return Err(halt(e)),
         };
         let progress = worker.progress();
         view.sent = progress.sent.load(Ordering::Relaxed);
@@ -300,10 +294,7 @@ pub async fn run_campaign(
             // Only the near end of the queue can keep the run going: a bounded read.
             let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
             let near = stores.deliveries().waits(&run, now, Some(within)).await?;
-            let throttled = worker
-                .throttled_until()
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let throttled = worker.throttled_until().await.map_err(halt)?;
             match until_idle(now, horizon, &near, throttled) {
                 WhenIdle::WaitUntil(at) => at,
                 // Told apart from a pause below.

@@ -13,10 +13,11 @@ use herald_campaign::Campaign;
 use herald_campaign::input::{MAX_DOCUMENT_BYTES, read_document};
 use herald_core::RunId;
 use herald_engine::expand::{ExpandError, Expansion, RunSource, expand};
-use herald_store::{Deliveries, RunCounts, Runs, Stores};
+use herald_store::{Deliveries, RunCounts, Runs, StoreError};
 
 use crate::config::SenderSettings;
-use crate::{AppError, Settings};
+use crate::outage::Outage;
+use crate::{AppError, AppStores, Settings};
 
 /// A campaign file read and validated, with its exact text (stored with its runs).
 #[derive(Debug, Clone)]
@@ -71,13 +72,56 @@ pub struct Scheduled {
 }
 
 /// Creates the run of `file` as of `now` (its `at`, or the next cron fire), with its sender
-/// and text, and expands its audience; idempotent.
-pub async fn schedule<S: Stores>(
+/// and text, and expands its audience; idempotent. A store that becomes unavailable is waited
+/// out (see the app's `outage` module) and the scheduling tried again from the start, which adds only
+/// what is missing.
+pub async fn schedule<S: AppStores>(
     stores: &S,
     file: &CampaignFile,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Scheduled, AppError> {
+    let mut outage = Outage::new(stores.outage_budget());
+    let what = file.path.display().to_string();
+    loop {
+        match schedule_once(stores, file, settings, now).await {
+            Ok(scheduled) => return Ok(scheduled),
+            Err(Attempt::Unavailable(error)) => {
+                let delay = outage.wait(&*error, &what)?;
+                tokio::time::sleep(delay).await;
+            }
+            Err(Attempt::Failed(error)) => return Err(error),
+        }
+    }
+}
+
+/// Why one scheduling attempt failed: worth trying again, or not.
+enum Attempt {
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    Failed(AppError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(why) => Attempt::Unavailable(why),
+            other => Attempt::Failed(AppError::from(other)),
+        }
+    }
+}
+
+impl From<AppError> for Attempt {
+    fn from(error: AppError) -> Self {
+        Attempt::Failed(error)
+    }
+}
+
+async fn schedule_once<S: AppStores>(
+    stores: &S,
+    file: &CampaignFile,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Scheduled, Attempt> {
     let (sender, _) = file.sender(settings)?;
     let source = file.path.display().to_string();
     let from = RunSource {
@@ -89,8 +133,8 @@ pub async fn schedule<S: Stores>(
         expand(stores, &file.campaign, from, now)
             .await
             .map_err(|e| match e {
-                ExpandError::Store(s) => AppError::from(s),
-                other => AppError::User(format!("{source}: {other}")),
+                ExpandError::Store(s) => Attempt::from(s),
+                other => Attempt::Failed(AppError::User(format!("{source}: {other}"))),
             })?;
     adopt(stores, &run, &sender, &file.text, now).await?;
     let counts = stores.deliveries().counts(&run).await?;
@@ -107,13 +151,13 @@ pub async fn schedule<S: Stores>(
 /// them when its campaign is scheduled again: until then no worker's scope includes it. The
 /// store adopts them on `create_run` of the existing run; expansion skips that call for a run
 /// whose audience was already expanded, so it is made here.
-async fn adopt<S: Stores>(
+async fn adopt<S: AppStores>(
     stores: &S,
     run: &RunId,
     sender: &str,
     text: &str,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let Some(record) = stores.runs().run(run).await? else {
         return Ok(());
     };

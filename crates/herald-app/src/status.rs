@@ -16,7 +16,7 @@ use herald_store::{
 };
 use serde_json::{Value, json};
 
-use crate::{AppError, AppStores, Settings, open_store};
+use crate::{AppError, AppStores, Settings, open_store_to_inspect};
 
 /// The whole status: senders, then runs.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub async fn status(
     run: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Status, AppError> {
-    let stores = open_store(settings, env)?;
+    let stores = open_store_to_inspect(settings, env).await?;
     let records = match run {
         Some(id) => {
             let id = RunId::parse(id).map_err(|e| AppError::User(e.to_string()))?;

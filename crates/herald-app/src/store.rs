@@ -1,15 +1,32 @@
 //! The one place the app names a store backend. Everything else holds an [`AppStores`]: the
 //! ports (`Stores`) plus the little `status` and messages need to say which store they mean.
 //!
-//! Today there is one backend, SQLite. The Redis backend (next issue) adds its branch to
-//! [`open_store`]; since `impl AppStores` is one type, it then returns an enum over both that
-//! implements the ports by delegating, as [`crate::channel::AnyChannel`] does for channels.
+//! `[store] sqlite` (or nothing) opens the SQLite file, `[store] redis` the Redis; either way
+//! [`open_store`] returns one type, [`AnyStores`], which delegates each port method to the
+//! backend (see `any`).
+
+mod any;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use herald_store::{StoreTime, Stores};
+use herald_store::{StoreError, StoreTime, Stores};
+use herald_store_redis::{PersistenceCheck, RedisConfig, RedisStores};
 
+pub use any::{AnyConsents, AnyDeliveries, AnyRuns, AnySenders, AnyStores, Backend};
+
+use crate::config::{RedisPersistence, RedisUrl};
 use crate::{AppError, Settings};
+
+/// How long a SQLite store may stay busy (another process's write lock held past the busy
+/// timeout, such as a long expansion batch) before a loop gives up: a lock is released within
+/// seconds, so half a minute of it means something is stuck.
+pub const SQLITE_OUTAGE: Duration = Duration::from_secs(30);
+
+/// How long a Redis may stay unreachable before a loop gives up and the process exits with the
+/// error: long enough for a restart that replays a large AOF, short enough that a supervisor
+/// (systemd, compose) sees a Redis that is gone.
+pub const REDIS_OUTAGE: Duration = Duration::from_secs(300);
 
 /// A store as the app uses it: the ports, and what describes the store to a person.
 pub trait AppStores: Stores {
@@ -17,6 +34,11 @@ pub trait AppStores: Stores {
     fn location(&self) -> String;
     /// The version of the stored schema, for `status` and support.
     fn schema_version(&self) -> Result<i64, AppError>;
+    /// How long the loops wait out a store that stays unavailable
+    /// ([`StoreError::Unavailable`]) before they stop with the error.
+    fn outage_budget(&self) -> Duration {
+        SQLITE_OUTAGE
+    }
 }
 
 impl AppStores for herald_store_sqlite::SqliteStores {
@@ -29,22 +51,81 @@ impl AppStores for herald_store_sqlite::SqliteStores {
     }
 }
 
-/// Opens the store the settings point at (the SQLite file, creating its directory), timed by
-/// the backend's own clock.
-pub fn open_store(
+impl AppStores for AnyStores {
+    fn location(&self) -> String {
+        match self.backend() {
+            Backend::Sqlite(stores) => stores.location(),
+            Backend::Redis(stores) => stores.url().to_owned(),
+        }
+    }
+
+    fn schema_version(&self) -> Result<i64, AppError> {
+        match self.backend() {
+            Backend::Sqlite(stores) => AppStores::schema_version(stores),
+            Backend::Redis(stores) => Ok(stores.layout_version()),
+        }
+    }
+
+    fn outage_budget(&self) -> Duration {
+        match self.backend() {
+            Backend::Sqlite(_) => SQLITE_OUTAGE,
+            Backend::Redis(_) => REDIS_OUTAGE,
+        }
+    }
+}
+
+/// Opens the store the settings point at (the SQLite file, creating its directory, or the
+/// Redis), timed by the backend's own clock.
+pub async fn open_store(
     settings: &Settings,
     env: &BTreeMap<String, String>,
-) -> Result<impl AppStores + use<>, AppError> {
-    open_store_with(settings, env, StoreTime::Backend)
+) -> Result<AnyStores, AppError> {
+    open_store_with(settings, env, StoreTime::Backend).await
 }
 
 /// [`open_store`] with the store's time given: in-process tests drive leases and rate slots
 /// with the clock they drive the run with.
-pub fn open_store_with(
+pub async fn open_store_with(
     settings: &Settings,
     env: &BTreeMap<String, String>,
     time: StoreTime,
-) -> Result<impl AppStores + use<>, AppError> {
+) -> Result<AnyStores, AppError> {
+    open(settings, env, time, Purpose::Work).await
+}
+
+/// [`open_store`] for reading only (`herald status`): a Redis whose persistence Herald refuses
+/// to claim on can still be looked at. Nothing may be written through it.
+pub async fn open_store_to_inspect(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+) -> Result<AnyStores, AppError> {
+    open(settings, env, StoreTime::Backend, Purpose::Inspect).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Work,
+    Inspect,
+}
+
+async fn open(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+    time: StoreTime,
+    purpose: Purpose,
+) -> Result<AnyStores, AppError> {
+    if let Some(url) = &settings.store.redis {
+        let config = redis_config(settings, url, env)?;
+        let opened = match purpose {
+            Purpose::Work => RedisStores::open(&config, time).await,
+            Purpose::Inspect => RedisStores::open_to_inspect(&config, time).await,
+        };
+        return match opened {
+            Ok(stores) => Ok(AnyStores::new(Backend::Redis(stores))),
+            Err(StoreError::Unavailable(why)) => Err(unreachable(url.as_str(), &*why)),
+            Err(other) => Err(AppError::from(other)),
+        };
+    }
     let path = settings.sqlite_path(env);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -54,5 +135,77 @@ pub fn open_store_with(
             ))
         })?;
     }
-    herald_store_sqlite::SqliteStores::open_with(&path, time).map_err(AppError::from)
+    let stores =
+        herald_store_sqlite::SqliteStores::open_durable(&path, time, settings.store.durability)
+            .map_err(AppError::from)?;
+    Ok(AnyStores::new(Backend::Sqlite(stores)))
+}
+
+/// The message for a store that cannot be reached, naming it (the URL holds no password).
+fn unreachable(location: &str, why: &dyn std::error::Error) -> AppError {
+    AppError::User(format!(
+        "the store at {location} is unreachable: {why} (the store is set by `[store] redis` in \
+         the config or HERALD_STORE__REDIS)"
+    ))
+}
+
+/// The Redis settings, the password read from the variable `redis_password_env` names.
+fn redis_config(
+    settings: &Settings,
+    url: &RedisUrl,
+    env: &BTreeMap<String, String>,
+) -> Result<RedisConfig, AppError> {
+    let store = &settings.store;
+    let mut config = RedisConfig::new(url.as_str());
+    if let Some(var) = &store.redis_password_env {
+        let password = env.get(var).ok_or_else(|| {
+            AppError::User(format!(
+                "store.redis_password_env names {var}, which is not set"
+            ))
+        })?;
+        config.password = Some(password.clone());
+    }
+    if let Some(prefix) = &store.redis_prefix {
+        config.prefix = prefix.clone();
+    }
+    config.durability = store.durability;
+    config.persistence = match store.redis_persistence {
+        RedisPersistence::Check => PersistenceCheck::Check,
+        RedisPersistence::Trust => PersistenceCheck::Trust,
+    };
+    config.retention = store.retention_days.duration();
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str, env: &BTreeMap<String, String>) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, toml).unwrap();
+        Settings::load(Some(&file), env).unwrap()
+    }
+
+    #[test]
+    fn a_missing_password_variable_is_named() {
+        let env = BTreeMap::new();
+        let settings = settings(
+            "[store]\nredis = \"redis://127.0.0.1:1/0\"\nredis_password_env = \"HERALD_REDIS_PW\"\n",
+            &env,
+        );
+        let url = settings.store.redis.clone().unwrap();
+        let Err(AppError::User(message)) = redis_config(&settings, &url, &env) else {
+            panic!("a missing password variable was accepted");
+        };
+        assert_eq!(
+            message,
+            "store.redis_password_env names HERALD_REDIS_PW, which is not set"
+        );
+        let env = BTreeMap::from([("HERALD_REDIS_PW".to_owned(), "s3cret".to_owned())]);
+        let config = redis_config(&settings, &url, &env).unwrap();
+        assert_eq!(config.password.as_deref(), Some("s3cret"));
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
 }

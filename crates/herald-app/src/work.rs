@@ -17,11 +17,12 @@ use std::time::Duration;
 use herald_core::clock::Clock;
 use herald_engine::worker::{Step, Worker, WorkerError};
 use herald_engine::{Shutdown, ShutdownSignal};
-use herald_store::{StoreError, Stores, WorkScope, WorkerId};
+use herald_store::{StoreError, WorkScope, WorkerId};
 
 use crate::channel::AnyChannel;
 use crate::config::SenderSettings;
-use crate::{AppError, Settings};
+use crate::outage::{Outage, halt};
+use crate::{AppError, AppStores, Settings};
 
 /// The longest an idle worker sleeps before looking at the queue again.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -85,8 +86,10 @@ pub fn selected<'s>(
 
 /// The workers of the selected senders, built (every channel, so a missing secret fails before
 /// anything works) and ready to [`Workers::work`].
-pub struct Workers<S: Stores> {
+pub struct Workers<S: AppStores> {
     id: WorkerId,
+    /// How long a store may stay unavailable before the workers stop with the error.
+    outage_budget: Duration,
     clock: Arc<dyn Clock>,
     /// The caller's shutdown.
     shutdown: Shutdown,
@@ -97,7 +100,7 @@ pub struct Workers<S: Stores> {
     workers: Vec<(String, Arc<Worker<S, AnyChannel>>)>,
 }
 
-impl<S: Stores> Workers<S> {
+impl<S: AppStores> Workers<S> {
     /// One worker per selected sender, all as `id`, on `stores`, stopped by `shutdown`.
     pub fn build(
         stores: &Arc<S>,
@@ -148,6 +151,7 @@ impl<S: Stores> Workers<S> {
         }
         Ok(Self {
             id,
+            outage_budget: stores.outage_budget(),
             clock,
             shutdown,
             stop,
@@ -178,8 +182,9 @@ impl<S: Stores> Workers<S> {
         let mut tasks = tokio::task::JoinSet::new();
         for (name, worker) in self.workers {
             let (shutdown, clock) = (self.stop.subscribe(), Arc::clone(&self.clock));
+            let outage = Outage::new(self.outage_budget);
             tasks.spawn(async move {
-                let result = drive(&worker, &*clock, shutdown).await;
+                let result = drive(&worker, &*clock, outage, shutdown).await;
                 let progress = worker.progress();
                 let report = SenderReport {
                     sender: name,
@@ -218,11 +223,14 @@ impl<S: Stores> Workers<S> {
     }
 }
 
-/// Steps one sender's worker until shutdown. A busy or unreachable store is waited out (a
-/// long-running worker outlives a store's restart); any other store error ends the worker.
-async fn drive<S: Stores>(
+/// Steps one sender's worker until shutdown. A busy or unreachable store is waited out with a
+/// capped back-off for up to the store's outage budget (a long-running worker outlives a
+/// Redis restart); a store that lost its state halts it at once (see the `outage` module), as
+/// does any other store error.
+async fn drive<S: AppStores>(
     worker: &Arc<Worker<S, AnyChannel>>,
     clock: &dyn Clock,
+    mut outage: Outage,
     mut shutdown: Shutdown,
 ) -> Result<(), AppError> {
     loop {
@@ -230,17 +238,20 @@ async fn drive<S: Stores>(
             return Ok(());
         }
         let wait = match worker.step().await {
-            Ok(Step::Worked(_)) => continue,
+            Ok(Step::Worked(_)) => {
+                outage.ended();
+                continue;
+            }
             Ok(Step::Idle(next)) => {
+                outage.ended();
                 let now = clock.now();
                 next.and_then(|at| (at - now).to_std().ok())
                     .map_or(POLL, |until| until.min(POLL))
             }
             Err(WorkerError::Store(StoreError::Unavailable(e))) => {
-                tracing::warn!(error.message = %e, sender = %worker.scope().sender, "store unavailable; trying again");
-                POLL
+                outage.wait(&*e, &worker.scope().sender)?
             }
-            Err(error) => return Err(AppError::Internal(error.to_string())),
+            Err(error) => return Err(halt(error)),
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -51,7 +51,7 @@ fn env() -> BTreeMap<String, String> {
 async fn scheduling_stores_the_sender_and_the_campaign_text_once() {
     let dir = tempfile::tempdir().unwrap();
     let settings = project(dir.path(), 5);
-    let stores = open_store(&settings, &env()).unwrap();
+    let stores = open_store(&settings, &env()).await.unwrap();
     let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
     let first = schedule(&stores, &file, &settings, Utc::now())
         .await
@@ -83,7 +83,7 @@ async fn a_block_shows_in_status_stops_run_and_is_cleared_by_resume_sender() {
     let settings = project(dir.path(), 3);
     let now = Utc::now();
     {
-        let stores = open_store(&settings, &env()).unwrap();
+        let stores = open_store(&settings, &env()).await.unwrap();
         stores
             .senders()
             .block("main", "131048", "spam rate limit hit", now)
@@ -122,7 +122,7 @@ async fn a_block_shows_in_status_stops_run_and_is_cleared_by_resume_sender() {
         "{message}"
     );
     assert!(message.contains("herald resume --sender main"), "{message}");
-    let stores = open_store(&settings, &env()).unwrap();
+    let stores = open_store(&settings, &env()).await.unwrap();
     assert!(stores.runs().runs().await.unwrap().is_empty());
 
     let resumed = resume_sender(&settings, &env(), "main").await.unwrap();
@@ -166,7 +166,7 @@ async fn a_block_shows_in_status_stops_run_and_is_cleared_by_resume_sender() {
 async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
     let dir = tempfile::tempdir().unwrap();
     let settings = project(dir.path(), 2);
-    let stores = open_store(&settings, &env()).unwrap();
+    let stores = open_store(&settings, &env()).await.unwrap();
     let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
     let run = schedule(&stores, &file, &settings, Utc::now())
         .await
@@ -200,7 +200,7 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
 async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let settings = project(dir.path(), 12);
-    let stores = Arc::new(open_store(&settings, &env()).unwrap());
+    let stores = Arc::new(open_store(&settings, &env()).await.unwrap());
     let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
     let run = schedule(&*stores, &file, &settings, Utc::now())
         .await
@@ -263,7 +263,7 @@ async fn the_worker_role_sends_every_scheduled_run_until_shutdown() {
 async fn an_older_expanded_run_adopts_its_sender_and_text_when_scheduled_again() {
     let dir = tempfile::tempdir().unwrap();
     let settings = project(dir.path(), 2);
-    let stores = open_store(&settings, &env()).unwrap();
+    let stores = open_store(&settings, &env()).await.unwrap();
     let run = herald_core::RunId::parse("roles@2026-01-01T00:00").unwrap();
     let older = herald_store::NewRun {
         run: run.clone(),

@@ -21,9 +21,8 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// A connection to `url`, reconnecting with a capped exponential back-off.
-    pub(crate) async fn connect(url: &str) -> StoreResult<ConnectionManager> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    /// A connection through `client`, reconnecting with a capped exponential back-off.
+    pub(crate) async fn connect(client: redis::Client) -> StoreResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(5))

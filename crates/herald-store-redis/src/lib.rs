@@ -12,6 +12,8 @@
 //! # Layout of this crate
 //! - `keys`: every key and what it holds (the contract of the scripts).
 //! - `conn`: the reconnecting connection and error classification.
+//! - `persistence`: the server's persistence, checked at open (why AOF is required, why
+//!   failover is unsupported).
 //! - `runs`, `consents`, `senders`: those ports.
 //! - `queue`: expansion, the due queue, defers, outcomes, counts.
 //! - `claims`: claims, leases, recovery, history, the tier, compaction.
@@ -24,44 +26,99 @@ mod consents;
 mod deliveries;
 mod keys;
 mod outcomes;
+mod persistence;
 mod queue;
 mod runs;
 mod scripts;
 mod senders;
 mod waits;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use herald_store::{StoreResult, StoreTime, Stores};
+use herald_store::{Durability, StoreError, StoreResult, StoreTime, Stores};
+use redis::IntoConnectionInfo;
 
 pub use consents::RedisConsents;
 pub use deliveries::RedisDeliveries;
+pub use persistence::{NotDurable, PersistenceCheck};
 pub use runs::RedisRuns;
 pub use senders::RedisSenders;
 
 use conn::Conn;
 
 /// How to reach and use a Redis.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port/db`.
+    /// `redis://[user@]host:port/db`: a URL without a password, so it can be shown (see
+    /// [`RedisConfig::password`]).
     pub url: String,
+    /// The password, kept out of the URL so that no message, log or `status` shows it.
+    pub password: Option<String>,
     /// Every key starts with this (default `h:`).
     pub prefix: String,
+    /// What a claim must survive; checked against the server's persistence at open.
+    pub durability: Durability,
+    /// What to do when the persistence settings cannot be read (default: refuse).
+    pub persistence: PersistenceCheck,
     /// How long a delivery's snapshot and state are kept once it ended (default 7 days):
     /// compaction then deletes them, keeping the run's counts and the send history (see
     /// `claims/compact.rs`).
-    pub retention: std::time::Duration,
+    pub retention: Duration,
+    /// How long opening waits for a first connection before the store counts as unreachable.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("prefix", &self.prefix)
+            .field("durability", &self.durability)
+            .field("persistence", &self.persistence)
+            .field("retention", &self.retention)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl RedisConfig {
-    /// The default prefix at `url`.
+    /// The defaults at `url`: prefix `h:`, no password, [`Durability::ProcessCrash`], the
+    /// persistence checked, 7 days of retention, 5 s to connect.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            password: None,
             prefix: "h:".to_owned(),
-            retention: std::time::Duration::from_secs(7 * 86_400),
+            durability: Durability::ProcessCrash,
+            persistence: PersistenceCheck::Check,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            connect_timeout: Duration::from_secs(5),
         }
     }
+
+    /// The client for this config: the URL with the password added.
+    fn client(&self) -> StoreResult<redis::Client> {
+        let unusable = |e: redis::RedisError| StoreError::Unusable {
+            location: self.url.clone(),
+            source: Box::new(e),
+        };
+        let mut info = self.url.as_str().into_connection_info().map_err(unusable)?;
+        if let Some(password) = &self.password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        redis::Client::open(info).map_err(unusable)
+    }
+}
+
+/// No first connection within [`RedisConfig::connect_timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("no connection to {url} within {timeout:?}")]
+struct ConnectTimeout {
+    url: String,
+    timeout: Duration,
 }
 
 /// The four Redis-backed ports over one connection.
@@ -71,15 +128,62 @@ pub struct RedisStores {
     deliveries: RedisDeliveries,
     consents: RedisConsents,
     senders: RedisSenders,
+    url: String,
+    layout: String,
 }
 
 impl RedisStores {
-    /// Connects, initialises an empty store (its epoch and layout version) or checks an existing
-    /// one, timed by Redis's `TIME` or by `time`.
+    /// Connects, checks that the server keeps what it acknowledges as `config.durability`
+    /// requires (see the `persistence` module: [`StoreError::Unusable`] otherwise, naming the setting),
+    /// and initialises an empty store (its epoch and layout version) or checks an existing one,
+    /// timed by Redis's `TIME` or by `time`. An unreachable server is
+    /// [`StoreError::Unavailable`] after at most `config.connect_timeout`.
     pub async fn open(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
-        let mut manager = Conn::connect(&config.url).await?;
+        Self::open_checked(config, time, true).await
+    }
+
+    /// Opens for reading only (`herald status`): neither the persistence is checked nor an
+    /// epoch written, so an operator can look at a store Herald refuses to claim on. Its
+    /// handle's epoch is the stored one (or none on an empty store, where every write script
+    /// then fails): callers must not use it to claim, expand or record consent.
+    pub async fn open_to_inspect(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
+        Self::open_checked(config, time, false).await
+    }
+
+    async fn open_checked(config: &RedisConfig, time: StoreTime, write: bool) -> StoreResult<Self> {
+        let client = config.client()?;
+        let mut manager = tokio::time::timeout(config.connect_timeout, Conn::connect(client))
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(Box::new(ConnectTimeout {
+                    url: config.url.clone(),
+                    timeout: config.connect_timeout,
+                }))
+            })??;
         let keys = keys::Keys::new(&config.prefix);
-        let epoch = init_epoch(&mut manager, &keys).await?;
+        if write {
+            persistence::require_durable(
+                &mut manager,
+                config.durability,
+                config.persistence,
+                &config.url,
+            )
+            .await?;
+        }
+        let (epoch, layout) = init_epoch(&mut manager, &keys, write).await?;
+        if layout.as_deref().is_some_and(|l| l != keys::LAYOUT) {
+            return Err(StoreError::Unusable {
+                location: config.url.clone(),
+                source: format!(
+                    "its keys under `{}` have layout version {}, and this herald reads and \
+                     writes version {}",
+                    config.prefix,
+                    layout.as_deref().unwrap_or_default(),
+                    keys::LAYOUT
+                )
+                .into(),
+            });
+        }
         let conn = Conn {
             manager,
             keys,
@@ -93,6 +197,8 @@ impl RedisStores {
             consents: RedisConsents::new(conn.clone()),
             senders: RedisSenders::new(conn.clone()),
             conn,
+            url: config.url.clone(),
+            layout: layout.unwrap_or_else(|| keys::LAYOUT.to_owned()),
         })
     }
 
@@ -100,13 +206,28 @@ impl RedisStores {
     pub fn epoch(&self) -> &str {
         &self.conn.epoch
     }
+
+    /// The Redis URL, without a password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The layout version of the stored keys (for `herald status` and support).
+    pub fn layout_version(&self) -> i64 {
+        self.layout.parse().unwrap_or(-1)
+    }
 }
 
-/// Reads the store's epoch, writing a new one (and the layout version) on an empty store.
+/// Reads the store's epoch and layout version. With `write`, an empty store gets a new epoch
+/// and the layout version. A store that holds runs, claims or sender state but no epoch (it was
+/// half emptied: keys evicted or deleted) is [`StoreError::Corrupt`] at `epoch`, exactly as the
+/// write scripts answer a vanished epoch: starting a new epoch there would take what is left
+/// for a new deployment and re-expand and resend.
 async fn init_epoch(
     manager: &mut redis::aio::ConnectionManager,
     keys: &keys::Keys,
-) -> StoreResult<String> {
+    write: bool,
+) -> StoreResult<(String, Option<String>)> {
     let fresh = format!(
         "{:x}-{:x}",
         std::time::SystemTime::now()
@@ -115,25 +236,46 @@ async fn init_epoch(
             .unwrap_or_default(),
         std::process::id()
     );
-    let (epoch,): (String,) = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg(keys.key("epoch"))
+    let (epoch, layout): (String, String) = INIT_EPOCH
+        .key(keys.key("epoch"))
+        .key(keys.key("layout"))
+        .key(keys.key("runs"))
+        .key(keys.key("leases"))
+        .key(keys.key("done"))
+        .key(keys.key("senders"))
         .arg(&fresh)
-        .arg("NX")
-        .ignore()
-        .cmd("GET")
-        .arg(keys.key("epoch"))
-        .cmd("SET")
-        .arg(keys.key("layout"))
         .arg(keys::LAYOUT)
-        .arg("NX")
-        .ignore()
-        .query_async(manager)
+        .arg(if write { "1" } else { "" })
+        .invoke_async(manager)
         .await
         .map_err(conn::map_err)?;
-    Ok(epoch)
+    Ok((epoch, Some(layout).filter(|l| !l.is_empty())))
 }
+
+/// KEYS: epoch, layout, then keys whose presence means the store holds state. ARGV: a fresh
+/// epoch, the layout version, `1` to initialise an empty store. Returns `[epoch, layout]`,
+/// empty strings for none (a Lua table cannot hold a nil).
+static INIT_EPOCH: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  for i = 3, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      return redis.error_reply('EPOCH the store at this Redis holds ' .. KEYS[i] .. ' but no epoch: it lost part of its state (emptied, flushed or evicted) and is not taken for a new store')
+    end
+  end
+  if ARGV[3] ~= '1' then
+    return {'', redis.call('GET', KEYS[2]) or ''}
+  end
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'NX')
+  epoch = ARGV[1]
+end
+return {epoch, redis.call('GET', KEYS[2]) or ''}
+",
+    )
+});
 
 impl Stores for RedisStores {
     type Runs = RedisRuns;

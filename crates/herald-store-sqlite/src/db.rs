@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use herald_store::{StoreError, StoreResult, StoreTime};
+use herald_store::{Durability, StoreError, StoreResult, StoreTime};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode};
 
@@ -21,9 +21,9 @@ pub(crate) struct Db {
 
 impl Db {
     /// Opens (creating if needed) the file and applies the connection settings.
-    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+    pub(crate) fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
         let conn = Connection::open(path).map_err(backend)?;
-        configure(&conn)?;
+        configure(&conn, durability)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -60,15 +60,16 @@ impl Db {
 /// The connection settings, each for a reason:
 /// - WAL: readers (`herald status` in another process) never block the run, nor it them, and a
 ///   commit appends to the log instead of rewriting pages in place.
-/// - `synchronous = NORMAL`: in WAL mode a commit survives a crash or kill of the process, which
-///   is what a resumed `herald run` relies on; only an OS crash or power loss can drop the last
-///   commits (not corrupt the file). `FULL` would close that gap at the price of an fsync per
-///   commit (a claim and a finish per message), which the embedded throughput goals rule out.
+/// - `synchronous = NORMAL` ([`Durability::ProcessCrash`], the default): in WAL mode a commit
+///   survives a crash or kill of the process, which is what a resumed `herald run` relies on;
+///   only an OS crash or power loss can drop the last commits (not corrupt the file). `FULL`
+///   ([`Durability::PowerLoss`]) closes that gap at the price of an fsync per commit (a claim and
+///   a finish per message), which is why it is the operator's choice, not the default.
 /// - A 5 s busy timeout: another connection's short write turns into a wait, not an error; a
 ///   longer one into [`StoreError::Unavailable`].
 /// - Foreign keys: no delivery can point at a missing run, no history entry at a missing delivery.
 /// - 64 MiB of page cache: the queue and key indexes of a million deliveries stay in memory.
-fn configure(conn: &Connection) -> StoreResult<()> {
+fn configure(conn: &Connection, durability: Durability) -> StoreResult<()> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -78,12 +79,16 @@ fn configure(conn: &Connection) -> StoreResult<()> {
             "could not switch the journal to WAL (still {mode})"
         )));
     }
-    conn.execute_batch(
-        "PRAGMA synchronous = NORMAL;
+    let synchronous = match durability {
+        Durability::ProcessCrash => "NORMAL",
+        Durability::PowerLoss => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;",
-    )
+         PRAGMA cache_size = -65536;"
+    ))
     .map_err(backend)?;
     // Query planner stability: without it, the bundled SQLite (built with STAT4) marks statements
     // whose plan could depend on a bound value (ranges, ORDER BY, LIMIT ?, partial indexes) for a
@@ -122,4 +127,34 @@ pub(crate) struct Invalid(pub(crate) String);
 /// Wraps [`Invalid`] as a backend error.
 pub(crate) fn invalid(message: String) -> StoreError {
     StoreError::Backend(Box::new(Invalid(message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_store::{Durability, StoreTime};
+
+    use crate::SqliteStores;
+
+    fn synchronous(stores: &SqliteStores) -> i64 {
+        stores
+            .db()
+            .call_now(|conn| {
+                conn.query_row("PRAGMA synchronous", [], |row| row.get(0))
+                    .map_err(super::backend)
+            })
+            .unwrap()
+    }
+
+    /// `durability = "power-loss"` is `synchronous = FULL` (2) on the connection every port
+    /// uses; the default stays `NORMAL` (1).
+    #[test]
+    fn power_loss_durability_commits_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.db");
+        let full =
+            SqliteStores::open_durable(&path, StoreTime::Backend, Durability::PowerLoss).unwrap();
+        assert_eq!(synchronous(&full), 2);
+        drop(full);
+        assert_eq!(synchronous(&SqliteStores::open(&path).unwrap()), 1);
+    }
 }

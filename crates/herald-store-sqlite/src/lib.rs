@@ -38,7 +38,7 @@ mod tally;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use herald_store::{StoreResult, StoreTime, Stores};
+use herald_store::{Durability, StoreResult, StoreTime, Stores};
 
 pub use lock::RunLock;
 pub use ports::{SqliteConsents, SqliteDeliveries, SqliteRuns};
@@ -77,11 +77,18 @@ impl SqliteStores {
     /// [`SqliteStores::open`] timed by `time`: leases and rate slots are measured on it
     /// ([`StoreTime::Backend`] is the system clock).
     pub fn open_with(path: &Path, time: StoreTime) -> StoreResult<Self> {
-        Self::open_at(path, time).map_err(|error| location::at(path, error))
+        Self::open_durable(path, time, Durability::ProcessCrash)
     }
 
-    fn open_at(path: &Path, time: StoreTime) -> StoreResult<Self> {
-        let db = Db::open(path)?;
+    /// [`SqliteStores::open_with`] with the durability asked for: [`Durability::PowerLoss`]
+    /// commits with `synchronous = FULL` (an fsync per commit), so a claim also survives an OS
+    /// crash; the default survives the crash of any process.
+    pub fn open_durable(path: &Path, time: StoreTime, durability: Durability) -> StoreResult<Self> {
+        Self::open_at(path, time, durability).map_err(|error| location::at(path, error))
+    }
+
+    fn open_at(path: &Path, time: StoreTime, durability: Durability) -> StoreResult<Self> {
+        let db = Db::open(path, durability)?;
         let version = db.call_now(|conn| migrations::user_version(conn))?;
         let upgrading = version > 0 && version < migrations::SCHEMA_VERSION;
         let _no_run = upgrading

@@ -16,6 +16,7 @@
 mod claim;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod durability;
 mod sender;
 mod types;
 
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 
 pub use claim::*;
+pub use durability::Durability;
 pub use sender::*;
 pub use types::*;
 

@@ -40,6 +40,8 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     persistence: Persistence,
+    /// More `redis-server` arguments, given at every start.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -50,12 +52,20 @@ impl RedisServer {
 
     /// A server persisting as `persistence` says.
     pub fn with(persistence: Persistence) -> Self {
+        Self::with_args(persistence, &[])
+    }
+
+    /// A server persisting as `persistence` says, started with `extra` arguments as well (such
+    /// as `["--rename-command", "CONFIG", ""]`, a managed Redis that disables `CONFIG`). The
+    /// helper itself needs only PING.
+    pub fn with_args(persistence: Persistence, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for redis-server");
         let mut server = Self {
             child: None,
             port: 0,
             dir,
             persistence,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn_on_free_port();
         server
@@ -155,6 +165,7 @@ impl RedisServer {
             args.push(format!("--{name}"));
             args.push(value.to_owned());
         }
+        args.extend(self.extra.iter().cloned());
         let child = Command::new(redis_server())
             .args(&args)
             .current_dir(dir)

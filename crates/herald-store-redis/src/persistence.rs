@@ -1,0 +1,185 @@
+//! Whether this Redis keeps what it acknowledged: read at open, before anything is claimed.
+//!
+//! # Why Herald refuses a Redis without an AOF
+//! A claim must be stored before its request leaves (at-most-once). A Redis persisting only RDB
+//! snapshots comes back from a crash with its last snapshot: every delivery claimed and sent
+//! since then is queued again, and is sent again. With `appendonly yes` Redis writes each
+//! command to the AOF before it replies, so whatever it acknowledged survives the crash of the
+//! Redis process (the page cache keeps it; `appendfsync everysec` then flushes it within a
+//! second). Surviving an OS crash or power loss as well takes `appendfsync always`
+//! ([`Durability::PowerLoss`]). Redis 7.0 has no `WAITAOF`, so there is no cheaper way to wait
+//! for the fsync of one write.
+//!
+//! # Why a replica is refused and failover is unsupported
+//! Replication is asynchronous: a primary acknowledges a claim before any replica has it. If the
+//! primary dies and a replica is promoted, the claims it had not received yet are gone and their
+//! deliveries, already sent, are queued again. `WAIT 1 <ms>` before each request would only
+//! narrow that window (a replica that acknowledged may still lose the write before its own AOF
+//! has it, and Redis 7.0 has no `WAITAOF`), so Herald does not pretend: it works against one
+//! primary, and a promoted replica is a new deployment, not a failover. A handle opened on a
+//! replica (`role:slave`) is refused, since its writes would fail or be lost at the next sync.
+//!
+//! # When the settings cannot be read
+//! A managed Redis may disable or rename `CONFIG`. Herald then refuses, saying it could not
+//! check, unless the operator vouches for the persistence with `[store] redis_persistence =
+//! "trust"` ([`PersistenceCheck::Trust`]); settings it *can* read are checked even then.
+
+use herald_store::{Durability, StoreError, StoreResult};
+use redis::aio::ConnectionManager;
+
+use crate::conn::map_err;
+
+/// What Herald does when it cannot read the server's persistence settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PersistenceCheck {
+    /// Refuse (fail closed): the default.
+    #[default]
+    Check,
+    /// The operator vouches for `appendonly yes` (and `appendfsync always` under
+    /// [`Durability::PowerLoss`]) on a Redis whose `CONFIG` (or `INFO`) is disabled or renamed.
+    /// Settings that can be read are still checked.
+    Trust,
+}
+
+/// Why a Redis is not durable enough to claim on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotDurable {
+    /// `appendonly no`.
+    #[error(
+        "this Redis runs with `appendonly no`, so Herald will not claim deliveries on it: after a \
+         crash Redis would restore its last RDB snapshot and bring back as queued deliveries \
+         already sent, which would go out again. Set `appendonly yes` (in redis.conf, or \
+         `CONFIG SET appendonly yes` then `CONFIG REWRITE`)"
+    )]
+    NoAof,
+    /// `durability = "power-loss"` on a Redis that does not fsync every write.
+    #[error(
+        "`[store] durability = \"power-loss\"` needs `appendfsync always`, and this Redis has \
+         `appendfsync {appendfsync}`: an OS crash or power loss could drop claims it acknowledged \
+         (up to a second of them), and their deliveries, already sent, would go out again. Set \
+         `appendfsync always`, or choose `durability = \"process-crash\"`"
+    )]
+    FsyncNotAlways {
+        /// What the server has.
+        appendfsync: String,
+    },
+    /// A replica.
+    #[error(
+        "this Redis is a replica (`role:slave`): Herald works against one primary only (failover \
+         is unsupported: replication is asynchronous, so a promoted replica may lack claims the \
+         primary acknowledged); point `[store] redis` at the primary"
+    )]
+    Replica,
+    /// The settings could not be read.
+    #[error(
+        "could not check this Redis's persistence (`{command}` answered: {answer}); Herald claims \
+         only on a Redis it knows keeps an append-only file. If this Redis is known to run with \
+         `appendonly yes` (a managed Redis with CONFIG disabled, say), set `[store] \
+         redis_persistence = \"trust\"`"
+    )]
+    Unchecked {
+        /// The command that failed.
+        command: String,
+        /// Its error.
+        answer: String,
+    },
+}
+
+/// Fails with [`StoreError::Unusable`] (naming the setting, why, and the fix) unless the Redis
+/// behind `manager` keeps acknowledged writes as `durability` requires and is a primary.
+/// `location` is the URL without a password.
+pub(crate) async fn require_durable(
+    manager: &mut ConnectionManager,
+    durability: Durability,
+    check: PersistenceCheck,
+    location: &str,
+) -> StoreResult<()> {
+    verdict(manager, durability, check)
+        .await?
+        .map_err(|why| StoreError::Unusable {
+            location: location.to_owned(),
+            source: Box::new(why),
+        })
+}
+
+/// `Err` (the store error) when Redis could not be asked; `Ok(Err(why))` when it answered that
+/// it is not durable enough (or refused to answer and nobody vouched for it).
+async fn verdict(
+    manager: &mut ConnectionManager,
+    durability: Durability,
+    check: PersistenceCheck,
+) -> StoreResult<Result<(), NotDurable>> {
+    let unchecked = |command: &str, error: StoreError| match error {
+        StoreError::Unavailable(_) => Err(error),
+        other if check == PersistenceCheck::Trust => {
+            tracing::warn!(command, error.message = %other, "cannot read the Redis persistence settings; trusted as configured (`redis_persistence = \"trust\"`)");
+            Ok(None)
+        }
+        other => Ok(Some(NotDurable::Unchecked {
+            command: command.to_owned(),
+            answer: other.to_string(),
+        })),
+    };
+    match config_get(manager, "appendonly").await {
+        Ok(value) if value != "yes" => return Ok(Err(NotDurable::NoAof)),
+        Ok(_) => {}
+        Err(error) => {
+            if let Some(why) = unchecked("CONFIG GET appendonly", error)? {
+                return Ok(Err(why));
+            }
+        }
+    }
+    if durability == Durability::PowerLoss {
+        match config_get(manager, "appendfsync").await {
+            Ok(value) if value != "always" => {
+                return Ok(Err(NotDurable::FsyncNotAlways { appendfsync: value }));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                if let Some(why) = unchecked("CONFIG GET appendfsync", error)? {
+                    return Ok(Err(why));
+                }
+            }
+        }
+    }
+    match role(manager).await {
+        Ok(role) if role != "master" => return Ok(Err(NotDurable::Replica)),
+        Ok(_) => {}
+        Err(error) => {
+            if let Some(why) = unchecked("INFO replication", error)? {
+                return Ok(Err(why));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// One parameter's value; an error reply (CONFIG disabled or renamed) or no such parameter is
+/// an error, never a default.
+async fn config_get(manager: &mut ConnectionManager, name: &str) -> StoreResult<String> {
+    let pairs: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query_async(manager)
+        .await
+        .map_err(map_err)?;
+    match pairs.as_slice() {
+        [key, value] if key == name => Ok(value.clone()),
+        _ => Err(StoreError::Backend(
+            format!("CONFIG GET {name} returned {pairs:?}").into(),
+        )),
+    }
+}
+
+/// `master` or `slave`, from `INFO replication`.
+async fn role(manager: &mut ConnectionManager) -> StoreResult<String> {
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(manager)
+        .await
+        .map_err(map_err)?;
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("role:"))
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::Backend("INFO replication has no role".into()))
+}
