@@ -2,7 +2,7 @@
 //! builds a [`RedisConfig`], so the parent and its child processes open the store alike.
 
 use herald_store::StoreTime;
-use herald_store_redis::{RedisConfig, RedisStores};
+use herald_store_redis::{PersistenceCheck, RedisConfig, RedisStores};
 
 /// What the store is told to promise (`[store] durability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,19 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// The store's configuration for this target.
+    /// The store's configuration for this target: its durability, and on the Redis without
+    /// AOF the persistence check skipped (the store refuses such a Redis otherwise, as it must
+    /// in production).
     fn config(&self) -> RedisConfig {
-        RedisConfig::new(self.url.clone())
+        let mut config = RedisConfig::new(self.url.clone());
+        config.durability = match self.durability {
+            Durability::Process => herald_store::Durability::ProcessCrash,
+            Durability::PowerLoss => herald_store::Durability::PowerLoss,
+        };
+        if !self.aof {
+            config.persistence = PersistenceCheck::Skip;
+        }
+        config
     }
 
     /// Opens the store, timed by Redis's `TIME` as in production.
