@@ -6,7 +6,8 @@
 //!   empty: none), a SQLite file under `SQLITE_DIR`.
 //! - Redis mode ([`redis`]): when `REDIS_PORT` is set, against that Redis (with `SINK_URL`,
 //!   `JOBS` default 100000, `CONCURRENCY` default 100; `HERALD_BENCH_X1_JOBS`,
-//!   `HERALD_BENCH_AOF` tune the extra lines).
+//!   `HERALD_BENCH_AOF` tune the extra lines, `HERALD_BENCH_PROFILE=1` adds a profile of the
+//!   Redis commands per job on stderr).
 //!
 //! `herald-bench child key=value…` is the bench re-executing itself for the work measured in a
 //! process of its own ([`child`]); it is not meant to be run by hand.
@@ -109,6 +110,11 @@ fn plan() -> Result<Plan, String> {
                 0 => false,
                 1 => true,
                 other => return Err(format!("HERALD_BENCH_AOF={other}: expected 0 or 1")),
+            },
+            profile: match env_or("HERALD_BENCH_PROFILE", 0u8)? {
+                0 => false,
+                1 => true,
+                other => return Err(format!("HERALD_BENCH_PROFILE={other}: expected 0 or 1")),
             },
         }),
     };

@@ -20,6 +20,7 @@
 //! requests equal JOBS, no delivery was requested twice, and over HTTP every request was
 //! answered 2xx by the sink; otherwise the bench prints no figure for it and exits 1.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,9 @@ pub(crate) struct Settings {
     pub(crate) x1_jobs: u64,
     /// `HERALD_BENCH_AOF`: whether to measure the AOF costs.
     pub(crate) aof: bool,
+    /// `HERALD_BENCH_PROFILE`: print to stderr, per measured phase, the Redis commands per job
+    /// (`INFO commandstats` before and after; the calls inside scripts are counted too).
+    pub(crate) profile: bool,
 }
 
 /// One enqueue-and-drain measurement.
@@ -237,6 +241,7 @@ fn measure(
     let empty = admin.used_memory()?;
     let overhead_empty = admin.overhead()?;
     let index_empty = admin.index_bytes()?;
+    let stats = settings.profile.then(|| admin.commandstats()).transpose()?;
     let expanded = spawn(&Job {
         target: target.clone(),
         project: project.to_owned(),
@@ -244,6 +249,14 @@ fn measure(
         task: Task::Expand,
     })?;
     let after = admin.used_memory()?;
+    if let Some(before) = stats {
+        profile(
+            &format!("{} expand", target.url),
+            jobs,
+            &before,
+            &admin.commandstats()?,
+        );
+    }
     if checks == Checks::On {
         runtime.block_on(async {
             let stores = target.open().await?;
@@ -251,6 +264,8 @@ fn measure(
         })?;
     }
     let http = matches!(sink, Sink::WhatsApp(_));
+    let label = format!("{} drain {sink:?} checks {checks:?}", target.url);
+    let stats = settings.profile.then(|| admin.commandstats()).transpose()?;
     let worked = spawn(&Job {
         target: target.clone(),
         project: project.to_owned(),
@@ -261,6 +276,9 @@ fn measure(
             checks,
         },
     })?;
+    if let Some(before) = stats {
+        profile(&label, jobs, &before, &admin.commandstats()?);
+    }
     let count = |name: &str| number(&worked, name).map(|n| n as u64);
     let (sent, requests, accepted) = (count("sent")?, count("requests")?, count("accepted")?);
     let (duplicates, strangers) = (count("duplicates")?, count("strangers")?);
@@ -291,6 +309,36 @@ fn measure(
             index_drained: 0,
         },
     })
+}
+
+/// Says on stderr which commands a phase sent per job, costliest first.
+fn profile(
+    label: &str,
+    jobs: u64,
+    before: &BTreeMap<String, (u64, u64)>,
+    after: &BTreeMap<String, (u64, u64)>,
+) {
+    let mut rows: Vec<(String, f64, f64)> = after
+        .iter()
+        .filter_map(|(name, (calls, usec))| {
+            let (calls0, usec0) = before.get(name).copied().unwrap_or((0, 0));
+            let calls = calls.saturating_sub(calls0);
+            (calls > 0).then(|| {
+                let usec = usec.saturating_sub(usec0);
+                (
+                    name.clone(),
+                    calls as f64 / jobs as f64,
+                    usec as f64 / jobs as f64,
+                )
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let mut line = format!("profile {label}, per job (calls, µs in Redis):");
+    for (name, calls, usec) in rows {
+        line.push_str(&format!(" {name} {calls:.3} {usec:.2};"));
+    }
+    crate::note(format_args!("{line}"));
 }
 
 /// A number a child reported, by name.

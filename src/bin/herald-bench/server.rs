@@ -89,6 +89,32 @@ impl Admin {
         Ok(tables.saturating_sub(24 * keys))
     }
 
+    /// `INFO commandstats`: command → (calls, µs spent in it, Lua's inner calls included).
+    pub(crate) fn commandstats(&mut self) -> Result<BTreeMap<String, (u64, u64)>, String> {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn)
+            .map_err(|e| format!("INFO commandstats: {e}"))?;
+        let mut stats = BTreeMap::new();
+        for line in info.lines() {
+            let Some((name, fields)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            stats.insert(name.to_owned(), (field("calls"), field("usec")));
+        }
+        Ok(stats)
+    }
+
     /// A server setting (`CONFIG GET`), for the bench's own log of what it ran against.
     pub(crate) fn config_get(&mut self, name: &str) -> Result<String, String> {
         let pairs: Vec<String> = redis::cmd("CONFIG")
