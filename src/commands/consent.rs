@@ -18,9 +18,9 @@ pub(crate) fn run(
 ) -> Result<(), Failure> {
     let env = environment()?;
     let settings = settings(config, &env)?;
-    let stores = herald_app::open_store(&settings, &env)?;
-    let now = Utc::now();
     let runtime = runtime()?;
+    let stores = runtime.block_on(herald_app::open_store(&settings, &env))?;
+    let now = Utc::now();
     match command {
         ConsentCommand::Import(args) => {
             let report = runtime.block_on(import(

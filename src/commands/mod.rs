@@ -82,7 +82,7 @@ pub(crate) fn settings(
         herald_app::Settings::load(config, env).map_err(|e| Failure::User(e.to_string()))?;
     tracing::debug!(
         senders = ?settings.senders.keys().collect::<Vec<_>>(),
-        store = %settings.sqlite_path(env).display(),
+        store = %settings.store_location(env),
         "settings loaded"
     );
     Ok(settings)

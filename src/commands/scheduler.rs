@@ -19,7 +19,7 @@ pub(crate) fn run(
     let settings = settings(config, &env)?;
     let files = load_all(&args.files, &settings, out)?;
     let runtime = runtime()?;
-    let stores = herald_app::open_store(&settings, &env)?;
+    let stores = runtime.block_on(herald_app::open_store(&settings, &env))?;
     let mut failed = false;
     for file in &files {
         match runtime.block_on(schedule(&stores, file, &settings, Utc::now())) {

@@ -25,7 +25,7 @@ pub(crate) fn run(
     // campaigns expanded with nobody to send them.
     herald_app::work::selected(&settings, &options)?;
     let runtime = runtime()?;
-    let stores = Arc::new(herald_app::open_store(&settings, &env)?);
+    let stores = Arc::new(runtime.block_on(herald_app::open_store(&settings, &env))?);
     let reports = runtime.block_on(async {
         let shutdown = shutdown_on_signals();
         for file in &files {

@@ -21,7 +21,7 @@ pub(crate) fn run(
     let settings = settings(config, &env)?;
     let options = options(args);
     let runtime = runtime()?;
-    let stores = Arc::new(herald_app::open_store(&settings, &env)?);
+    let stores = Arc::new(runtime.block_on(herald_app::open_store(&settings, &env))?);
     let reports = runtime.block_on(async {
         let shutdown = shutdown_on_signals();
         work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await

@@ -8,6 +8,7 @@ mod inputs;
 mod logs;
 mod output;
 mod plan;
+mod redis;
 mod roles;
 mod run;
 mod support;

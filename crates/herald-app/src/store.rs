@@ -121,7 +121,7 @@ async fn open(
             Purpose::Inspect => RedisStores::open_to_inspect(&config, time).await,
         };
         return match opened {
-            Ok(stores) => Ok(AnyStores::new(Backend::Redis(stores))),
+            Ok(stores) => Ok(AnyStores::new(Backend::Redis(Box::new(stores)))),
             Err(StoreError::Unavailable(why)) => Err(unreachable(url.as_str(), &*why)),
             Err(other) => Err(AppError::from(other)),
         };

@@ -93,7 +93,7 @@ impl RedisConfig {
             prefix: "h:".to_owned(),
             durability: Durability::ProcessCrash,
             persistence: PersistenceCheck::Check,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: Duration::from_secs(7 * 86_400),
             connect_timeout: Duration::from_secs(5),
         }
     }

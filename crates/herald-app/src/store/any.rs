@@ -20,7 +20,7 @@ pub enum Backend {
     /// One SQLite file: the processes of one machine.
     Sqlite(SqliteStores),
     /// One Redis: processes on any number of machines.
-    Redis(RedisStores),
+    Redis(Box<RedisStores>),
 }
 
 /// Calls the same port method on whichever backend `$handle` holds.
