@@ -50,6 +50,10 @@ pub enum PersistenceCheck {
     /// `no-appendfsync-on-rewrite no` under [`Durability::PowerLoss`]) on a Redis whose `CONFIG` (or `INFO`) is disabled or renamed.
     /// Settings that can be read are still checked.
     Trust,
+    /// Nothing is checked: a Redis crash may bring back claimed deliveries, which would be sent
+    /// again. Not reachable from the config file (`redis_persistence` is `check` or `trust`):
+    /// herald-bench uses it to measure on the Redis BullMQ ran on (no AOF), like for like.
+    Skip,
 }
 
 /// Why a Redis is not durable enough to claim on.
@@ -130,6 +134,10 @@ async fn verdict(
     durability: Durability,
     check: PersistenceCheck,
 ) -> StoreResult<Result<(), NotDurable>> {
+    if check == PersistenceCheck::Skip {
+        tracing::warn!("the Redis persistence settings are not checked (a benchmark's setting)");
+        return Ok(Ok(()));
+    }
     let unchecked = |command: &str, error: StoreError| match error {
         StoreError::Unavailable(_) => Err(error),
         other if check == PersistenceCheck::Trust => {
