@@ -191,9 +191,10 @@ fn lookup<'a>(reply: &'a redis::Value, name: &str) -> Option<&'a redis::Value> {
 /// When the AOF is flushed to disk: what `durability` asks of Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fsync {
-    /// `appendfsync everysec`: survives a Redis process crash (the default durability).
+    /// `appendfsync everysec`: Herald refuses it (a slow background fsync postpones the AOF
+    /// write while Redis keeps replying); measured for comparison only.
     EverySec,
-    /// `appendfsync always`: survives an OS crash (`durability = "power-loss"`).
+    /// `appendfsync always`: what Herald requires, at either durability.
     Always,
 }
 
