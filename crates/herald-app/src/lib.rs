@@ -43,8 +43,11 @@ impl From<herald_store::StoreError> for AppError {
             // Herald cannot read must not be worked on as if it were new, which would expand
             // again and resend.
             corrupt @ herald_store::StoreError::Corrupt { .. } => AppError::Internal(format!(
-                "halted, nothing more is sent: {corrupt}. Restore the store from its backup or \
-                 AOF; if its state is really gone, find out what was sent before starting anew"
+                "halted, nothing more is sent: {corrupt}. Only the AOF the store was writing up \
+                 to the loss restores it safely: an older backup brings back as queued what was \
+                 sent since, and forgets the opt-outs recorded since (pause every run, import the \
+                 opt-outs again and reconcile with the provider before resuming). If its state is \
+                 really gone, find out what was sent before starting anew"
             )),
             other => AppError::Internal(other.to_string()),
         }

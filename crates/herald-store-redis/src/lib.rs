@@ -209,8 +209,10 @@ impl RedisStores {
                 source: format!(
                     "this Redis holds no Herald store (no `{}epoch` key). On a new deployment, \
                      create it once with `herald init`. If it held one, it lost its data (a \
-                     restart without its AOF, a flush): do not initialise it, restore it, or \
-                     every campaign would be expanded again and every opt-out forgotten",
+                     restart without its AOF, a flush): do not initialise it, or every campaign \
+                     would be expanded again and every opt-out forgotten; restore it from the AOF \
+                     it was writing up to the loss (an older backup brings back as queued what \
+                     was sent since, and forgets the opt-outs recorded since)",
                     config.prefix
                 )
                 .into(),

@@ -21,6 +21,12 @@
 //! there is no cheaper way to wait for the fsync of one write. The cost is measured by
 //! `herald-bench` (`herald_worker_noop_aof*`).
 //!
+//! # Why a Redis that evicts is refused
+//! With an `allkeys-*` `maxmemory-policy`, a full Redis deletes keys to make room: a consent
+//! log, a send history, a delivery's state. Every check of a claim compares with what is stored,
+//! so a deleted STOP or send is simply not there: nothing would notice. Herald sets no TTL, so
+//! `noeviction` (the default) and the `volatile-*` policies are accepted.
+//!
 //! # Why a replica is refused and failover is unsupported
 //! Replication is asynchronous: a primary acknowledges a claim before any replica has it. If the
 //! primary dies and a replica is promoted, the claims it had not received yet are gone and their
@@ -79,6 +85,18 @@ pub enum NotDurable {
     FsyncNotAlways {
         /// What the server has.
         appendfsync: String,
+    },
+    /// A Redis that evicts keys when it is full.
+    #[error(
+        "this Redis has `maxmemory-policy {policy}`, so when it is full it deletes keys Herald \
+         needs: a recipient's consent log (a STOP forgotten), the send history caps count, a \
+         delivery's state (the dedupe); nothing would notice, since the checks compare against \
+         what is left. Set `maxmemory-policy noeviction` (a full Redis then refuses writes, and \
+         Herald stops with the error)"
+    )]
+    Evicts {
+        /// What the server has.
+        policy: String,
     },
     /// `durability = "power-loss"` on a Redis that skips the fsync during a rewrite.
     #[error(
@@ -165,6 +183,19 @@ async fn verdict(
         Ok(_) => {}
         Err(error) => {
             if let Some(why) = unchecked("CONFIG GET appendfsync", error)? {
+                return Ok(Err(why));
+            }
+        }
+    }
+    // Herald sets no TTL, so a `volatile-*` policy evicts none of its keys; any `allkeys-*`
+    // policy may evict any of them.
+    match config_get(manager, "maxmemory-policy").await {
+        Ok(policy) if policy.starts_with("allkeys-") => {
+            return Ok(Err(NotDurable::Evicts { policy }));
+        }
+        Ok(_) => {}
+        Err(error) => {
+            if let Some(why) = unchecked("CONFIG GET maxmemory-policy", error)? {
                 return Ok(Err(why));
             }
         }

@@ -85,6 +85,20 @@ async fn a_redis_whose_config_command_is_disabled_is_refused_unless_trusted() {
 }
 
 #[tokio::test]
+async fn a_redis_that_evicts_keys_is_refused() {
+    let server = RedisServer::start();
+    server.command(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let message = refusal(open(&server, |_| {}).await);
+    assert!(
+        message.contains("`maxmemory-policy allkeys-lru`"),
+        "{message}"
+    );
+    assert!(message.contains("noeviction"), "{message}");
+    server.command(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
+    open(&server, |_| {}).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_replica_is_refused() {
     let primary = RedisServer::start();
     let replica = RedisServer::start();

@@ -38,20 +38,29 @@ pub struct StoreSettings {
     pub retention_days: RetentionDays,
 }
 
-/// A Redis URL without a password: `redis://` or `rediss://`, a host, an optional port and
-/// database number.
+/// A Redis URL without a password: `redis://`, a host, an optional port and database number
+/// (`rediss://` is refused: this build's Redis client has no TLS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrl(String);
 
 impl RedisUrl {
     /// Parses `text`, refusing a password inside it (naming `store.redis_password_env`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = text
-            .strip_prefix("redis://")
-            .or_else(|| text.strip_prefix("rediss://"))
-            .ok_or_else(|| {
-                format!("{text:?} is not a Redis URL (redis://host:port/db or rediss://…)")
-            })?;
+        if text.starts_with("rediss://") {
+            // The Redis client is built without TLS: refused here rather than failing to
+            // connect later with a message about a cargo feature.
+            return Err(
+                "rediss:// (TLS) is not supported by this build of herald: use \
+                        redis://host:port/db on a private network, or a TLS tunnel (stunnel, a \
+                        sidecar) in front of Redis"
+                    .into(),
+            );
+        }
+        let rest = text.strip_prefix("redis://").ok_or_else(|| {
+            // Only the scheme is echoed: the rest may hold a password (`valkey://:pw@h`).
+            let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+            format!("a URL of scheme {scheme:?} is not a Redis URL (redis://host:port/db)")
+        })?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if let Some((userinfo, _)) = authority.rsplit_once('@')
             && userinfo.contains(':')
@@ -247,13 +256,28 @@ mod tests {
         for url in [
             "redis://:secret@redis:6379/0",
             "redis://user:secret@redis/0",
-            "rediss://redis/0?password=secret",
+            "redis://redis/0?password=secret",
         ] {
             let error = load(&format!("[store]\nredis = \"{url}\"\n")).unwrap_err();
             assert!(error.contains("store.redis"), "{error}");
             assert!(error.contains("store.redis_password_env"), "{error}");
             assert!(!error.contains("secret"), "the password is echoed: {error}");
         }
+        // Other schemes are refused showing the scheme only; TLS is refused as unsupported.
+        for url in [
+            "valkey://:secret@h/0",
+            "REDIS://:secret@h/0",
+            "rediss://:secret@h/0",
+        ] {
+            let error = load(&format!("[store]\nredis = \"{url}\"\n")).unwrap_err();
+            assert!(error.contains("store.redis"), "{error}");
+            assert!(!error.contains("secret"), "the password is echoed: {error}");
+        }
+        assert!(
+            load("[store]\nredis = \"rediss://redis/0\"\n")
+                .unwrap_err()
+                .contains("TLS")
+        );
         // A user name alone (an ACL user) is no secret.
         assert!(load("[store]\nredis = \"redis://herald@redis:6379/0\"\n").is_ok());
         // So is a variable override.

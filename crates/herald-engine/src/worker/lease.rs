@@ -121,9 +121,10 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         Ok(())
     }
 
-    /// Writes outcomes under this worker's claims, retrying while the store is busy: these
-    /// record requests already made, and losing them would turn sent messages into `unknown`
-    /// ones. An outcome the store refuses (the claim was recovered by another worker after
+    /// Writes outcomes under this worker's claims, retrying while the store is unavailable for
+    /// as long as a lease (capped back-off): these record requests already made, and losing them
+    /// would turn sent messages into `unknown` ones. Past a lease the claims are another worker's
+    /// to recover (and a write would be refused as late), so the worker stops with the error. An outcome the store refuses (the claim was recovered by another worker after
     /// this lease expired) is logged as late and dropped: the first terminal write wins.
     pub(super) async fn record_outcomes(&self, outcomes: &[Change]) -> Result<(), WorkerError> {
         if outcomes.is_empty() {
@@ -131,6 +132,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         }
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
+        let since = tokio::time::Instant::now();
         let applied = loop {
             match self
                 .stores
@@ -139,8 +141,8 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 .await
             {
                 Ok(applied) => break applied,
-                Err(StoreError::Unavailable(e)) if attempt < 8 => {
-                    tracing::warn!(error.message = %e, attempt, "store busy while recording outcomes; retrying");
+                Err(StoreError::Unavailable(e)) if since.elapsed() < self.lease => {
+                    tracing::warn!(error.message = %e, attempt, "store unavailable while recording outcomes; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                     attempt += 1;
