@@ -18,6 +18,10 @@ pub(crate) struct Conn {
     pub(crate) epoch: String,
     /// How long an ended delivery is kept before compaction ([`crate::RedisConfig::retention`]).
     pub(crate) retention_ms: i64,
+    /// The highest write sequence (`seq`, incremented by every write script) this handle has
+    /// read: a write finding the store's below it refuses (the store went back in time). Shared
+    /// by the handle's ports.
+    pub(crate) seen: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Conn {
@@ -32,6 +36,25 @@ impl Conn {
         ConnectionManager::new_with_config(client, config)
             .await
             .map_err(map_err)
+    }
+
+    /// The highest write sequence this handle has seen.
+    pub(crate) fn seen_seq(&self) -> i64 {
+        self.seen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads the store's write sequence and remembers it if higher. Called once per worker step
+    /// (`due`) and per recovery: a store that later goes below it is refused by every write.
+    pub(crate) async fn observe_seq(&self) -> StoreResult<()> {
+        let mut manager = self.manager.clone();
+        let seq: Option<i64> = redis::cmd("GET")
+            .arg(self.keys.key("seq"))
+            .query_async(&mut manager)
+            .await
+            .map_err(map_err)?;
+        self.seen
+            .fetch_max(seq.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// The store's now as a script argument: the caller's clock in unix ms, or empty for

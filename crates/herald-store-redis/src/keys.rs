@@ -11,6 +11,7 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `epoch` | string | a random id written once when the store is initialised; written only by `herald init` (`RedisStores::init`); every handle remembers it, and every write script compares it (see `RedisStores::open`, "Why opening never creates a store") |
+//! | `seq` | string | the write sequence: every write script increments it after checking it is not below the highest value the calling handle has read (each `due` reads it), so a store that went back in time (an older backup, a promoted replica that lacked writes) is refused by every running handle |
 //! | `layout` | string | the layout version ([`LAYOUT`]) |
 //! | `runs` | zset | run id → created_at (unix ms): `runs()` newest first |
 //! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |

@@ -224,7 +224,13 @@ impl RedisStores {
             time,
             epoch,
             retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
+            seen: std::sync::Arc::default(),
         };
+        if mode != Mode::Inspect {
+            // From here on, a store whose write sequence goes below what this handle saw is
+            // refused (see `scripts/prelude.lua`).
+            conn.observe_seq().await?;
+        }
         Ok(Self {
             runs: RedisRuns::new(conn.clone()),
             deliveries: RedisDeliveries::new(conn.clone()),

@@ -180,6 +180,7 @@ pub(crate) async fn due(
     if limit == 0 || scope.is_some_and(|s| s.runs.as_ref().is_some_and(Vec::is_empty)) {
         return Ok(Vec::new());
     }
+    conn.observe_seq().await?;
     let mut call = invocation(conn, &DUE);
     call.arg("due").arg(ms(now)).arg(limit);
     scope_args(&mut call, scope);

@@ -15,13 +15,13 @@ pub(crate) fn script(body: &str) -> Script {
     ))
 }
 
-/// An invocation with the prelude's arguments (prefix, epoch, now) already pushed; push the
-/// script's own arguments after.
+/// An invocation with the prelude's arguments (prefix, epoch and the write sequence this handle
+/// has seen, now) already pushed; push the script's own arguments after.
 pub(crate) fn invocation<'a>(conn: &Conn, script: &'a Script) -> ScriptInvocation<'a> {
     let mut invocation = script.prepare_invoke();
     invocation
         .arg(conn.keys.prefix())
-        .arg(&conn.epoch)
+        .arg(format!("{}|{}", conn.epoch, conn.seen_seq()))
         .arg(conn.now_arg());
     invocation
 }
