@@ -56,6 +56,21 @@ fn a_worker_refuses_a_redis_without_aof_and_status_still_reads_it() {
     assert!(err.contains("`appendonly no`"), "{err}");
     assert!(err.contains("Set `appendonly yes`"), "{err}");
 
+    // `status` reads a store Herald refuses to claim on; this one was never initialised, and
+    // status says so rather than showing an empty, healthy-looking store.
+    let output = herald_cmd(dir.path(), &["status"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("holds no Herald store"),
+        "{}",
+        stderr(&output)
+    );
+    // Initialised (AOF on meanwhile), it reads it even with the AOF turned off again.
+    server.command(&["CONFIG", "SET", "appendonly", "yes"]);
+    server.command(&["CONFIG", "SET", "appendfsync", "always"]);
+    let init = herald_cmd(dir.path(), &["init"]).output().unwrap();
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    server.command(&["CONFIG", "SET", "appendonly", "no"]);
     let output = herald_cmd(dir.path(), &["status"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(

@@ -158,6 +158,15 @@ async fn open(
             Purpose::Inspect => RedisStores::open_to_inspect(&config, time).await,
         };
         return match opened {
+            // An empty Redis read by `status` is not shown as a healthy store with no runs: it
+            // may be one that lost its data, and an operator must not take it for new.
+            Ok(stores) if stores.epoch().is_empty() => Err(AppError::User(format!(
+                "the Redis at {} holds no Herald store (no `{}epoch` key). On a new deployment, \
+                 create it with `herald init`. If it held one, it lost its data: do not \
+                 initialise it before reading \"Running on Redis\" in the README",
+                url.as_str(),
+                config.prefix
+            ))),
             Ok(stores) => Ok(AnyStores::new(Backend::Redis(Box::new(stores)))),
             Err(StoreError::Unavailable(why)) => Err(unreachable(url.as_str(), &*why)),
             Err(other) => Err(AppError::from(other)),
