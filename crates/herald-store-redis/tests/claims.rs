@@ -2,67 +2,22 @@
 //! call, concurrent handles never both win, leases follow the store's time, compaction keeps
 //! counts and history.
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
+use chrono::{DateTime, TimeDelta};
+use herald_core::{Outcome, RunId};
 use herald_store::conformance::{ManualClock, generous, new_run, phone, queued, t, worker};
 use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Refusal,
-    Runs, SenderLimits, StoreError, StoreTime, Stores, Terminal, WorkerId,
+    ClaimAnswer, Deliveries, Refusal, Runs, SenderLimits, StoreError, StoreTime, Stores, Terminal,
 };
-use herald_store_redis::{RedisConfig, RedisStores};
+use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn open(server: &RedisServer, time: StoreTime) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(&RedisConfig::new(server.url()), time)
-        .await
-        .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A claim decided at `at` that saw no consent event and no send.
-fn fresh_claim(run: &RunId, recipient: &str, at: DateTime<Utc>) -> Claim {
-    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
-    Claim {
-        key: key(run, recipient),
-        send: PastSend {
-            at,
-            campaign: campaign.expect("campaign"),
-            purpose: Purpose::Marketing,
-        },
-        consent: ConsentSeen {
-            channel: "whatsapp".into(),
-            events: 0,
-        },
-        history: HistorySeen {
-            since: at - TimeDelta::days(1),
-            sends: 0,
-        },
-    }
-}
-
-fn group(owner: WorkerId, sender: SenderLimits, claims: Vec<Claim>) -> ClaimGroup {
-    ClaimGroup {
-        owner,
-        lease: LEASE,
-        sender,
-        claims,
-    }
-}
+use common::{LEASE, client, fresh_claim, group, key, open};
 
 /// A run of `name` with `n` recipients `r0..` to phones `0..n`, all due at `t(0)`.
 async fn run_with(stores: &RedisStores, name: &str, n: u32) -> (RunId, Vec<String>) {
@@ -78,15 +33,6 @@ async fn run_with(stores: &RedisStores, name: &str, n: u32) -> (RunId, Vec<Strin
         u64::from(n)
     );
     (run.run, names)
-}
-
-/// Another client of the server, for what the ports do not show.
-async fn client(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 /// How many scripts the server has run by `EVALSHA` or `EVAL`.
