@@ -17,7 +17,7 @@ use herald_store::{
 use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-use common::{LEASE, client, fresh_claim, group, key, open};
+use common::{LEASE, client, fresh_claim, group, key, open, started_at};
 
 /// A run of `name` with `n` recipients `r0..` to phones `0..n`, all due at `t(0)`.
 async fn run_with(stores: &RedisStores, name: &str, n: u32) -> (RunId, Vec<String>) {
@@ -65,9 +65,7 @@ async fn redis_time(conn: &mut redis::aio::MultiplexedConnection) -> i64 {
 /// the group's order, from the store's now.
 #[tokio::test]
 async fn a_group_of_500_is_one_call_with_spaced_slots() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (run, names) = run_with(&stores, "big", 500).await;
     let limits = SenderLimits {
         per_second: NonZeroU32::new(100).unwrap(),
@@ -179,9 +177,7 @@ async fn leases_and_slots_come_from_the_store_clock() {
 /// what ended recently.
 #[tokio::test]
 async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let (run, _) = run_with(&stores, "compact", 4).await;
     let d = stores.deliveries();
     let claims = ["r0", "r1"]
@@ -268,9 +264,7 @@ async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
 /// nothing of it is claimed; renewals and recovery read it the same way.
 #[tokio::test]
 async fn a_corrupt_state_is_corrupt_not_claimed() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (run, _) = run_with(&stores, "broken", 1).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r0", "{not json"]), ":0");

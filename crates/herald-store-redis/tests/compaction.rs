@@ -7,12 +7,12 @@ mod common;
 
 use chrono::TimeDelta;
 use herald_core::{Outcome, RunId, SkipReason};
-use herald_store::conformance::{ManualClock, ended, new_run, phone, queued, t, worker};
-use herald_store::{ClaimAnswer, Deliveries, Runs, StoreError, StoreTime, Stores, Terminal};
+use herald_store::conformance::{ended, new_run, phone, queued, t, worker};
+use herald_store::{ClaimAnswer, Deliveries, Runs, StoreError, Stores, Terminal};
 use herald_store_redis::{RedisDeliveries, RedisStores};
 use herald_testkit::redis::RedisServer;
 
-use common::{claims_at, client, key, open};
+use common::{claims_at, client, key, started_at};
 
 fn terminal(outcome: Outcome) -> Terminal {
     Terminal {
@@ -56,9 +56,7 @@ async fn states(server: &RedisServer, run: &RunId, recipients: &[&str]) -> Vec<O
 /// them again changes nothing, and the run's counts stay what they were.
 #[tokio::test]
 async fn a_compacted_delivery_is_never_created_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = created(&stores, "kept").await;
     let broken = ended(
         &run,
@@ -112,9 +110,7 @@ async fn a_compacted_delivery_is_never_created_again() {
 /// the seal refuses the row if it comes again (`Conflict`), so it is never queued again either.
 #[tokio::test]
 async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = created(&stores, "sealed").await;
     let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
     let d = stores.deliveries();
@@ -139,9 +135,7 @@ async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
 /// the run has are left as they are, as ever.
 #[tokio::test]
 async fn a_finished_expansion_takes_no_new_row() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (sealed, open_run) = (new_run("sealed"), new_run("open"));
     assert!(stores.runs().create_run(&sealed, t(0)).await.unwrap());
     assert!(stores.runs().create_run(&open_run, t(0)).await.unwrap());
@@ -171,9 +165,7 @@ async fn a_finished_expansion_takes_no_new_row() {
 /// looks back 24 h) and keeps the others.
 #[tokio::test]
 async fn compaction_trims_recent_to_two_days() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, clock, stores) = started_at(t(10)).await;
     let run = created(&stores, "tier").await;
     let d = stores.deliveries();
     let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];

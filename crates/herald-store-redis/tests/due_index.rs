@@ -7,14 +7,12 @@ mod common;
 
 use chrono::TimeDelta;
 use herald_core::{Outcome, RunId};
-use herald_store::conformance::{ManualClock, new_run, queued, t, worker};
-use herald_store::{
-    Change, ClaimAnswer, Deliveries, RunState, Runs, StoreTime, Stores, Terminal, WorkScope,
-};
+use herald_store::conformance::{new_run, queued, t, worker};
+use herald_store::{Change, ClaimAnswer, Deliveries, RunState, Runs, Stores, Terminal, WorkScope};
 use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-use common::{calls, claims_at, key, open};
+use common::{calls, claims_at, key, started_at};
 
 /// A run of campaign `name` (fired at `fire`) with one queued delivery `r0`, due at t(0).
 async fn run_of_one(stores: &RedisStores, name: &str, fire: &str, alo: bool) -> RunId {
@@ -51,9 +49,7 @@ async fn cost_of_due(server: &RedisServer, stores: &RedisStores) -> Vec<(&'stati
 /// each), and from then on `due`, `due_in` and `next_due` spend no command on any of them.
 #[tokio::test]
 async fn drained_runs_cost_due_nothing() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let mut changes = Vec::new();
     for i in 0..300 {
         let run = run_of_one(&stores, "cron", &format!("2026-11-27T10:{i:04}"), false).await;
@@ -79,9 +75,7 @@ async fn drained_runs_cost_due_nothing() {
 /// brings it back, and so does the recovery of an at_least_once run's ended lease.
 #[tokio::test]
 async fn every_write_that_queues_again_indexes_the_run_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let d = stores.deliveries();
     for (name, alo) in [("requeued", false), ("recovered", true)] {
         let run = run_of_one(&stores, name, "2026-11-27T10:00", alo).await;
@@ -121,9 +115,7 @@ async fn every_write_that_queues_again_indexes_the_run_again() {
 /// is); a cancelled one leaves it.
 #[tokio::test]
 async fn a_paused_run_stays_indexed_and_a_cancelled_one_leaves() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (runs, d) = (stores.runs(), stores.deliveries());
     let run = run_of_one(&stores, "held", "2026-11-27T10:00", false).await;
     runs.pause(&run, "operator").await.unwrap();

@@ -9,15 +9,13 @@ mod common;
 
 use chrono::TimeDelta;
 use herald_core::{Outcome, RunId};
-use herald_store::conformance::{ManualClock, generous, new_run, queued, t, worker};
+use herald_store::conformance::{generous, new_run, queued, t, worker};
 use herald_store::{
-    Change, ClaimAnswer, Deliveries, Refusal, Runs, SenderLimits, StoreTime, Stores, Terminal,
-    WaitReason,
+    Change, ClaimAnswer, Deliveries, Refusal, Runs, SenderLimits, Stores, Terminal, WaitReason,
 };
 use herald_store_redis::RedisStores;
-use herald_testkit::redis::RedisServer;
 
-use common::{fresh_claim, group, key, open};
+use common::{fresh_claim, group, key, started_at};
 
 /// Run `group@…` with recipients `r<i>` to the phones `phones[i]`, all due at `t(0)`.
 async fn run_to(stores: &RedisStores, phones: &[u32]) -> RunId {
@@ -39,9 +37,7 @@ fn claimed(answer: &ClaimAnswer) -> bool {
 
 #[tokio::test]
 async fn the_same_delivery_twice_in_a_group_is_claimed_once() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0]).await;
     let d = stores.deliveries();
     let claims = vec![
@@ -61,9 +57,7 @@ async fn the_same_delivery_twice_in_a_group_is_claimed_once() {
 
 #[tokio::test]
 async fn a_second_send_to_one_phone_in_a_group_is_a_changed_cap() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     // Two recipients share phone 0: the second claim's decision saw no send, but the first
     // claim of the same group is one.
     let run = run_to(&stores, &[0, 0]).await;
@@ -84,9 +78,7 @@ async fn a_second_send_to_one_phone_in_a_group_is_a_changed_cap() {
 
 #[tokio::test]
 async fn the_tier_counts_the_groups_own_admissions() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0, 1, 2, 0]).await;
     let d = stores.deliveries();
     let limits = SenderLimits {
@@ -119,9 +111,7 @@ async fn the_tier_counts_the_groups_own_admissions() {
 
 #[tokio::test]
 async fn a_later_change_of_one_delivery_in_an_apply_sees_the_earlier() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0]).await;
     let d = stores.deliveries();
     let expired = Terminal {

@@ -18,7 +18,7 @@ use herald_store::{
 use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::{Persistence, RedisServer};
 
-use common::{LEASE, calls, claims_at, fresh_claim, group, key, open};
+use common::{LEASE, calls, claims_at, fresh_claim, group, key, open, started_at};
 
 /// A run `run` (from `new_run(name)`, its id replaced when given) with `n` recipients `r0..`
 /// to phones `0..n`, recipient `i` due at `t(i)`.
@@ -53,9 +53,7 @@ fn sent() -> Terminal {
 /// was sent a week ago a second time, and the run's total grows past its audience.
 #[tokio::test]
 async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "resumed", None, 1).await;
     let d = stores.deliveries();
     let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
@@ -84,9 +82,7 @@ async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_ag
 /// phone's caps) and drives `c:sending` to −1, after which `counts` is `Corrupt` for good.
 #[tokio::test]
 async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "halfway", None, 2).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r1", "{not json"]), ":0");
@@ -117,9 +113,7 @@ async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written(
 /// so the error is an untyped script error, classified `Backend` rather than `Corrupt`.
 #[tokio::test]
 async fn finding_3_apply_with_a_corrupt_state_applies_the_changes_before_it() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "batch", None, 2).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r1", "{not json"]), ":0");
@@ -155,9 +149,7 @@ async fn finding_3_apply_with_a_corrupt_state_applies_the_changes_before_it() {
 /// `c:skipped:cancelled` too low for good.
 #[tokio::test]
 async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "stopped", None, 3).await;
     let dl = format!("h:dl:{run}");
     // r2 is due last, so the chunk reaches it after ending r0 and r1.
@@ -187,9 +179,7 @@ async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
 /// blocking Redis. Here 300 finished runs cost 300 `HMGET`s per `due` call.
 #[tokio::test]
 async fn finding_5_due_walks_every_run_ever_created() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     for i in 0..300 {
         let mut run = new_run("cron");
         run.run = RunId::parse(&format!("cron@2026-11-27T10:{i:04}")).unwrap();
@@ -213,9 +203,7 @@ async fn finding_5_due_walks_every_run_ever_created() {
 /// nothing of the run is stored.
 #[tokio::test]
 async fn finding_6_a_run_id_with_the_separator_is_never_recovered() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let fire = "2026-11-27T10:00\u{1f}x";
     assert!(
         RunId::parse(&format!("sep@{fire}")).is_err(),
@@ -275,9 +263,7 @@ async fn finding_8_a_redis_without_aof_is_claimed_on() {
 /// `Recovered` reports are lost with the error, and a retry does not return them again.
 #[tokio::test]
 async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "lost", None, 2).await;
     let d = stores.deliveries();
     let first = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
@@ -305,9 +291,7 @@ async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
 #[tokio::test]
 #[ignore = "finding 10: recent_recipients keeps a phone whose claim was requeued (SQLite does not)"]
 async fn finding_10_recent_recipients_keep_a_requeued_phone() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "requeued", None, 1).await;
     let d = stores.deliveries();
     let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();

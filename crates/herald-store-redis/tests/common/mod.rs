@@ -2,11 +2,12 @@
 //! or a claim is built reaches every test alike. Each test binary uses a subset.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_core::{CampaignId, PastSend, Purpose, RecipientId, RecipientKey, RunId};
-use herald_store::conformance::{generous, worker};
+use herald_store::conformance::{ManualClock, generous, worker};
 use herald_store::{
     Claim, ClaimGroup, ConsentSeen, DeliveryKey, HistorySeen, SenderLimits, StoreTime, WorkerId,
 };
@@ -24,6 +25,14 @@ pub(crate) async fn open(server: &RedisServer, time: StoreTime) -> RedisStores {
     RedisStores::open(&RedisConfig::new(server.url()), time)
         .await
         .expect("open")
+}
+
+/// A fresh server (AOF on) and a store on it whose time starts at `at` and is driven by hand.
+pub(crate) async fn started_at(at: DateTime<Utc>) -> (RedisServer, Arc<ManualClock>, RedisStores) {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(at);
+    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    (server, clock, stores)
 }
 
 /// The delivery of `recipient` in `run`.
