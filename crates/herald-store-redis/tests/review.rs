@@ -318,9 +318,7 @@ async fn finding_10_recent_recipients_keep_a_requeued_phone() {
 /// points at a crate doc section "A Redis that came back empty" that does not exist.
 #[tokio::test]
 async fn finding_11_a_handle_opened_after_an_empty_restart_forgets_every_stop() {
-    let mut server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (mut server, clock, stores) = started_at(t(10)).await;
     let stop = StoredConsent {
         channel: "whatsapp".into(),
         phone: phone(0),
@@ -356,9 +354,7 @@ async fn finding_11_a_handle_opened_after_an_empty_restart_forgets_every_stop() 
 /// (epoch), nothing is written, and the reads see an empty store.
 #[tokio::test]
 async fn a_redis_restarted_empty_refuses_every_write_of_an_old_handle() {
-    let mut server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (mut server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "emptied", None, 2).await;
     server.restart_empty();
     let d = stores.deliveries();
