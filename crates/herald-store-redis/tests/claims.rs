@@ -2,67 +2,22 @@
 //! call, concurrent handles never both win, leases follow the store's time, compaction keeps
 //! counts and history.
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
+use chrono::{DateTime, TimeDelta};
+use herald_core::{Outcome, RunId};
 use herald_store::conformance::{ManualClock, generous, new_run, phone, queued, t, worker};
 use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Refusal,
-    Runs, SenderLimits, StoreError, StoreTime, Stores, Terminal, WorkerId,
+    ClaimAnswer, Deliveries, Refusal, Runs, SenderLimits, StoreError, StoreTime, Stores, Terminal,
 };
-use herald_store_redis::{RedisConfig, RedisStores};
+use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn open(server: &RedisServer, time: StoreTime) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(&RedisConfig::new(server.url()), time)
-        .await
-        .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A claim decided at `at` that saw no consent event and no send.
-fn fresh_claim(run: &RunId, recipient: &str, at: DateTime<Utc>) -> Claim {
-    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
-    Claim {
-        key: key(run, recipient),
-        send: PastSend {
-            at,
-            campaign: campaign.expect("campaign"),
-            purpose: Purpose::Marketing,
-        },
-        consent: ConsentSeen {
-            channel: "whatsapp".into(),
-            events: 0,
-        },
-        history: HistorySeen {
-            since: at - TimeDelta::days(1),
-            sends: 0,
-        },
-    }
-}
-
-fn group(owner: WorkerId, sender: SenderLimits, claims: Vec<Claim>) -> ClaimGroup {
-    ClaimGroup {
-        owner,
-        lease: LEASE,
-        sender,
-        claims,
-    }
-}
+use common::{LEASE, client, fresh_claim, group, key, open, started_at};
 
 /// A run of `name` with `n` recipients `r0..` to phones `0..n`, all due at `t(0)`.
 async fn run_with(stores: &RedisStores, name: &str, n: u32) -> (RunId, Vec<String>) {
@@ -78,15 +33,6 @@ async fn run_with(stores: &RedisStores, name: &str, n: u32) -> (RunId, Vec<Strin
         u64::from(n)
     );
     (run.run, names)
-}
-
-/// Another client of the server, for what the ports do not show.
-async fn client(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 /// How many scripts the server has run by `EVALSHA` or `EVAL`.
@@ -119,9 +65,7 @@ async fn redis_time(conn: &mut redis::aio::MultiplexedConnection) -> i64 {
 /// the group's order, from the store's now.
 #[tokio::test]
 async fn a_group_of_500_is_one_call_with_spaced_slots() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (run, names) = run_with(&stores, "big", 500).await;
     let limits = SenderLimits {
         per_second: NonZeroU32::new(100).unwrap(),
@@ -233,9 +177,7 @@ async fn leases_and_slots_come_from_the_store_clock() {
 /// what ended recently.
 #[tokio::test]
 async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let (run, _) = run_with(&stores, "compact", 4).await;
     let d = stores.deliveries();
     let claims = ["r0", "r1"]
@@ -322,9 +264,7 @@ async fn compaction_keeps_counts_and_history_and_removes_the_rows() {
 /// nothing of it is claimed; renewals and recovery read it the same way.
 #[tokio::test]
 async fn a_corrupt_state_is_corrupt_not_claimed() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (run, _) = run_with(&stores, "broken", 1).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r0", "{not json"]), ":0");

@@ -3,68 +3,16 @@
 //! whose expansion is finished (sealed, no tombstone needed) takes no new row. Compaction also trims `recent` to the tier's needs. A real `redis-server`
 //! per test, the store's time driven by hand.
 
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId, SkipReason};
-use herald_store::conformance::{ManualClock, ended, generous, new_run, phone, queued, t, worker};
-use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Runs,
-    StoreError, StoreTime, Stores, Terminal,
-};
-use herald_store_redis::{RedisConfig, RedisStores};
+use chrono::TimeDelta;
+use herald_core::{Outcome, RunId, SkipReason};
+use herald_store::conformance::{ended, new_run, phone, queued, t, worker};
+use herald_store::{ClaimAnswer, Deliveries, Runs, StoreError, Stores, Terminal};
+use herald_store_redis::{RedisDeliveries, RedisStores};
 use herald_testkit::redis::RedisServer;
 
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(
-        &RedisConfig::new(server.url()),
-        StoreTime::Clock(clock.clone()),
-    )
-    .await
-    .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A group of claims decided at `at` that saw no consent event and no send.
-fn group(run: &RunId, recipients: &[&str], at: DateTime<Utc>) -> ClaimGroup {
-    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
-    let claims = recipients
-        .iter()
-        .map(|r| Claim {
-            key: key(run, r),
-            send: PastSend {
-                at,
-                campaign: campaign.clone().expect("campaign"),
-                purpose: Purpose::Marketing,
-            },
-            consent: ConsentSeen {
-                channel: "whatsapp".into(),
-                events: 0,
-            },
-            history: HistorySeen {
-                since: at - TimeDelta::days(1),
-                sends: 0,
-            },
-        })
-        .collect();
-    ClaimGroup {
-        owner: worker(1),
-        lease: LEASE,
-        sender: generous("main"),
-        claims,
-    }
-}
+use common::{claims_at, client, key, started_at};
 
 fn terminal(outcome: Outcome) -> Terminal {
     Terminal {
@@ -73,16 +21,32 @@ fn terminal(outcome: Outcome) -> Terminal {
     }
 }
 
+/// Run `name` from `new_run`, created at `t(0)` with no delivery yet.
+async fn created(stores: &RedisStores, name: &str) -> RunId {
+    let run = new_run(name);
+    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
+    run.run
+}
+
+/// `worker(1)` claims `r0` at `t(10)` and it is sent at `t(11)`.
+async fn claim_and_send_r0(d: &RedisDeliveries, run: &RunId) {
+    let answers = d.claim(&claims_at(run, &["r0"], t(10))).await.unwrap();
+    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
+    d.finish(
+        &key(run, "r0"),
+        &terminal(Outcome::Sent),
+        Some(&worker(1)),
+        t(11),
+    )
+    .await
+    .unwrap();
+}
+
 async fn states(server: &RedisServer, run: &RunId, recipients: &[&str]) -> Vec<Option<String>> {
-    let mut redis = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     redis::cmd("HMGET")
         .arg(format!("h:dl:{run}"))
         .arg(recipients)
-        .query_async(&mut redis)
+        .query_async(&mut client(server).await)
         .await
         .unwrap()
 }
@@ -92,12 +56,8 @@ async fn states(server: &RedisServer, run: &RunId, recipients: &[&str]) -> Vec<O
 /// them again changes nothing, and the run's counts stay what they were.
 #[tokio::test]
 async fn a_compacted_delivery_is_never_created_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
-    let run = new_run("kept");
-    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
-    let run = run.run;
+    let (server, clock, stores) = started_at(t(10)).await;
+    let run = created(&stores, "kept").await;
     let broken = ended(
         &run,
         "line 7",
@@ -106,16 +66,7 @@ async fn a_compacted_delivery_is_never_created_again() {
     let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0), broken];
     let d = stores.deliveries();
     assert_eq!(d.insert_batch(&rows).await.unwrap(), 3);
-    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
-    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
-    d.finish(
-        &key(&run, "r0"),
-        &terminal(Outcome::Sent),
-        Some(&worker(1)),
-        t(11),
-    )
-    .await
-    .unwrap();
+    claim_and_send_r0(d, &run).await;
     let opted_out = terminal(Outcome::Skipped(SkipReason::OptedOut));
     d.finish(&key(&run, "r1"), &opted_out, None, t(11))
         .await
@@ -136,7 +87,7 @@ async fn a_compacted_delivery_is_never_created_again() {
     assert_eq!(d.insert_batch(&rows).await.unwrap(), 0, "no row is new");
     let now = t(11) + TimeDelta::days(8);
     assert_eq!(d.due(now, 10).await.unwrap(), []);
-    let answers = d.claim(&group(&run, &["r0", "r1"], now)).await.unwrap();
+    let answers = d.claim(&claims_at(&run, &["r0", "r1"], now)).await.unwrap();
     assert!(
         answers
             .iter()
@@ -159,33 +110,20 @@ async fn a_compacted_delivery_is_never_created_again() {
 /// the seal refuses the row if it comes again (`Conflict`), so it is never queued again either.
 #[tokio::test]
 async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
-    let run = new_run("sealed");
-    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
-    let run = run.run;
+    let (server, clock, stores) = started_at(t(10)).await;
+    let run = created(&stores, "sealed").await;
     let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
     let d = stores.deliveries();
     assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
     stores.runs().finish_expansion(&run, 2).await.unwrap();
-    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
-    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
-    d.finish(
-        &key(&run, "r0"),
-        &terminal(Outcome::Sent),
-        Some(&worker(1)),
-        t(11),
-    )
-    .await
-    .unwrap();
+    claim_and_send_r0(d, &run).await;
     clock.set(t(11) + TimeDelta::days(8));
     d.recover_expired(10).await.unwrap();
     assert_eq!(states(&server, &run, &["r0", "r1"]).await[0], None);
     let again = d.insert_batch(&rows[..1]).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let now = t(11) + TimeDelta::days(8);
-    let answers = d.claim(&group(&run, &["r0"], now)).await.unwrap();
+    let answers = d.claim(&claims_at(&run, &["r0"], now)).await.unwrap();
     assert!(!matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
     let due: Vec<_> = d.due(now, 10).await.unwrap();
     assert_eq!(due.len(), 1, "only r1");
@@ -197,9 +135,7 @@ async fn a_sealed_run_keeps_no_tombstone_and_refuses_the_row_again() {
 /// the run has are left as they are, as ever.
 #[tokio::test]
 async fn a_finished_expansion_takes_no_new_row() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (sealed, open_run) = (new_run("sealed"), new_run("open"));
     assert!(stores.runs().create_run(&sealed, t(0)).await.unwrap());
     assert!(stores.runs().create_run(&open_run, t(0)).await.unwrap());
@@ -229,21 +165,17 @@ async fn a_finished_expansion_takes_no_new_row() {
 /// looks back 24 h) and keeps the others.
 #[tokio::test]
 async fn compaction_trims_recent_to_two_days() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
-    let run = new_run("tier");
-    assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
-    let run = run.run;
+    let (_server, clock, stores) = started_at(t(10)).await;
+    let run = created(&stores, "tier").await;
     let d = stores.deliveries();
     let rows = [queued(&run, "r0", 0, 0), queued(&run, "r1", 1, 0)];
     assert_eq!(d.insert_batch(&rows).await.unwrap(), 2);
-    let answers = d.claim(&group(&run, &["r0"], t(10))).await.unwrap();
+    let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
     assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
     // A day and a half later: both phones are within 48 h.
     let later = t(10) + TimeDelta::hours(36);
     clock.set(later);
-    let answers = d.claim(&group(&run, &["r1"], later)).await.unwrap();
+    let answers = d.claim(&claims_at(&run, &["r1"], later)).await.unwrap();
     assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
     d.recover_expired(10).await.unwrap();
     assert_eq!(d.recent_recipients(t(0)).await.unwrap().len(), 2);

@@ -2,13 +2,15 @@
 //! directory, AOF on), timed by the suite's clock; the second handle is a second client of the
 //! same server, as a second worker process would open it.
 
+mod common;
+
 use std::sync::Arc;
 
 use herald_store::{StoreResult, StoreTime, Stores};
-use herald_store_redis::{
-    RedisConfig, RedisConsents, RedisDeliveries, RedisRuns, RedisSenders, RedisStores,
-};
+use herald_store_redis::{RedisConsents, RedisDeliveries, RedisRuns, RedisSenders, RedisStores};
 use herald_testkit::redis::RedisServer;
+
+use common::open;
 
 /// A store on its own server, killed with the last handle at the end of the test.
 struct TempStores {
@@ -45,22 +47,12 @@ impl Stores for TempStores {
 
 async fn fresh(time: StoreTime) -> TempStores {
     let server = Arc::new(RedisServer::start());
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    let stores = RedisStores::open(&RedisConfig::new(server.url()), time)
-        .await
-        .expect("open");
+    let stores = open(&server, time).await;
     TempStores { stores, server }
 }
 
 async fn second_handle(first: &TempStores, time: StoreTime) -> TempStores {
-    RedisStores::init(&RedisConfig::new(first.server.url()))
-        .await
-        .expect("init");
-    let stores = RedisStores::open(&RedisConfig::new(first.server.url()), time)
-        .await
-        .expect("open again");
+    let stores = open(&first.server, time).await;
     TempStores {
         stores,
         server: Arc::clone(&first.server),

@@ -3,60 +3,22 @@
 //! the renewal of a group of leases and the read of a run's waits, beside the claim, apply,
 //! cancel and recovery pinned down in `review.rs`. A real `redis-server` per test.
 
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{PastSend, Purpose, RecipientId, RecipientKey, RunId};
+use herald_core::RunId;
 use herald_store::conformance::{ManualClock, generous, new_run, queued, t, worker};
-use herald_store::{
-    Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen, Runs,
-    StoreError, StoreTime, Stores,
-};
-use herald_store_redis::{RedisConfig, RedisStores};
+use herald_store::{ClaimAnswer, Deliveries, Runs, StoreError, StoreTime, Stores};
+use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-const LEASE: Duration = Duration::from_secs(60);
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-fn fresh_claim(run: &RunId, recipient: &str, at: DateTime<Utc>) -> Claim {
-    Claim {
-        key: key(run, recipient),
-        send: PastSend {
-            at,
-            campaign: herald_core::CampaignId::parse("damaged").expect("campaign"),
-            purpose: Purpose::Marketing,
-        },
-        consent: ConsentSeen {
-            channel: "whatsapp".into(),
-            events: 0,
-        },
-        history: HistorySeen {
-            since: at - TimeDelta::days(1),
-            sends: 0,
-        },
-    }
-}
+use common::{LEASE, blocking_client, fresh_claim, group, key, open};
 
 /// A store on `server` with run `damaged@…` of recipients `r0`, `r1` (due at `t(0)`, `t(1)`).
 async fn store_with_run(
     server: &RedisServer,
     clock: &std::sync::Arc<ManualClock>,
 ) -> (RedisStores, RunId) {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    let stores = RedisStores::open(
-        &RedisConfig::new(server.url()),
-        StoreTime::Clock(clock.clone()),
-    )
-    .await
-    .expect("open");
+    let stores = open(server, StoreTime::Clock(clock.clone())).await;
     let run = new_run("damaged");
     assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
     let batch = [queued(&run.run, "r0", 0, 0), queued(&run.run, "r1", 1, 1)];
@@ -70,15 +32,14 @@ async fn a_renewal_meeting_a_corrupt_state_renews_nothing() {
     let clock = ManualClock::new(t(10));
     let (stores, run) = store_with_run(&server, &clock).await;
     let d = stores.deliveries();
-    let group = ClaimGroup {
-        owner: worker(1),
-        lease: LEASE,
-        sender: generous("main"),
-        claims: vec![
+    let group = group(
+        worker(1),
+        generous("main"),
+        vec![
             fresh_claim(&run, "r0", t(10)),
             fresh_claim(&run, "r1", t(10)),
         ],
-    };
+    );
     let answers = d.claim(&group).await.unwrap();
     assert!(
         answers
@@ -90,14 +51,10 @@ async fn a_renewal_meeting_a_corrupt_state_renews_nothing() {
     assert_eq!(server.command(&["HSET", &dl, "r1", "{not json"]), ":0");
     let member = format!("{run}\u{1f}r0");
     let lease_of_r0 = || -> Option<i64> {
-        let mut redis = redis::Client::open(server.url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
         redis::cmd("ZSCORE")
             .arg("h:leases")
             .arg(&member)
-            .query(&mut redis)
+            .query(&mut blocking_client(&server))
             .unwrap()
     };
     let before = lease_of_r0();

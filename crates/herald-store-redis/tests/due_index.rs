@@ -3,64 +3,16 @@
 //! finds drained or cancelled, so drained runs cost it nothing. A real `redis-server` per test,
 //! the store's time driven by hand, the commands counted by the server's `commandstats`.
 
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
-use herald_store::conformance::{ManualClock, generous, new_run, queued, t, worker};
-use herald_store::{
-    Change, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen,
-    RunState, Runs, StoreTime, Stores, Terminal, WorkScope,
-};
-use herald_store_redis::{RedisConfig, RedisStores};
+use chrono::TimeDelta;
+use herald_core::{Outcome, RunId};
+use herald_store::conformance::{new_run, queued, t, worker};
+use herald_store::{Change, ClaimAnswer, Deliveries, RunState, Runs, Stores, Terminal, WorkScope};
+use herald_store_redis::RedisStores;
 use herald_testkit::redis::RedisServer;
 
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(
-        &RedisConfig::new(server.url()),
-        StoreTime::Clock(clock.clone()),
-    )
-    .await
-    .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A claim of `run`'s `r0` decided at `at` that saw no consent event and no send.
-fn claim_r0(run: &RunId, at: DateTime<Utc>) -> ClaimGroup {
-    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
-    ClaimGroup {
-        owner: worker(1),
-        lease: LEASE,
-        sender: generous("main"),
-        claims: vec![Claim {
-            key: key(run, "r0"),
-            send: PastSend {
-                at,
-                campaign: campaign.expect("campaign"),
-                purpose: Purpose::Marketing,
-            },
-            consent: ConsentSeen {
-                channel: "whatsapp".into(),
-                events: 0,
-            },
-            history: HistorySeen {
-                since: at - TimeDelta::days(1),
-                sends: 0,
-            },
-        }],
-    }
-}
+use common::{calls, claims_at, key, started_at};
 
 /// A run of campaign `name` (fired at `fire`) with one queued delivery `r0`, due at t(0).
 async fn run_of_one(stores: &RedisStores, name: &str, fire: &str, alo: bool) -> RunId {
@@ -71,22 +23,6 @@ async fn run_of_one(stores: &RedisStores, name: &str, fire: &str, alo: bool) -> 
     let rows = [queued(&run.run, "r0", 0, 0)];
     assert_eq!(stores.deliveries().insert_batch(&rows).await.unwrap(), 1);
     run.run
-}
-
-/// Calls of `command` the server has run (commands a script calls included).
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let mut redis = redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut redis)
-        .unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The commands a `due`, a scoped `due_in` and a `next_due` cost together, by name.
@@ -113,9 +49,7 @@ async fn cost_of_due(server: &RedisServer, stores: &RedisStores) -> Vec<(&'stati
 /// each), and from then on `due`, `due_in` and `next_due` spend no command on any of them.
 #[tokio::test]
 async fn drained_runs_cost_due_nothing() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let mut changes = Vec::new();
     for i in 0..300 {
         let run = run_of_one(&stores, "cron", &format!("2026-11-27T10:{i:04}"), false).await;
@@ -141,13 +75,11 @@ async fn drained_runs_cost_due_nothing() {
 /// brings it back, and so does the recovery of an at_least_once run's ended lease.
 #[tokio::test]
 async fn every_write_that_queues_again_indexes_the_run_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let d = stores.deliveries();
     for (name, alo) in [("requeued", false), ("recovered", true)] {
         let run = run_of_one(&stores, name, "2026-11-27T10:00", alo).await;
-        let answers = d.claim(&claim_r0(&run, t(10))).await.unwrap();
+        let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
         assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
         assert_eq!(d.due(t(10), 10).await.unwrap(), []);
         assert_eq!(server.command(&["SCARD", "h:qruns"]), ":0", "{name}");
@@ -183,9 +115,7 @@ async fn every_write_that_queues_again_indexes_the_run_again() {
 /// is); a cancelled one leaves it.
 #[tokio::test]
 async fn a_paused_run_stays_indexed_and_a_cancelled_one_leaves() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let (runs, d) = (stores.runs(), stores.deliveries());
     let run = run_of_one(&stores, "held", "2026-11-27T10:00", false).await;
     runs.pause(&run, "operator").await.unwrap();

@@ -5,65 +5,17 @@
 //! `apply` (`scripts/change.lua`): a later change of a delivery sees the earlier one's state.
 //! A real `redis-server` per test, the store's time driven by hand.
 
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId};
-use herald_store::conformance::{ManualClock, generous, new_run, queued, t, worker};
+use chrono::TimeDelta;
+use herald_core::{Outcome, RunId};
+use herald_store::conformance::{generous, new_run, queued, t, worker};
 use herald_store::{
-    Change, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Deliveries, DeliveryKey, HistorySeen,
-    Refusal, Runs, SenderLimits, StoreTime, Stores, Terminal, WaitReason,
+    Change, ClaimAnswer, Deliveries, Refusal, Runs, SenderLimits, Stores, Terminal, WaitReason,
 };
-use herald_store_redis::{RedisConfig, RedisStores};
-use herald_testkit::redis::RedisServer;
+use herald_store_redis::RedisStores;
 
-async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(
-        &RedisConfig::new(server.url()),
-        StoreTime::Clock(clock.clone()),
-    )
-    .await
-    .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A claim decided at `at` that saw no consent event and no send.
-fn fresh_claim(run: &RunId, recipient: &str, at: DateTime<Utc>) -> Claim {
-    Claim {
-        key: key(run, recipient),
-        send: PastSend {
-            at,
-            campaign: herald_core::CampaignId::parse("group").expect("campaign"),
-            purpose: Purpose::Marketing,
-        },
-        consent: ConsentSeen {
-            channel: "whatsapp".into(),
-            events: 0,
-        },
-        history: HistorySeen {
-            since: at - TimeDelta::days(1),
-            sends: 0,
-        },
-    }
-}
-
-fn group(sender: SenderLimits, claims: Vec<Claim>) -> ClaimGroup {
-    ClaimGroup {
-        owner: worker(1),
-        lease: Duration::from_secs(60),
-        sender,
-        claims,
-    }
-}
+use common::{fresh_claim, group, key, started_at};
 
 /// Run `group@…` with recipients `r<i>` to the phones `phones[i]`, all due at `t(0)`.
 async fn run_to(stores: &RedisStores, phones: &[u32]) -> RunId {
@@ -85,16 +37,17 @@ fn claimed(answer: &ClaimAnswer) -> bool {
 
 #[tokio::test]
 async fn the_same_delivery_twice_in_a_group_is_claimed_once() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0]).await;
     let d = stores.deliveries();
     let claims = vec![
         fresh_claim(&run, "r0", t(10)),
         fresh_claim(&run, "r0", t(10)),
     ];
-    let answers = d.claim(&group(generous("main"), claims)).await.unwrap();
+    let answers = d
+        .claim(&group(worker(1), generous("main"), claims))
+        .await
+        .unwrap();
     assert!(claimed(&answers[0]), "{answers:?}");
     assert_eq!(answers[1], ClaimAnswer::Refused(Refusal::Taken));
     let counts = d.counts(&run).await.unwrap();
@@ -104,9 +57,7 @@ async fn the_same_delivery_twice_in_a_group_is_claimed_once() {
 
 #[tokio::test]
 async fn a_second_send_to_one_phone_in_a_group_is_a_changed_cap() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     // Two recipients share phone 0: the second claim's decision saw no send, but the first
     // claim of the same group is one.
     let run = run_to(&stores, &[0, 0]).await;
@@ -115,7 +66,10 @@ async fn a_second_send_to_one_phone_in_a_group_is_a_changed_cap() {
         fresh_claim(&run, "r0", t(10)),
         fresh_claim(&run, "r1", t(10)),
     ];
-    let answers = d.claim(&group(generous("main"), claims)).await.unwrap();
+    let answers = d
+        .claim(&group(worker(1), generous("main"), claims))
+        .await
+        .unwrap();
     assert!(claimed(&answers[0]), "{answers:?}");
     assert_eq!(answers[1], ClaimAnswer::Refused(Refusal::CapChanged));
     let counts = d.counts(&run).await.unwrap();
@@ -124,9 +78,7 @@ async fn a_second_send_to_one_phone_in_a_group_is_a_changed_cap() {
 
 #[tokio::test]
 async fn the_tier_counts_the_groups_own_admissions() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0, 1, 2, 0]).await;
     let d = stores.deliveries();
     let limits = SenderLimits {
@@ -143,7 +95,7 @@ async fn the_tier_counts_the_groups_own_admissions() {
         fresh_claim(&run, "r2", t(10)),
         r3,
     ];
-    let answers = d.claim(&group(limits, claims)).await.unwrap();
+    let answers = d.claim(&group(worker(1), limits, claims)).await.unwrap();
     assert!(claimed(&answers[0]) && claimed(&answers[1]), "{answers:?}");
     // The oldest phone of the tier is r0's, admitted by this very group at t(10).
     assert_eq!(
@@ -159,9 +111,7 @@ async fn the_tier_counts_the_groups_own_admissions() {
 
 #[tokio::test]
 async fn a_later_change_of_one_delivery_in_an_apply_sees_the_earlier() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_to(&stores, &[0]).await;
     let d = stores.deliveries();
     let expired = Terminal {

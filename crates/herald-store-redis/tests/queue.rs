@@ -2,6 +2,8 @@
 //! bigger than one chunk, the moves from `sending` (set up in the layout of `keys.rs`, as a
 //! claim leaves it) keeping the run's counters exact and the history, leases and `done` in step.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use herald_core::{Outcome, SkipReason};
@@ -10,26 +12,9 @@ use herald_store::{
     Change, Deliveries, DeliveryKey, RunCounts, RunState, Runs, StoreError, StoreTime, Stores,
     Terminal, WaitReason,
 };
-use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::RedisServer;
 
-async fn open(server: &RedisServer) -> RedisStores {
-    let clock = ManualClock::new(t(0));
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(&RedisConfig::new(server.url()), StoreTime::Clock(clock))
-        .await
-        .expect("open")
-}
-
-async fn redis(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect")
-}
+use common::{client, open};
 
 fn rows(run: &herald_core::RunId, from: u32, to: u32) -> Vec<herald_store::NewDelivery> {
     (from..to)
@@ -46,7 +31,7 @@ fn total(counts: &RunCounts) -> u64 {
 #[tokio::test]
 async fn insert_batch_dedupes_across_batches_and_chunks() {
     let server = RedisServer::start();
-    let stores = open(&server).await;
+    let stores = open(&server, StoreTime::Clock(ManualClock::new(t(0)))).await;
     let run = new_run("big");
     assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
     let d = stores.deliveries();
@@ -100,7 +85,7 @@ async fn insert_batch_dedupes_across_batches_and_chunks() {
 #[tokio::test]
 async fn cancel_ends_more_than_one_chunk() {
     let server = RedisServer::start();
-    let stores = open(&server).await;
+    let stores = open(&server, StoreTime::Clock(ManualClock::new(t(0)))).await;
     let run = new_run("cancelled");
     assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
     let d = stores.deliveries();
@@ -124,7 +109,7 @@ async fn cancel_ends_more_than_one_chunk() {
     );
     assert_eq!(counts.next_wave, None);
     assert!(d.due(t(1_000), 10).await.unwrap().is_empty());
-    let mut conn = redis(&server).await;
+    let mut conn = client(&server).await;
     let done: u64 = redis::cmd("ZCARD")
         .arg("h:done")
         .query_async(&mut conn)
@@ -152,7 +137,7 @@ async fn cancel_ends_more_than_one_chunk() {
 /// Puts `key` in the `sending` state a claim leaves (owner, lease, slot in µs, phone), with its
 /// history entry and lease, and moves its count: what `claims.rs` writes.
 async fn as_claimed(server: &RedisServer, key: &DeliveryKey, phone: &str, slot_us: i64) {
-    let mut conn = redis(server).await;
+    let mut conn = client(server).await;
     let (run, rcpt) = (key.run.as_str(), key.recipient.to_string());
     let member = format!("{run}\u{1f}{rcpt}");
     let state = format!(
@@ -193,7 +178,7 @@ async fn as_claimed(server: &RedisServer, key: &DeliveryKey, phone: &str, slot_u
 async fn zcard(server: &RedisServer, key: &str) -> u64 {
     redis::cmd("ZCARD")
         .arg(key)
-        .query_async(&mut redis(server).await)
+        .query_async(&mut client(server).await)
         .await
         .unwrap()
 }
@@ -204,7 +189,7 @@ async fn zcard(server: &RedisServer, key: &str) -> u64 {
 #[tokio::test]
 async fn moves_from_sending_keep_counts_history_and_leases() {
     let server = RedisServer::start();
-    let stores = open(&server).await;
+    let stores = open(&server, StoreTime::Clock(ManualClock::new(t(0)))).await;
     let run = new_run("moves");
     assert!(stores.runs().create_run(&run, t(0)).await.unwrap());
     let d = stores.deliveries();
@@ -292,7 +277,7 @@ async fn moves_from_sending_keep_counts_history_and_leases() {
     let state: String = redis::cmd("HGET")
         .arg(format!("h:dl:{}", run.run))
         .arg(key(2).recipient.to_string())
-        .query_async(&mut redis(&server).await)
+        .query_async(&mut client(&server).await)
         .await
         .unwrap();
     assert!(state.contains(&format!("\"t\":{slot}")), "{state}");

@@ -3,73 +3,22 @@
 //! other tests pin down what was checked and found sound. A real `redis-server` per test, the
 //! store's time driven by hand.
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use herald_core::{
-    ConsentEvent, ConsentKind, Outcome, PastSend, Purpose, RecipientId, RecipientKey, RunId, Scope,
-    SkipReason,
-};
+use chrono::TimeDelta;
+use herald_core::{ConsentEvent, ConsentKind, Outcome, RunId, Scope, SkipReason};
 use herald_store::conformance::{ManualClock, generous, new_run, phone, queued, t, worker};
 use herald_store::{
-    Change, Claim, ClaimAnswer, ClaimGroup, ConsentSeen, Consents, Deliveries, DeliveryKey,
-    HistorySeen, RunState, Runs, SenderLimits, Senders, StoreError, StoreTime, StoredConsent,
-    Stores, Terminal, WaitReason, WorkerId,
+    Change, ClaimAnswer, Consents, Deliveries, RunState, Runs, SenderLimits, Senders, StoreError,
+    StoreTime, StoredConsent, Stores, Terminal, WaitReason,
 };
 use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::{Persistence, RedisServer};
 
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn open(server: &RedisServer, clock: &std::sync::Arc<ManualClock>) -> RedisStores {
-    RedisStores::init(&RedisConfig::new(server.url()))
-        .await
-        .expect("init");
-    RedisStores::open(
-        &RedisConfig::new(server.url()),
-        StoreTime::Clock(clock.clone()),
-    )
-    .await
-    .expect("open")
-}
-
-fn key(run: &RunId, recipient: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: run.clone(),
-        recipient: RecipientKey::recipient(RecipientId::parse(recipient).expect("id")),
-    }
-}
-
-/// A claim decided at `at` that saw no consent event and no send.
-fn fresh_claim(run: &RunId, recipient: &str, at: DateTime<Utc>) -> Claim {
-    let campaign = herald_core::CampaignId::parse(run.as_str().split('@').next().unwrap());
-    Claim {
-        key: key(run, recipient),
-        send: PastSend {
-            at,
-            campaign: campaign.expect("campaign"),
-            purpose: Purpose::Marketing,
-        },
-        consent: ConsentSeen {
-            channel: "whatsapp".into(),
-            events: 0,
-        },
-        history: HistorySeen {
-            since: at - TimeDelta::days(1),
-            sends: 0,
-        },
-    }
-}
-
-fn group(owner: WorkerId, claims: Vec<Claim>) -> ClaimGroup {
-    ClaimGroup {
-        owner,
-        lease: LEASE,
-        sender: generous("main"),
-        claims,
-    }
-}
+use common::{LEASE, calls, claims_at, fresh_claim, group, key, open, started_at};
 
 /// A run `run` (from `new_run(name)`, its id replaced when given) with `n` recipients `r0..`
 /// to phones `0..n`, recipient `i` due at `t(i)`.
@@ -96,22 +45,6 @@ fn sent() -> Terminal {
     }
 }
 
-/// Calls of `command` the server has run (commands a script calls included).
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let mut redis = redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut redis)
-        .unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 // ---- findings ----
 
 /// Finding 1: compaction deletes the delivery's `dl:<run>` field, which is the (run,
@@ -120,15 +53,10 @@ fn calls(server: &RedisServer, command: &str) -> u64 {
 /// was sent a week ago a second time, and the run's total grows past its audience.
 #[tokio::test]
 async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_again() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "resumed", None, 1).await;
     let d = stores.deliveries();
-    let answers = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r0", t(10))]))
-        .await
-        .unwrap();
+    let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
     assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
     d.finish(&key(&run, "r0"), &sent(), Some(&worker(1)), t(11))
         .await
@@ -154,9 +82,7 @@ async fn finding_1_compaction_forgets_the_dedupe_so_a_resumed_expansion_sends_ag
 /// phone's caps) and drives `c:sending` to −1, after which `counts` is `Corrupt` for good.
 #[tokio::test]
 async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "halfway", None, 2).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r1", "{not json"]), ":0");
@@ -165,7 +91,7 @@ async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written(
         fresh_claim(&run, "r0", t(10)),
         fresh_claim(&run, "r1", t(10)),
     ];
-    let answer = d.claim(&group(worker(1), claims)).await;
+    let answer = d.claim(&group(worker(1), generous("main"), claims)).await;
     assert!(
         matches!(answer, Err(StoreError::Corrupt { .. })),
         "{answer:?}"
@@ -187,9 +113,7 @@ async fn finding_2_a_corrupt_state_mid_group_leaves_earlier_claims_half_written(
 /// so the error is an untyped script error, classified `Backend` rather than `Corrupt`.
 #[tokio::test]
 async fn finding_3_apply_with_a_corrupt_state_applies_the_changes_before_it() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "batch", None, 2).await;
     let dl = format!("h:dl:{run}");
     assert_eq!(server.command(&["HSET", &dl, "r1", "{not json"]), ":0");
@@ -225,9 +149,7 @@ async fn finding_3_apply_with_a_corrupt_state_applies_the_changes_before_it() {
 /// `c:skipped:cancelled` too low for good.
 #[tokio::test]
 async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "stopped", None, 3).await;
     let dl = format!("h:dl:{run}");
     // r2 is due last, so the chunk reaches it after ending r0 and r1.
@@ -257,9 +179,7 @@ async fn finding_4_a_cancel_stopped_by_a_corrupt_state_miscounts_for_good() {
 /// blocking Redis. Here 300 finished runs cost 300 `HMGET`s per `due` call.
 #[tokio::test]
 async fn finding_5_due_walks_every_run_ever_created() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, _clock, stores) = started_at(t(10)).await;
     for i in 0..300 {
         let mut run = new_run("cron");
         run.run = RunId::parse(&format!("cron@2026-11-27T10:{i:04}")).unwrap();
@@ -283,9 +203,7 @@ async fn finding_5_due_walks_every_run_ever_created() {
 /// nothing of the run is stored.
 #[tokio::test]
 async fn finding_6_a_run_id_with_the_separator_is_never_recovered() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let fire = "2026-11-27T10:00\u{1f}x";
     assert!(
         RunId::parse(&format!("sep@{fire}")).is_err(),
@@ -345,21 +263,13 @@ async fn finding_8_a_redis_without_aof_is_claimed_on() {
 /// `Recovered` reports are lost with the error, and a retry does not return them again.
 #[tokio::test]
 async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (server, clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "lost", None, 2).await;
     let d = stores.deliveries();
-    let first = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r0", t(10))]))
-        .await
-        .unwrap();
+    let first = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
     assert!(matches!(first[..], [ClaimAnswer::Claimed { .. }]));
     clock.set(t(11));
-    let second = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r1", t(11))]))
-        .await
-        .unwrap();
+    let second = d.claim(&claims_at(&run, &["r1"], t(11))).await.unwrap();
     assert!(matches!(second[..], [ClaimAnswer::Claimed { .. }]));
     // r1's lease ends after r0's; its state is damaged.
     let dl = format!("h:dl:{run}");
@@ -381,15 +291,10 @@ async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
 #[tokio::test]
 #[ignore = "finding 10: recent_recipients keeps a phone whose claim was requeued (SQLite does not)"]
 async fn finding_10_recent_recipients_keep_a_requeued_phone() {
-    let server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (_server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "requeued", None, 1).await;
     let d = stores.deliveries();
-    let answers = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r0", t(10))]))
-        .await
-        .unwrap();
+    let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
     assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
     d.requeue(&key(&run, "r0"), t(20), Some(WaitReason::Retry), &worker(1))
         .await
@@ -413,9 +318,7 @@ async fn finding_10_recent_recipients_keep_a_requeued_phone() {
 /// points at a crate doc section "A Redis that came back empty" that does not exist.
 #[tokio::test]
 async fn finding_11_a_handle_opened_after_an_empty_restart_forgets_every_stop() {
-    let mut server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (mut server, clock, stores) = started_at(t(10)).await;
     let stop = StoredConsent {
         channel: "whatsapp".into(),
         phone: phone(0),
@@ -451,9 +354,7 @@ async fn finding_11_a_handle_opened_after_an_empty_restart_forgets_every_stop() 
 /// (epoch), nothing is written, and the reads see an empty store.
 #[tokio::test]
 async fn a_redis_restarted_empty_refuses_every_write_of_an_old_handle() {
-    let mut server = RedisServer::start();
-    let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let (mut server, _clock, stores) = started_at(t(10)).await;
     let run = run_with(&stores, "emptied", None, 2).await;
     server.restart_empty();
     let d = stores.deliveries();
@@ -474,9 +375,7 @@ async fn a_redis_restarted_empty_refuses_every_write_of_an_old_handle() {
     // Reads first: they must not fail, and there is nothing to return.
     assert_eq!(d.due(t(10), 10).await.unwrap(), []);
     assert_eq!(d.next_due().await.unwrap(), None);
-    let claim = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r0", t(10))]))
-        .await;
+    let claim = d.claim(&claims_at(&run, &["r0"], t(10))).await;
     corrupt("claim", claim.map(drop));
     corrupt(
         "finish",
@@ -529,8 +428,8 @@ async fn a_redis_restarted_empty_refuses_every_write_of_an_old_handle() {
 async fn slots_keep_their_microseconds_through_renew_and_requeue() {
     let server = RedisServer::start();
     let clock = ManualClock::new(t(10));
-    let one = open(&server, &clock).await;
-    let two = open(&server, &clock).await;
+    let one = open(&server, StoreTime::Clock(clock.clone())).await;
+    let two = open(&server, StoreTime::Clock(clock.clone())).await;
     let run = run_with(&one, "precise", None, 3).await;
     let limits = SenderLimits {
         per_second: NonZeroU32::new(3).unwrap(),
@@ -538,12 +437,7 @@ async fn slots_keep_their_microseconds_through_renew_and_requeue() {
         ..generous("main")
     };
     let claim = |stores: &RedisStores, r: &str| {
-        let group = ClaimGroup {
-            owner: worker(1),
-            lease: LEASE,
-            sender: limits.clone(),
-            claims: vec![fresh_claim(&run, r, t(10))],
-        };
+        let group = group(worker(1), limits.clone(), vec![fresh_claim(&run, r, t(10))]);
         let d = stores.deliveries().clone();
         async move { d.claim(&group).await.unwrap() }
     };
@@ -587,21 +481,15 @@ async fn a_restarted_redis_reloads_the_scripts_and_keeps_the_epoch() {
     // report), which is not what this test is about.
     let mut server = RedisServer::with(Persistence::Aof);
     let clock = ManualClock::new(t(10));
-    let stores = open(&server, &clock).await;
+    let stores = open(&server, StoreTime::Clock(clock.clone())).await;
     let run = run_with(&stores, "restarted", None, 2).await;
     let d = stores.deliveries();
-    let first = d
-        .claim(&group(worker(1), vec![fresh_claim(&run, "r0", t(10))]))
-        .await
-        .unwrap();
+    let first = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
     assert!(matches!(first[..], [ClaimAnswer::Claimed { .. }]));
     server.restart();
     let mut tries = 0;
     let second = loop {
-        match d
-            .claim(&group(worker(1), vec![fresh_claim(&run, "r1", t(10))]))
-            .await
-        {
+        match d.claim(&claims_at(&run, &["r1"], t(10))).await {
             Err(StoreError::Unavailable(_)) => {
                 tries += 1;
                 assert!(tries < 200, "the handle never reconnected");
