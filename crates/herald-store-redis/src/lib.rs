@@ -11,13 +11,22 @@
 //!
 //! # Layout of this crate
 //! - `keys`: every key and what it holds (the contract of the scripts).
-//! - `conn`: the reconnecting connection and error classification.
-//! - `persistence`: the server's persistence, checked at open (why AOF is required, why
-//!   failover is unsupported).
+//! - `conn`: the reconnecting connection, error classification, the write sequence a handle
+//!   has seen.
+//! - `scripts`: the calling convention (`scripts/prelude.lua`: prefix, epoch and sequence
+//!   check, store time); `codec`: the snapshot and delivery-state JSON.
+//! - `checks`: the Redis version and layout version, at open; `persistence`: the server's
+//!   persistence, at open (why AOF with `appendfsync always`, why no eviction, why failover is
+//!   unsupported).
 //! - `runs`, `consents`, `senders`: those ports.
-//! - `queue`: expansion, the due queue, defers, outcomes, counts.
+//! - `queue`, `outcomes`, `waits`: expansion and the due queue; defers, outcomes and `apply`;
+//!   what the queue waits for. `deliveries`: the port, delegating to them and to `claims`.
 //! - `claims`: claims, leases, recovery, history, the tier, compaction.
-//! - `scripts/*.lua`: the scripts, one per atomic operation.
+//! - `scripts/*.lua`: the scripts, one per atomic operation; each validates its whole batch
+//!   before its first write (Redis has no rollback).
+//!
+//! # Creating a store
+//! Only [`RedisStores::init`] (`herald init`) creates one; see [`RedisStores::open`] for why.
 
 mod checks;
 mod claims;
