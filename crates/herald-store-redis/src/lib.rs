@@ -5,7 +5,7 @@
 //! apalis-redis cannot carry a campaign (`shared/dependencies.md`: its worker dies once ~8,000
 //! jobs fall due together, its default lock scan is O(backlog) per job, completed jobs stay
 //! forever), so the queue is this crate's own, in Lua, the way BullMQ and Sidekiq build theirs.
-//! The layout is in [`keys`]; the claim of a group (run state, sender block and throttle, the
+//! The layout is in `keys`; the claim of a group (run state, sender block and throttle, the
 //! delivery still queued and due, consent and history unchanged, the tier, GCRA rate slots, the
 //! lease) is one script call timed by Redis's `TIME`.
 //!
