@@ -113,6 +113,38 @@ pub struct SenderLimits {
     pub horizon: Duration,
 }
 
+impl SenderLimits {
+    /// The GCRA emission interval in microseconds: `1 / per_second`, rounded up, so
+    /// `per_second` slots never fit in less than a second. Every store spaces slots by it.
+    pub fn interval_us(&self) -> i64 {
+        let per_second = i64::from(self.per_second.get());
+        (1_000_000 + per_second - 1) / per_second
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_second: u32) -> SenderLimits {
+        SenderLimits {
+            name: "main".into(),
+            per_second: NonZeroU32::new(per_second).unwrap(),
+            tier: None,
+            horizon: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_interval_is_rounded_up_to_the_microsecond() {
+        assert_eq!(limits(1).interval_us(), 1_000_000);
+        assert_eq!(limits(3).interval_us(), 333_334);
+        assert_eq!(limits(80).interval_us(), 12_500);
+        assert_eq!(limits(3_000_000).interval_us(), 1);
+        assert!(3 * limits(3).interval_us() > 1_000_000);
+    }
+}
+
 /// One delivery to claim, with what its decision saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use herald_store::{ClaimAnswer, ClaimGroup, Refusal, SenderLimits, StoreResult};
+use herald_store::{ClaimAnswer, ClaimGroup, Refusal, StoreResult};
 
 use super::{CLAIM, corrupt, duration_ms, duration_us, from_micros, from_millis, int, text};
 use crate::conn::Conn;
@@ -34,7 +34,7 @@ pub(crate) async fn claim(conn: &Conn, group: &ClaimGroup) -> StoreResult<Vec<Cl
         .arg(group.owner.as_str())
         .arg(duration_ms(group.lease))
         .arg(&limits.name)
-        .arg(interval_us(limits))
+        .arg(limits.interval_us())
         .arg(limits.tier.map(|t| t.to_string()).unwrap_or_default())
         .arg(duration_us(limits.horizon))
         .arg(group.claims.len());
@@ -49,13 +49,6 @@ pub(crate) async fn claim(conn: &Conn, group: &ClaimGroup) -> StoreResult<Vec<Cl
     }
     let reply: redis::Value = super::run_script(conn, &invocation).await?;
     decode(&reply, group.claims.len())
-}
-
-/// The GCRA emission interval: `1 / per_second` in microseconds, rounded up, so `per_second`
-/// slots never fit in less than a second.
-fn interval_us(limits: &SenderLimits) -> i64 {
-    let per_second = i64::from(limits.per_second.get());
-    (1_000_000 + per_second - 1) / per_second
 }
 
 /// The script's reply: the store's now (µs), then a code and a value per claim.
@@ -113,27 +106,9 @@ fn answer(now_us: i64, code: &redis::Value, value: &redis::Value) -> StoreResult
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroU32;
-
     use redis::Value;
 
     use super::*;
-
-    fn limits(per_second: u32) -> SenderLimits {
-        SenderLimits {
-            name: "main".into(),
-            per_second: NonZeroU32::new(per_second).unwrap(),
-            tier: None,
-            horizon: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn the_interval_is_rounded_up_to_the_microsecond() {
-        assert_eq!(interval_us(&limits(1)), 1_000_000);
-        assert_eq!(interval_us(&limits(3)), 333_334);
-        assert_eq!(interval_us(&limits(3_000_000)), 1);
-    }
 
     #[test]
     fn a_reply_decodes_into_typed_answers() {

@@ -205,7 +205,7 @@ impl Step<'_> {
         }
         self.tally
             .moved(row.run, unlabelled("queued"), unlabelled("sending"), 1);
-        self.sender.tat = Some(slot_us + interval_us(self.limits));
+        self.sender.tat = Some(slot_us + self.limits.interval_us());
         self.enter_tier(
             row.phone.as_deref().unwrap_or_default(),
             slot_us.div_euclid(1000),
@@ -298,38 +298,8 @@ impl Step<'_> {
     }
 }
 
-/// The GCRA emission interval: `1 / per_second` in microseconds, rounded up.
-fn interval_us(limits: &SenderLimits) -> i64 {
-    let per_second = i64::from(limits.per_second.get());
-    (1_000_000 + per_second - 1) / per_second
-}
-
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroU32;
-    use std::time::Duration;
-
-    use super::*;
-
-    fn limits(per_second: u32) -> SenderLimits {
-        SenderLimits {
-            name: "main".into(),
-            per_second: NonZeroU32::new(per_second).unwrap(),
-            tier: None,
-            horizon: Duration::ZERO,
-        }
-    }
-
-    /// Rounded up, so `per_second` slots never fit in less than a second.
-    #[test]
-    fn the_interval_is_rounded_up_to_the_microsecond() {
-        assert_eq!(interval_us(&limits(1)), 1_000_000);
-        assert_eq!(interval_us(&limits(3)), 333_334);
-        assert_eq!(interval_us(&limits(80)), 12_500);
-        assert_eq!(interval_us(&limits(3_000_000)), 1);
-        assert!(3 * interval_us(&limits(3)) > 1_000_000);
-    }
-
     /// The tier's deletes and lookups are seeks of its keys, never a scan.
     #[test]
     fn the_tier_is_read_by_its_keys() {
