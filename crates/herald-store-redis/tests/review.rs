@@ -284,33 +284,6 @@ async fn finding_9_a_stopped_recovery_loses_what_it_recovered() {
     );
 }
 
-/// Finding 10: `recent_recipients` (what a starting worker rebuilds its tier view from) lists a
-/// phone whose only claim was requeued, nothing sent: the claim's `ZADD recent` is never taken
-/// back. SQLite reads it from `sent_at`, which its requeue clears, so the two stores disagree;
-/// Redis's view over-counts the tier (a conservative error: fewer sends, never more).
-#[tokio::test]
-#[ignore = "finding 10: recent_recipients keeps a phone whose claim was requeued (SQLite does not)"]
-async fn finding_10_recent_recipients_keep_a_requeued_phone() {
-    let (_server, _clock, stores) = started_at(t(10)).await;
-    let run = run_with(&stores, "requeued", None, 1).await;
-    let d = stores.deliveries();
-    let answers = d.claim(&claims_at(&run, &["r0"], t(10))).await.unwrap();
-    assert!(matches!(answers[..], [ClaimAnswer::Claimed { .. }]));
-    d.requeue(&key(&run, "r0"), t(20), Some(WaitReason::Retry), &worker(1))
-        .await
-        .unwrap();
-    assert_eq!(
-        d.history(&phone(0), t(0)).await.unwrap(),
-        [],
-        "history forgot it"
-    );
-    assert_eq!(
-        d.recent_recipients(t(0)).await.unwrap(),
-        [],
-        "recent did not"
-    );
-}
-
 /// Finding 11: the epoch stops only the handles opened before Redis came back empty. Any handle
 /// opened after it (a worker restarted by its supervisor after halting on that very `Corrupt`)
 /// writes a new epoch and works on the empty store: every STOP is forgotten (the claim's
