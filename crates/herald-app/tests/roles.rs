@@ -172,7 +172,11 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .await
         .unwrap()
         .run;
-    stores.runs().pause(&run, "template errors").await.unwrap();
+    stores
+        .runs()
+        .pause(&run, "herald", "template errors")
+        .await
+        .unwrap();
     assert_eq!(
         resume_run(&settings, &env(), run.as_str()).await.unwrap(),
         RunResumed::Resumed(Some("template errors".into()))

@@ -18,7 +18,9 @@ use herald_store::{
     NewRun, Recovered, RunCounts, Runs, StoreError, StoreResult, Stores, Terminal, WorkScope,
     WorkerId,
 };
-use herald_store_sqlite::{SqliteConsents, SqliteRuns, SqliteSenders, SqliteStores};
+use herald_store_sqlite::{
+    SqliteConsents, SqliteFeedback, SqliteRuns, SqliteSenders, SqliteStores,
+};
 
 /// More than one batch of 5,000, so an expansion can stop between batches.
 const ROWS: usize = 6_000;
@@ -46,6 +48,12 @@ impl Stores for Hooked {
 
     fn senders(&self) -> &SqliteSenders {
         self.inner.senders()
+    }
+
+    type Feedback = SqliteFeedback;
+
+    fn feedback(&self) -> &SqliteFeedback {
+        self.inner.feedback()
     }
 
     async fn now(&self) -> StoreResult<DateTime<Utc>> {

@@ -17,7 +17,9 @@ use herald_store::{
     NewDelivery, Recovered, RunCounts, StoreResult, StoreTime, StoredConsent, Stores, Terminal,
     WorkScope, WorkerId,
 };
-use herald_store_sqlite::{SqliteConsents, SqliteRuns, SqliteSenders, SqliteStores};
+use herald_store_sqlite::{
+    SqliteConsents, SqliteFeedback, SqliteRuns, SqliteSenders, SqliteStores,
+};
 use herald_testkit::TokioClock;
 
 /// The SQLite store, except that leases are never renewed.
@@ -38,6 +40,12 @@ impl Stores for Unrenewed {
 
     fn senders(&self) -> &SqliteSenders {
         self.inner.senders()
+    }
+
+    type Feedback = SqliteFeedback;
+
+    fn feedback(&self) -> &SqliteFeedback {
+        self.inner.feedback()
     }
 
     async fn now(&self) -> StoreResult<DateTime<Utc>> {

@@ -13,7 +13,9 @@ use herald_core::{ConsentEvent, ConsentKind, PhoneNumber, RecordedConsent, Scope
 use herald_engine::expand::expand;
 use herald_engine::worker::{Step, Worker};
 use herald_store::{Consents, Deliveries, StoreResult, StoredConsent, Stores};
-use herald_store_sqlite::{SqliteDeliveries, SqliteRuns, SqliteSenders, SqliteStores};
+use herald_store_sqlite::{
+    SqliteDeliveries, SqliteFeedback, SqliteRuns, SqliteSenders, SqliteStores,
+};
 use herald_testkit::TokioClock;
 
 /// The SQLite store, except that the first consent read of a step is followed at once by the
@@ -64,6 +66,12 @@ impl Stores for StopAfterRead {
 
     fn senders(&self) -> &SqliteSenders {
         self.inner.senders()
+    }
+
+    type Feedback = SqliteFeedback;
+
+    fn feedback(&self) -> &SqliteFeedback {
+        self.inner.feedback()
     }
 
     async fn now(&self) -> StoreResult<DateTime<Utc>> {

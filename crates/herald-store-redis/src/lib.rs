@@ -332,6 +332,11 @@ impl Stores for RedisStores {
     type Deliveries = RedisDeliveries;
     type Consents = RedisConsents;
     type Senders = RedisSenders;
+    type Feedback = RedisFeedback;
+
+    fn feedback(&self) -> &RedisFeedback {
+        &RedisFeedback
+    }
 
     fn senders(&self) -> &RedisSenders {
         &self.senders
@@ -351,5 +356,46 @@ impl Stores for RedisStores {
 
     fn consents(&self) -> &RedisConsents {
         &self.consents
+    }
+}
+
+/// Placeholder until the issue-13 store work lands: every call fails.
+pub struct RedisFeedback;
+
+impl herald_store::Feedback for RedisFeedback {
+    async fn record_status(
+        &self,
+        _report: &herald_store::StatusReport,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<herald_store::StatusVerdict> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn message(&self, _provider_id: &str) -> StoreResult<Option<herald_store::SentMessage>> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn add_tag(
+        &self,
+        _phone: &herald_core::PhoneNumber,
+        _tag: &str,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn tags_for(
+        &self,
+        _phones: &[herald_core::PhoneNumber],
+    ) -> StoreResult<Vec<std::collections::BTreeSet<String>>> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
     }
 }

@@ -106,6 +106,7 @@ fn decode(run_id: &str, values: Vec<Option<String>>) -> StoreResult<Option<RunRe
             .transpose()?,
         state: RunState::parse(&state).ok_or_else(|| bad("state"))?,
         state_reason: reason,
+        paused_by: None,
     }))
 }
 
@@ -199,7 +200,7 @@ impl Runs for RedisRuns {
         Ok(())
     }
 
-    async fn pause(&self, run: &RunId, reason: &str) -> StoreResult<()> {
+    async fn pause(&self, run: &RunId, _by: &str, reason: &str) -> StoreResult<()> {
         self.set(run, RunState::Paused, reason).await
     }
 

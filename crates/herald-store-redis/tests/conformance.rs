@@ -7,7 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use herald_store::{StoreResult, StoreTime, Stores};
-use herald_store_redis::{RedisConsents, RedisDeliveries, RedisRuns, RedisSenders, RedisStores};
+use herald_store_redis::{
+    RedisConsents, RedisDeliveries, RedisFeedback, RedisRuns, RedisSenders, RedisStores,
+};
 use herald_testkit::redis::RedisServer;
 
 use common::open;
@@ -26,6 +28,12 @@ impl Stores for TempStores {
 
     fn senders(&self) -> &RedisSenders {
         self.stores.senders()
+    }
+
+    type Feedback = RedisFeedback;
+
+    fn feedback(&self) -> &RedisFeedback {
+        self.stores.feedback()
     }
 
     async fn now(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {

@@ -118,7 +118,7 @@ async fn a_paused_run_stays_indexed_and_a_cancelled_one_leaves() {
     let (server, _clock, stores) = started_at(t(10)).await;
     let (runs, d) = (stores.runs(), stores.deliveries());
     let run = run_of_one(&stores, "held", "2026-11-27T10:00", false).await;
-    runs.pause(&run, "operator").await.unwrap();
+    runs.pause(&run, "herald", "operator").await.unwrap();
     assert_eq!(d.due(t(10), 10).await.unwrap(), []);
     assert_eq!(d.next_due().await.unwrap(), None);
     assert_eq!(

@@ -382,7 +382,7 @@ async fn a_redis_restarted_empty_refuses_every_write_of_an_old_handle() {
         "append",
         stores.consents().append(&[stop], t(10)).await.map(drop),
     );
-    corrupt("pause", stores.runs().pause(&run, "x").await);
+    corrupt("pause", stores.runs().pause(&run, "herald", "x").await);
     corrupt(
         "throttle",
         stores

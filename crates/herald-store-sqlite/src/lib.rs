@@ -150,6 +150,11 @@ impl Stores for SqliteStores {
     type Deliveries = SqliteDeliveries;
     type Consents = SqliteConsents;
     type Senders = SqliteSenders;
+    type Feedback = SqliteFeedback;
+
+    fn feedback(&self) -> &SqliteFeedback {
+        &SqliteFeedback
+    }
 
     fn senders(&self) -> &SqliteSenders {
         &self.senders
@@ -169,5 +174,46 @@ impl Stores for SqliteStores {
 
     fn consents(&self) -> &SqliteConsents {
         &self.consents
+    }
+}
+
+/// Placeholder until the issue-13 store work lands: every call fails.
+pub struct SqliteFeedback;
+
+impl herald_store::Feedback for SqliteFeedback {
+    async fn record_status(
+        &self,
+        _report: &herald_store::StatusReport,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<herald_store::StatusVerdict> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn message(&self, _provider_id: &str) -> StoreResult<Option<herald_store::SentMessage>> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn add_tag(
+        &self,
+        _phone: &herald_core::PhoneNumber,
+        _tag: &str,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
+    }
+
+    async fn tags_for(
+        &self,
+        _phones: &[herald_core::PhoneNumber],
+    ) -> StoreResult<Vec<std::collections::BTreeSet<String>>> {
+        Err(herald_store::StoreError::Backend(
+            "feedback: not implemented yet".into(),
+        ))
     }
 }

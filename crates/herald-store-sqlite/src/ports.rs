@@ -54,7 +54,7 @@ impl Runs for SqliteRuns {
             .await
     }
 
-    async fn pause(&self, run: &RunId, reason: &str) -> StoreResult<()> {
+    async fn pause(&self, run: &RunId, _by: &str, reason: &str) -> StoreResult<()> {
         let (run, reason) = (run.clone(), reason.to_owned());
         self.db
             .call(move |conn| queries::set_run_state::pause(conn, &run, &reason))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use herald_store::{StoreResult, StoreTime, Stores};
 use herald_store_sqlite::{
-    SqliteConsents, SqliteDeliveries, SqliteRuns, SqliteSenders, SqliteStores,
+    SqliteConsents, SqliteDeliveries, SqliteFeedback, SqliteRuns, SqliteSenders, SqliteStores,
 };
 use tempfile::TempDir;
 
@@ -24,6 +24,12 @@ impl Stores for TempStores {
 
     fn senders(&self) -> &SqliteSenders {
         self.stores.senders()
+    }
+
+    type Feedback = SqliteFeedback;
+
+    fn feedback(&self) -> &SqliteFeedback {
+        self.stores.feedback()
     }
 
     async fn now(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {

@@ -17,6 +17,7 @@ mod claim;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod durability;
+mod feedback;
 mod sender;
 mod types;
 
@@ -27,6 +28,7 @@ use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 
 pub use claim::*;
 pub use durability::Durability;
+pub use feedback::*;
 pub use sender::*;
 pub use types::*;
 
@@ -91,10 +93,19 @@ pub trait Runs: Send + Sync {
         run: &RunId,
         total: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Pauses the run and records why, for `status` and the admin API. Resuming with
-    /// [`Runs::set_run_state`] clears the reason. A cancelled run stays cancelled (`Conflict`).
-    fn pause(&self, run: &RunId, reason: &str) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Pauses, resumes or cancels.
+    /// Pauses the run and records who paused it (`herald` for the engine's own pauses, such as
+    /// template errors; `operator (cli)` or `operator (api)` for a person) and why, for `status`
+    /// and the admin API. Resuming with [`Runs::set_run_state`] clears both. A cancelled run
+    /// stays cancelled (`Conflict`). A paused run stays paused, across restarts of every
+    /// process, until someone resumes it.
+    fn pause(
+        &self,
+        run: &RunId,
+        by: &str,
+        reason: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Pauses (without a reason: `paused_by` and `state_reason` are cleared), resumes (clearing
+    /// who paused and why) or cancels.
     fn set_run_state(
         &self,
         run: &RunId,
@@ -338,6 +349,10 @@ pub trait Stores: Send + Sync + 'static {
     type Consents: Consents;
     /// Senders.
     type Senders: Senders;
+    /// Provider feedback.
+    type Feedback: Feedback;
+    /// Provider feedback: statuses, the message-id index, stored tags.
+    fn feedback(&self) -> &Self::Feedback;
     /// Senders.
     fn senders(&self) -> &Self::Senders;
     /// The store's now ([`StoreTime`]): what leases and rate slots are timed by.

@@ -126,6 +126,9 @@ pub struct RunRecord {
     /// Why the run was paused, when the pause came with a reason (a provider block, template
     /// errors); cleared when the run is resumed.
     pub state_reason: Option<String>,
+    /// Who paused it (`herald`, `operator (cli)`, `operator (api)`), when paused by
+    /// [`crate::Runs::pause`]; cleared when the run is resumed.
+    pub paused_by: Option<String>,
 }
 
 /// What a delivery needs to be decided and sent later: a snapshot of the audience row, so a
@@ -159,7 +162,8 @@ pub struct DeliveryKey {
 }
 
 /// A terminal outcome with an optional human detail (the bad row's message, the provider's
-/// error text).
+/// error text). For [`Outcome::Sent`] the detail is the provider's message id (the WhatsApp
+/// `wamid`), which the store indexes for statuses and replies ([`crate::Feedback`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terminal {
     /// The outcome.
@@ -323,8 +327,12 @@ pub struct RunCounts {
     pub queued: u64,
     /// Claimed, request in flight.
     pub sending: u64,
-    /// Sent.
+    /// Sent (whatever the provider reported since: `delivered` and `read` are part of it).
     pub sent: u64,
+    /// Of `sent`, those the provider reported delivered (or read, which implies it).
+    pub delivered: u64,
+    /// Of `delivered`, those the provider reported read.
+    pub read: u64,
     /// Failed, by provider code.
     pub failed: BTreeMap<String, u64>,
     /// Outcome unknown.

@@ -267,7 +267,7 @@ impl Cluster {
             let counts = store.counts(run);
             let done =
                 store.sealed_total(run).is_some() && counts.queued == 0 && counts.sending == 0;
-            if done { Ok(()) } else { Err(counts) }
+            if done { Ok(()) } else { Err(Box::new(counts)) }
         });
         self.status()
             .remove(run.as_str())

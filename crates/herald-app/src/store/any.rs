@@ -3,14 +3,16 @@
 //! does for channels, rather than boxed. `Stores` hands out its ports by reference, so each
 //! port here is a handle on the one shared backend.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
     Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
-    NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs, SenderState,
-    Senders, StoreResult, StoredConsent, Stores, Terminal, WaitReason, WorkScope, WorkerId,
+    Feedback, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
+    SenderState, Senders, SentMessage, StatusReport, StatusVerdict, StoreResult, StoredConsent,
+    Stores, Terminal, WaitReason, WorkScope, WorkerId,
 };
 use herald_store_redis::RedisStores;
 use herald_store_sqlite::SqliteStores;
@@ -40,6 +42,7 @@ pub struct AnyStores {
     deliveries: AnyDeliveries,
     consents: AnyConsents,
     senders: AnySenders,
+    feedback: AnyFeedback,
 }
 
 impl AnyStores {
@@ -51,6 +54,7 @@ impl AnyStores {
             deliveries: AnyDeliveries(Arc::clone(&backend)),
             consents: AnyConsents(Arc::clone(&backend)),
             senders: AnySenders(Arc::clone(&backend)),
+            feedback: AnyFeedback(Arc::clone(&backend)),
             backend,
         }
     }
@@ -69,15 +73,22 @@ pub struct AnyDeliveries(Arc<Backend>);
 pub struct AnyConsents(Arc<Backend>);
 /// [`Senders`] of either backend.
 pub struct AnySenders(Arc<Backend>);
+/// [`Feedback`] of either backend.
+pub struct AnyFeedback(Arc<Backend>);
 
 impl Stores for AnyStores {
     type Runs = AnyRuns;
     type Deliveries = AnyDeliveries;
     type Consents = AnyConsents;
     type Senders = AnySenders;
+    type Feedback = AnyFeedback;
 
     fn senders(&self) -> &AnySenders {
         &self.senders
+    }
+
+    fn feedback(&self) -> &AnyFeedback {
+        &self.feedback
     }
 
     async fn now(&self) -> StoreResult<DateTime<Utc>> {
@@ -117,8 +128,8 @@ impl Runs for AnyRuns {
         on!(self.runs().finish_expansion(run, total))
     }
 
-    async fn pause(&self, run: &RunId, reason: &str) -> StoreResult<()> {
-        on!(self.runs().pause(run, reason))
+    async fn pause(&self, run: &RunId, by: &str, reason: &str) -> StoreResult<()> {
+        on!(self.runs().pause(run, by, reason))
     }
 
     async fn set_run_state(&self, run: &RunId, state: RunState) -> StoreResult<()> {
@@ -294,5 +305,32 @@ impl Senders for AnySenders {
 
     async fn resume(&self, name: &str) -> StoreResult<bool> {
         on!(self.senders().resume(name))
+    }
+}
+
+impl Feedback for AnyFeedback {
+    async fn record_status(
+        &self,
+        report: &StatusReport,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StatusVerdict> {
+        on!(self.feedback().record_status(report, now))
+    }
+
+    async fn message(&self, provider_id: &str) -> StoreResult<Option<SentMessage>> {
+        on!(self.feedback().message(provider_id))
+    }
+
+    async fn add_tag(
+        &self,
+        phone: &PhoneNumber,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        on!(self.feedback().add_tag(phone, tag, now))
+    }
+
+    async fn tags_for(&self, phones: &[PhoneNumber]) -> StoreResult<Vec<BTreeSet<String>>> {
+        on!(self.feedback().tags_for(phones))
     }
 }

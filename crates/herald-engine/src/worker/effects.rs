@@ -165,7 +165,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
             tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
             let why = format!("template rejected {errors} times (code {code}): {reason}");
-            self.stores.runs().pause(run, &why).await?;
+            self.stores.runs().pause(run, "herald", &why).await?;
         }
         Ok(())
     }

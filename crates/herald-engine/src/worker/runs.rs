@@ -71,7 +71,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                     // Not remembered: once paused it is not due here, and when an operator
                     // resumes it (its text stored again) it is rebuilt afresh.
                     tracing::error!(run = %run, source = %record.run.source, reason = %why, "run not worked; pausing it");
-                    self.stores.runs().pause(run, &why).await?;
+                    self.stores.runs().pause(run, "herald", &why).await?;
                     return Ok(None);
                 }
             },

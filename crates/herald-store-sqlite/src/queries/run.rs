@@ -73,6 +73,7 @@ impl StoredRun {
                 .map_err(|_| bad("total"))?,
             state: RunState::parse(&self.state).ok_or_else(|| bad("state"))?,
             state_reason: self.state_reason.clone(),
+            paused_by: None,
         })
     }
 }

@@ -245,7 +245,7 @@ pub async fn a_claim_of_a_paused_or_cancelled_run_is_refused<S: Stores>(stores: 
     let limits = generous(SENDER);
     let me = (&owner(), &limits);
     let runs = stores.other.runs();
-    runs.pause(&p.run, "operator").await.unwrap();
+    runs.pause(&p.run, "herald", "operator").await.unwrap();
     runs.set_run_state(&c.run, RunState::Cancelled)
         .await
         .unwrap();

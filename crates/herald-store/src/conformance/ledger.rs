@@ -281,7 +281,7 @@ pub async fn batch_reads_match_single_reads<S: Stores>(stores: &Suite<S>) {
 pub async fn pause_records_its_reason<S: Stores>(stores: &Suite<S>) {
     let f = Fixture::new(stores, "paused").await;
     let runs = stores.runs();
-    runs.pause(&f.run, "provider code 131048: spam rate limit")
+    runs.pause(&f.run, "herald", "provider code 131048: spam rate limit")
         .await
         .expect("pause");
     let record = runs.run(&f.run).await.expect("run").expect("exists");
@@ -301,9 +301,10 @@ pub async fn pause_records_its_reason<S: Stores>(stores: &Suite<S>) {
     runs.set_run_state(&f.run, RunState::Cancelled)
         .await
         .expect("cancel");
-    assert_err(runs.pause(&f.run, "too late").await, "Conflict");
+    assert_err(runs.pause(&f.run, "herald", "too late").await, "Conflict");
     assert_err(
-        runs.pause(&new_run("ghost").run, "no such run").await,
+        runs.pause(&new_run("ghost").run, "herald", "no such run")
+            .await,
         "NotFound",
     );
 }
@@ -505,7 +506,7 @@ pub async fn waits_count_the_queue_by_why_it_waits<S: Stores>(stores: &Suite<S>)
     // A paused run waits for an operator, all of it.
     stores
         .runs()
-        .pause(&f.run, "provider code 131048")
+        .pause(&f.run, "herald", "provider code 131048")
         .await
         .unwrap();
     assert_eq!(

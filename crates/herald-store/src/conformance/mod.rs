@@ -172,9 +172,14 @@ impl<S: Stores> Stores for Suite<S> {
     type Deliveries = S::Deliveries;
     type Consents = S::Consents;
     type Senders = S::Senders;
+    type Feedback = S::Feedback;
 
     fn senders(&self) -> &S::Senders {
         self.stores.senders()
+    }
+
+    fn feedback(&self) -> &S::Feedback {
+        self.stores.feedback()
     }
 
     fn now(&self) -> impl Future<Output = StoreResult<DateTime<Utc>>> + Send {

@@ -24,6 +24,7 @@ pub async fn create_run_once<S: Stores>(stores: &Suite<S>) {
         total: None,
         state,
         state_reason: None,
+        paused_by: None,
     };
     assert_eq!(runs.run(&promo.run).await.unwrap(), Some(record));
     assert!(runs.create_run(&new_run("later"), t(10)).await.unwrap());
@@ -321,6 +322,8 @@ pub async fn counts_add_up<S: Stores>(stores: &Suite<S>) {
         queued: 5,
         sending: 1,
         sent: 1,
+        delivered: 0,
+        read: 0,
         failed: BTreeMap::from([("131026".into(), 2), ("131049".into(), 1)]),
         unknown: 1,
         expired: 1,
