@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod config;
 pub mod consent;
+pub mod metrics;
 mod outage;
 pub mod resume;
 pub mod run;
