@@ -4,9 +4,10 @@
 -- wait reason or '', terminal state JSON (finish: `s`, `x`, `m`) or '', no-send flag (1 when
 -- the outcome proves nothing reached the provider).
 -- Returns one answer per change: 'ok', 'nf' (no such delivery) or 'c:<state>' (a conflict).
--- Every move keeps the run's counters exact; a terminal write adds the member to `done` and
--- takes it out of `leases`; what proves no send (a requeue, a failed/expired/skipped end of a
--- claim) takes it out of `hist:<phone>` too.
+-- Every move keeps the run's counters exact (`c:delivered`/`c:read` too); a terminal write adds
+-- the member to `done` and takes it out of `leases`; what proves no send (a requeue, a
+-- failed/expired/skipped end of a claim) takes it out of `hist:<phone>` too. A finish `sent`
+-- indexes its provider id and applies the reports kept for it (feedback.lua).
 -- Lua in Redis has no rollback, so the script is in two passes: the first decodes every state
 -- and decides every change (a later change of the same delivery sees the earlier one's state),
 -- queuing its writes; a state that does not decode is a `CORRUPT` error with nothing written.
@@ -20,6 +21,8 @@ local states = {}
 -- The second pass: functions that only write.
 local writes = {}
 local function write(f) writes[#writes + 1] = f end
+-- The kept reports read by this call, so no two changes of the batch apply one twice.
+local taken = {}
 
 local function state_of(dl, run, rcpt)
   local of_run = states[dl]
@@ -94,6 +97,18 @@ for i = 0, n - 1 do
       else
         local t = cjson.decode(arg(b + 7))
         local new = {s = t.s, x = t.x, m = t.m, f = now, a = st.a, o = st.o, t = st.t, r = st.r}
+        -- A `sent` indexes its provider id (the detail), and the reports kept for that id or
+        -- this delivery are applied with it; an `unknown` applies those kept for the delivery
+        -- (feedback.lua, src/keys.rs "Provider feedback").
+        local pid, kept = '', nil
+        if new.s == 'sent' and type(new.m) == 'string' and new.m ~= '' then
+          pid = new.m
+          new.i = pid
+        end
+        if new.s == 'sent' or new.s == 'unknown' then
+          kept = fb_kept_for(pid, member, now, taken)
+          new = fb_fold(new, kept)
+        end
         states[dl][rcpt] = new
         local encoded, from, no_send = enc_state(new), st, arg(b + 8) == '1'
         write(function()
@@ -105,7 +120,9 @@ for i = 0, n - 1 do
             if no_send and from.p then redis.call('ZREM', P .. 'hist:' .. from.p, member) end
           end
           redis.call('ZADD', P .. 'done', now, member)
-          move_count(rkey, from, new)
+          fb_move(rkey, from, new)
+          fb_index(from, new, member)
+          if kept then fb_forget(kept, pid, member) end
         end)
       end
     end

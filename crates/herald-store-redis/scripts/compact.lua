@@ -3,8 +3,9 @@
 -- (run, recipient) dedupe, so it goes only once the run's expansion is finished (`total` set:
 -- insert_batch then refuses every row the run lacks); until then it is reduced to a tombstone
 -- (the state name and reason or code, `{"s":"sent"}`), or a resumed expansion would queue the
--- delivery again. The run's counters and the phones' send history stay; history older than
--- the store's now − keep is trimmed, and `recent` below now − recent keep.
+-- delivery again. The delivery's provider-id index entry (`mid`) goes with it. The run's
+-- counters and the phones' send history stay; history older than the store's now − keep is
+-- trimmed, and `recent` below now − recent keep.
 -- Own args: retention ms, limit, history keep ms, recent keep ms. Reply: how many deliveries
 -- were compacted.
 local e = check_epoch(); if e then return e end
@@ -25,6 +26,13 @@ for _, member in ipairs(old) do
     -- and an operator's to look at).
     if st and type(st.s) == 'string' and st.s ~= 'q' and st.s ~= 's' then
       local phone = type(st.p) == 'string' and st.p or snap_phone(run, rcpt)
+      -- The provider-id index entry goes with the delivery (src/keys.rs `mid`): `i`, or the
+      -- detail of a `sent` indexed by the layout 2 upgrade; only if it still names this one.
+      local pid = st.i
+      if type(pid) ~= 'string' and st.s == 'sent' then pid = st.m end
+      if type(pid) == 'string' and redis.call('HGET', P .. 'mid', pid) == member then
+        redis.call('HDEL', P .. 'mid', pid)
+      end
       redis.call('HDEL', P .. 'snap:' .. run, rcpt)
       if sealed[run] == nil then
         sealed[run] = redis.call('HEXISTS', P .. 'run:' .. run, 'total') == 1

@@ -1,6 +1,8 @@
 -- Deliveries::recover_expired: up to `limit` sending deliveries whose lease ended by the store's
 -- now, each ended `unknown` or, for an at_least_once run, queued due at once with its history
--- entry removed; `r` = 1 either way. Own args: limit.
+-- entry removed; `r` = 1 either way. A delivery ended `unknown` takes the status reports kept
+-- for it (feedback.lua), which may make it `sent` or `failed`; up to `trim` expired kept reports
+-- are dropped. Own args: limit, trim.
 -- Reply: flat { run, recipient, owner, requeued (0/1) } per recovered delivery.
 -- Lua in Redis has no rollback: every ended lease is read and its state decoded first, and a
 -- member or state that does not read is a `CORRUPT` error with nothing written (a recovery
@@ -11,6 +13,8 @@ local nowms = now_ms()
 local lkey = P .. 'leases'
 local ended = redis.call('ZRANGEBYSCORE', lkey, '-inf', num(nowms), 'LIMIT', 0, tonumber(arg(1)))
 local out, alo = {}, {}
+-- The kept reports read by this call (feedback.lua `fb_kept_for`).
+local taken = {}
 -- First pass: read and decide, write nothing.
 local plan = {}
 for _, member in ipairs(ended) do
@@ -24,9 +28,19 @@ for _, member in ipairs(ended) do
   if recover and alo[run] == nil then
     alo[run] = redis.call('HGET', P .. 'run:' .. run, 'alo') == '1'
   end
-  plan[#plan + 1] = { member = member, run = run, rcpt = rcpt, st = recover and st or nil }
+  local entry = { member = member, run = run, rcpt = rcpt, st = recover and st or nil }
+  if recover and not alo[run] then
+    -- Ended `unknown`, then what the reports kept for this delivery prove (feedback.lua).
+    local back = { s = 'unknown', a = st.a, o = st.o, t = st.t, r = 1, f = nowms,
+      m = 'interrupted while its request may have been in flight (the lease of '
+        .. tostring(st.o) .. ' ended)' }
+    entry.kept = fb_kept_for('', member, nowms, taken)
+    entry.back = fb_fold(back, entry.kept)
+  end
+  plan[#plan + 1] = entry
 end
 -- Second pass: the writes.
+fb_trim(nowms, tonumber(arg(2)))
 for _, p in ipairs(plan) do
   redis.call('ZREM', lkey, p.member)
   local st = p.st
@@ -34,19 +48,19 @@ for _, p in ipairs(plan) do
     local run, rcpt, member = p.run, p.rcpt, p.member
     local rkey = P .. 'run:' .. run
     local back = { a = st.a, o = st.o, t = st.t, r = 1 }
-    redis.call('HINCRBY', rkey, 'c:sending', -1)
     if alo[run] then
+      redis.call('HINCRBY', rkey, 'c:sending', -1)
       back.s, back.d = 'q', nowms
       redis.call('ZADD', P .. 'due:' .. run, num(nowms), rcpt)
       redis.call('SADD', P .. 'qruns', run) -- the run has queued work (src/keys.rs `qruns`)
       if type(st.p) == 'string' then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
       redis.call('HINCRBY', rkey, 'c:queued', 1)
     else
-      back.s, back.f = 'unknown', nowms
-      back.m = 'interrupted while its request may have been in flight (the lease of '
-        .. tostring(st.o) .. ' ended)'
+      back = p.back
       redis.call('ZADD', P .. 'done', num(nowms), member)
-      redis.call('HINCRBY', rkey, 'c:unknown', 1)
+      fb_move(rkey, st, back)
+      fb_index(st, back, member)
+      fb_forget(p.kept, '', member)
     end
     redis.call('HSET', P .. 'dl:' .. run, rcpt, enc(back))
     out[#out + 1] = run

@@ -2,7 +2,7 @@
 -- the scripts that move deliveries (see src/codec.rs `script_with_state`).
 -- cjson.encode writes numbers with 14 significant digits, which would round a slot in
 -- microseconds (16 digits): states are therefore written field by field, integers with %d.
-local STATE_FIELDS = {'s', 'd', 'w', 'a', 'o', 'l', 't', 'r', 'x', 'm', 'f', 'p'}
+local STATE_FIELDS = {'s', 'd', 'w', 'a', 'o', 'l', 't', 'r', 'x', 'm', 'f', 'p', 'g', 'i'}
 local STATE_INTEGERS = {d = true, a = true, l = true, t = true, r = true, f = true}
 local function enc_state(st)
   local parts = {}

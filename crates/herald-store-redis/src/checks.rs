@@ -4,7 +4,8 @@
 //!
 //! - The layout version (`layout`, [`crate::keys::LAYOUT`]): a store written by another layout
 //!   holds keys this crate would read wrongly (and write over), so it is refused naming the key
-//!   and both versions.
+//!   and both versions; an older layout this crate upgrades ([`crate::keys::UPGRADABLE`]) passes,
+//!   and the open upgrades it (`src/upgrade.rs`).
 //! - The Redis version (`INFO server`, `redis_version`): the scripts use `ZADD … GT`, which
 //!   Redis accepts from 6.2 on; an older Redis would fail every claim with a script error.
 
@@ -14,7 +15,7 @@ use herald_store::{StoreError, StoreResult};
 use redis::aio::ConnectionManager;
 
 use crate::conn::map_err;
-use crate::keys::{Keys, LAYOUT};
+use crate::keys::{Keys, LAYOUT, UPGRADABLE};
 
 /// The oldest Redis the scripts run on: `ZADD … GT` (claims, the tier, `recent`) is 6.2's.
 const MIN_REDIS: (u32, u32) = (6, 2);
@@ -75,14 +76,16 @@ fn unusable(keys: &Keys, what: &str, refused: Refused) -> StoreError {
     }
 }
 
-/// The layout found (none on an empty store) against this crate's.
+/// The layout found (none on an empty store) against this crate's: its own, or one it upgrades.
 fn check_layout(key: &str, found: Option<String>) -> Result<(), Refused> {
     match found {
-        Some(found) if found != LAYOUT => Err(Refused::Layout {
+        Some(found) if found != LAYOUT && !UPGRADABLE.contains(&found.as_str()) => {
+            Err(Refused::Layout {
             key: key.to_owned(),
             found,
             expected: LAYOUT,
-        }),
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -140,6 +143,7 @@ mod tests {
     fn another_layout_is_refused_naming_both_versions() {
         assert!(check_layout("h:layout", None).is_ok());
         assert!(check_layout("h:layout", Some(LAYOUT.to_owned())).is_ok());
+        assert!(check_layout("h:layout", Some("1".to_owned())).is_ok(), "upgraded");
         let refused = check_layout("h:layout", Some("99".to_owned())).unwrap_err();
         let text = refused.to_string();
         assert!(

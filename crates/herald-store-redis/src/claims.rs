@@ -42,7 +42,7 @@ pub(crate) async fn store_now(conn: &Conn) -> StoreResult<DateTime<Utc>> {
 }
 
 /// A script of this module: the prelude, then `scripts/claim_state.lua` (the state JSON), then `body`.
-fn state_script(body: &str) -> Script {
+pub(crate) fn state_script(body: &str) -> Script {
     scripts::script(&format!(
         "{}\n{body}",
         include_str!("../scripts/claim_state.lua")
@@ -53,8 +53,14 @@ static CLAIM: LazyLock<Script> =
     LazyLock::new(|| state_script(include_str!("../scripts/claim.lua")));
 static RENEW: LazyLock<Script> =
     LazyLock::new(|| state_script(include_str!("../scripts/renew.lua")));
-static RECOVER: LazyLock<Script> =
-    LazyLock::new(|| state_script(include_str!("../scripts/recover_expired.lua")));
+/// With `feedback.lua`: a delivery ended `unknown` takes the reports kept for it.
+static RECOVER: LazyLock<Script> = LazyLock::new(|| {
+    state_script(&format!(
+        "{}\n{}",
+        include_str!("../scripts/feedback.lua"),
+        include_str!("../scripts/recover_expired.lua")
+    ))
+});
 static COMPACT: LazyLock<Script> =
     LazyLock::new(|| state_script(include_str!("../scripts/compact.lua")));
 

@@ -224,6 +224,12 @@ pub(crate) struct StateJson {
     /// Sending: the recipient's phone, so requeue, finish and recovery reach `hist:<phone>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) p: Option<String>,
+    /// `sent`: the rung a status report raised it to (`delivered`, `read`); absent at `sent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) g: Option<String>,
+    /// The provider id the index (`mid`) holds for this delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) i: Option<String>,
 }
 
 /// A delivery's state, decoded.

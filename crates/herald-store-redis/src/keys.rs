@@ -14,7 +14,7 @@
 //! | `seq` | string | the write sequence: every write script increments it after checking it is not below the highest value the calling handle has read (each `due` reads it), so a store that went back in time (an older backup, a promoted replica that lacked writes) is refused by every running handle |
 //! | `layout` | string | the layout version ([`LAYOUT`]) |
 //! | `runs` | zset | run id → created_at (unix ms): `runs()` newest first |
-//! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason`; and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, kept by every script that moves a delivery, so `counts` reads one hash |
+//! | `run:<run>` | hash | the run: `campaign`, `purpose`, `source`, `sender`, `text` (campaign text), `alo` (`1` at_least_once), `sha` (audience hash hex), `created` (ms), `total`, `state` (`active`/`paused`/`cancelled`), `reason` and `by` (why and who paused it; both cleared by every other state change); and its counters `c:queued`, `c:sending`, `c:sent`, `c:unknown`, `c:expired`, `c:failed:<code>`, `c:skipped:<reason>`, and `c:delivered`, `c:read` (of `c:sent`, those at or above that rung), kept by every script that moves a delivery, so `counts` reads one hash |
 //! | `sruns:<sender>` | set | the runs of a sender (a run without a sender is under the empty name) |
 //! | `qruns` | set | the runs that may have queued work: every run not cancelled with a member in its `due:<run>` is here; `due` reads no other run (see "The queue index" below) |
 //! | `snap:<run>` | hash | `<rcpt>` → the recipient snapshot as JSON, with `scheduled_at` and `expires_at`: written once at expansion, never changed, deleted by compaction |
@@ -28,6 +28,11 @@
 //! | `sender:<sender>` | hash | `tat` (GCRA theoretical arrival time, unix µs), `throttled` (ms), `block_code`, `block_reason`, `block_at` (ms) |
 //! | `senders` | set | senders with a recorded throttle or block |
 //! | `done` | zset | member → instant (ms) the delivery became terminal: compaction walks it oldest first |
+//! | `mid` | hash | provider message id (WhatsApp `wamid`) → member: every delivery that ended `sent` with a detail (its provider id), or that a status report resolved from `unknown`; deleted with the delivery by compaction (layout 2) |
+//! | `kept` | zset | kept early status report (its text, below) → expiry (ms: received + `KEPT_STATUS_TTL`); at most `KEPT_STATUS_LIMIT` members (layout 2) |
+//! | `kept:i:<provider id>` | set | the kept reports naming that provider id (layout 2) |
+//! | `kept:k:<member>` | set | the kept reports whose callback names that delivery (layout 2) |
+//! | `tags:<phone>` | set | the tags stored for the phone by replies, at most `MAX_TAGS_PER_PHONE`; kept for the store's life (layout 2) |
 //!
 //! # A delivery's state (`dl:<run>` values)
 //! JSON, short field names because a campaign holds millions:
@@ -36,8 +41,12 @@
 //!   "p":"<phone>"}`: `p` is the recipient's E.164 phone, so requeue, finish and recovery reach
 //!   `hist:<phone>` without decoding the snapshot (a queued or terminal state has none)
 //! - terminal: `{"s":"<state>","a":…,"x":"<reason or code>"|absent,"m":"<detail>"|absent,"f":<ms>,
-//!   "o","t","r" kept from the last claim}` where `<state>` is the [`herald_core::Outcome`] state
-//!   name (`sent`, `failed`, `unknown`, `expired`, `skipped`), `x` its reason or code.
+//!   "o","t","r" kept from the last claim,"g":"delivered"|"read"|absent,"i":"<provider id>"|absent}`
+//!   where `<state>` is the [`herald_core::Outcome`] state name (`sent`, `failed`, `unknown`,
+//!   `expired`, `skipped`), `x` its reason or code, `m` for `sent` the provider's message id, `g`
+//!   the rung of a `sent` a status report raised (absent: `sent`), `i` the provider id `mid`
+//!   holds for it (written with the entry: a `failed` with `i` failed by a report, after it was
+//!   sent or resolved from `unknown`).
 //! - compacted while the run's expansion is unfinished: `{"s":"<state>","x":"<reason or
 //!   code>"|absent}`, the tombstone that keeps the dedupe (`src/claims/compact.rs`: what
 //!   compaction keeps and why, and the bytes it costs); every reader takes it as the terminal
@@ -72,13 +81,37 @@
 //! layout 1: no store was written by a version without it (the Redis store had not shipped), so
 //! there is nothing to rebuild.
 //!
+//! # Provider feedback (layout 2)
+//! Statuses, replies and tags (`herald_store::Feedback`, `src/feedback.rs`, the ladder in
+//! `scripts/feedback.lua`). A status report finds its delivery through `mid`, else through its
+//! callback key. One it cannot apply yet (no delivery, or the delivery still `sending`) is *kept*:
+//! its text is a member of `kept` (scored by its expiry) and of `kept:i:<provider id>` and, with a
+//! callback, `kept:k:<member>`. The text is the JSON `{"i":"<provider id>","k":"<member>"|absent,
+//! "s":"sent"|"delivered"|"read"|"failed","c":"<code>"|absent,"a":<provider instant ms>}` that
+//! `src/feedback.rs` writes in that field order, so a retried report is the same member and is kept
+//! once. The write that makes the delivery `sent` (`change.lua`, a finish) or `unknown`
+//! (`change.lua`, or `recover_expired.lua`) reads the sets of its provider id and its member,
+//! applies the unexpired reports in the order they happened, and removes them from all three keys
+//! in the same script. Expired reports are removed, a bounded number per call, by
+//! `record_status.lua` and `recover_expired.lua`.
+//!
+//! # Layout versions
+//! - `1`: the first Redis store.
+//! - `2`: adds `mid`, `kept`, `kept:i:*`, `kept:k:*`, `tags:*`, the run's `by`, `c:delivered` and
+//!   `c:read`, and a state's `g` and `i`. Every key of layout 1 reads the same. A store at layout 1
+//!   is upgraded when a handle opens it to work (`RedisStores::open`, `RedisStores::init`; not
+//!   `open_to_inspect`, which reads it as it is): `src/upgrade.rs`.
+//!
 //! # Time
 //! Scripts take the store's now as an argument when the store is timed by a caller's clock
 //! ([`herald_store::StoreTime::Clock`]) and read `TIME` otherwise; instants the caller passes in
 //! (`now` of `finish`, due instants) are its own.
 
 /// The layout version this crate writes and reads.
-pub(crate) const LAYOUT: &str = "1";
+pub(crate) const LAYOUT: &str = "2";
+
+/// The older layout versions an open upgrades to [`LAYOUT`] (`src/upgrade.rs`).
+pub(crate) const UPGRADABLE: &[&str] = &["1"];
 
 /// Between a run id and a recipient key in a member naming a delivery.
 pub(crate) const SEP: char = '\u{1f}';
@@ -143,6 +176,11 @@ impl Keys {
 
     pub(crate) fn consent(&self, channel: &str, phone: &str) -> String {
         format!("{}consent:{channel}:{phone}", self.prefix)
+    }
+
+    /// The tags stored for a phone (E.164).
+    pub(crate) fn tags(&self, phone: &str) -> String {
+        format!("{}tags:{phone}", self.prefix)
     }
 
     pub(crate) fn sender(&self, sender: &str) -> String {

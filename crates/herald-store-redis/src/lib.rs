@@ -18,7 +18,9 @@
 //! - `checks`: the Redis version and layout version, at open; `persistence`: the server's
 //!   persistence, at open (why AOF with `appendfsync always`, why no eviction, why failover is
 //!   unsupported).
-//! - `runs`, `consents`, `senders`: those ports.
+//! - `runs`, `consents`, `senders`, `feedback`: those ports (`feedback`: statuses on the
+//!   ladder, the provider-id index, kept early reports, tags).
+//! - `upgrade`: an older layout brought to this crate's at open.
 //! - `queue`, `outcomes`, `waits`: expansion and the due queue; defers, outcomes and `apply`;
 //!   what the queue waits for. `deliveries`: the port, delegating to them and to `claims`.
 //! - `claims`: claims, leases, recovery, history, the tier, compaction.
@@ -34,6 +36,7 @@ mod codec;
 mod conn;
 mod consents;
 mod deliveries;
+mod feedback;
 mod keys;
 mod outcomes;
 mod persistence;
@@ -41,6 +44,7 @@ mod queue;
 mod runs;
 mod scripts;
 mod senders;
+mod upgrade;
 mod waits;
 
 use std::time::Duration;
@@ -51,6 +55,7 @@ use redis::IntoConnectionInfo;
 
 pub use consents::RedisConsents;
 pub use deliveries::RedisDeliveries;
+pub use feedback::RedisFeedback;
 pub use persistence::{NotDurable, PersistenceCheck};
 pub use runs::RedisRuns;
 pub use senders::RedisSenders;
@@ -132,13 +137,14 @@ struct ConnectTimeout {
     timeout: Duration,
 }
 
-/// The four Redis-backed ports over one connection.
+/// The Redis-backed ports over one connection.
 pub struct RedisStores {
     conn: Conn,
     runs: RedisRuns,
     deliveries: RedisDeliveries,
     consents: RedisConsents,
     senders: RedisSenders,
+    feedback: RedisFeedback,
     url: String,
     layout: String,
     /// Whether this handle's opening created the store ([`RedisStores::init`]).
@@ -169,14 +175,18 @@ impl RedisStores {
     /// and let a scheduler expand its campaigns again. So only [`RedisStores::init`] (`herald
     /// init`, once per deployment) writes an epoch; `open` of a Redis without one is
     /// [`StoreError::Unusable`] saying so.
+    ///
+    /// # Upgrades
+    /// A store at an older layout this crate knows (1) is upgraded to its own (2) before the
+    /// handle is returned: bounded, chunked and idempotent (`src/upgrade.rs` says why at open).
     pub async fn open(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
         Self::open_checked(config, time, Mode::Use).await
     }
 
     /// Initialises the store of a new deployment: checks the server as [`RedisStores::open`]
     /// does and writes the epoch and layout version. `Ok(true)` when it created the store,
-    /// `Ok(false)` when one was there already (nothing changed). A Redis holding part of a store
-    /// but no epoch is [`StoreError::Corrupt`]: it is not initialised over.
+    /// `Ok(false)` when one was there already (nothing changed but an upgrade of an older layout,
+    /// as [`RedisStores::open`] does). A Redis holding part of a store but no epoch is [`StoreError::Corrupt`]: it is not initialised over.
     pub async fn init(config: &RedisConfig) -> StoreResult<bool> {
         let stores = Self::open_checked(config, StoreTime::Backend, Mode::Init).await?;
         Ok(stores.created)
@@ -185,7 +195,8 @@ impl RedisStores {
     /// Opens for reading only (`herald status`): neither the persistence is checked nor an
     /// epoch written, so an operator can look at a store Herald refuses to claim on. Its
     /// handle's epoch is the stored one (or none on an empty store, where every write script
-    /// then fails): callers must not use it to claim, expand or record consent.
+    /// then fails): callers must not use it to claim, expand or record consent. A store at an
+    /// older layout is read as it is, not upgraded.
     pub async fn open_to_inspect(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
         Self::open_checked(config, time, Mode::Inspect).await
     }
@@ -235,19 +246,25 @@ impl RedisStores {
             retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
             seen: std::sync::Arc::default(),
         };
+        let mut layout = layout.unwrap_or_else(|| keys::LAYOUT.to_owned());
         if mode != Mode::Inspect {
             // From here on, a store whose write sequence goes below what this handle saw is
             // refused (see `scripts/prelude.lua`).
             conn.observe_seq().await?;
+            if layout != keys::LAYOUT {
+                // `checks` let only a layout this crate upgrades through.
+                layout = upgrade::upgrade(&conn, &layout).await?;
+            }
         }
         Ok(Self {
             runs: RedisRuns::new(conn.clone()),
             deliveries: RedisDeliveries::new(conn.clone()),
             consents: RedisConsents::new(conn.clone()),
             senders: RedisSenders::new(conn.clone()),
+            feedback: RedisFeedback::new(conn.clone()),
             conn,
             url: config.url.clone(),
-            layout: layout.unwrap_or_else(|| keys::LAYOUT.to_owned()),
+            layout,
             created,
         })
     }
@@ -335,7 +352,7 @@ impl Stores for RedisStores {
     type Feedback = RedisFeedback;
 
     fn feedback(&self) -> &RedisFeedback {
-        &RedisFeedback
+        &self.feedback
     }
 
     fn senders(&self) -> &RedisSenders {
@@ -356,46 +373,5 @@ impl Stores for RedisStores {
 
     fn consents(&self) -> &RedisConsents {
         &self.consents
-    }
-}
-
-/// Placeholder until the issue-13 store work lands: every call fails.
-pub struct RedisFeedback;
-
-impl herald_store::Feedback for RedisFeedback {
-    async fn record_status(
-        &self,
-        _report: &herald_store::StatusReport,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<herald_store::StatusVerdict> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn message(&self, _provider_id: &str) -> StoreResult<Option<herald_store::SentMessage>> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn add_tag(
-        &self,
-        _phone: &herald_core::PhoneNumber,
-        _tag: &str,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn tags_for(
-        &self,
-        _phones: &[herald_core::PhoneNumber],
-    ) -> StoreResult<Vec<std::collections::BTreeSet<String>>> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
     }
 }

@@ -12,8 +12,15 @@ use crate::codec::{StateJson, corrupt, ms, ms_ceil, proves_no_send, script_with_
 use crate::conn::Conn;
 use crate::scripts::{invocation, run as run_script};
 
-static CHANGE: LazyLock<Script> =
-    LazyLock::new(|| script_with_state(include_str!("../scripts/change.lua")));
+/// `change.lua` with the ladder and kept reports of `feedback.lua` in front: a finish `sent`
+/// indexes its provider id and applies the reports kept for it in the same call.
+static CHANGE: LazyLock<Script> = LazyLock::new(|| {
+    script_with_state(&format!(
+        "{}\n{}",
+        include_str!("../scripts/feedback.lua"),
+        include_str!("../scripts/change.lua")
+    ))
+});
 
 /// How one change ended, as the script says.
 enum Answer {

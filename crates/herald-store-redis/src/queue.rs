@@ -295,6 +295,8 @@ pub(crate) async fn counts(conn: &Conn, run: &RunId) -> StoreResult<RunCounts> {
                 "sent" => counts.sent += n,
                 "unknown" => counts.unknown += n,
                 "expired" => counts.expired += n,
+                "delivered" => counts.delivered += n,
+                "read" => counts.read += n,
                 _ => return Err(corrupt(name(), format!("unknown counter {field}"))),
             },
         }

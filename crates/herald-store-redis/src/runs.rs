@@ -25,9 +25,9 @@ static CANCEL_CHUNK: LazyLock<Script> =
 pub(crate) const CANCEL_CHUNK_SIZE: usize = 5_000;
 
 /// The fields of `run:<run>` a [`RunRecord`] is read from.
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "campaign", "purpose", "source", "sender", "text", "alo", "sha", "created", "total", "state",
-    "reason",
+    "reason", "by",
 ];
 
 /// Runs in Redis (`runs`, `run:<run>`, `sruns:<sender>`).
@@ -41,10 +41,10 @@ impl RedisRuns {
         Self { conn }
     }
 
-    /// Sets the state (and the reason, for a pause) of `run`.
-    async fn set(&self, run: &RunId, state: RunState, reason: &str) -> StoreResult<()> {
+    /// Sets the state (and who paused it and why, for a pause) of `run`.
+    async fn set(&self, run: &RunId, state: RunState, by: &str, reason: &str) -> StoreResult<()> {
         let mut call = invocation(&self.conn, &SET_STATE);
-        call.arg(run.as_str()).arg(state.as_str()).arg(reason);
+        call.arg(run.as_str()).arg(state.as_str()).arg(reason).arg(by);
         let answer: String = run_script(&self.conn, &call).await?;
         match answer.as_str() {
             "ok" => Ok(()),
@@ -64,7 +64,8 @@ fn decode(run_id: &str, values: Vec<Option<String>>) -> StoreResult<Option<RunRe
     let bad = |what: &str| corrupt(key(), format!("invalid {what}"));
     let mut values = values.into_iter();
     let mut next = || values.next().flatten();
-    let (campaign, purpose, source, sender, text, alo, sha, created, total, state, reason) = (
+    let (campaign, purpose, source, sender, text, alo, sha, created, total, state, reason, by) = (
+        next(),
         next(),
         next(),
         next(),
@@ -106,7 +107,7 @@ fn decode(run_id: &str, values: Vec<Option<String>>) -> StoreResult<Option<RunRe
             .transpose()?,
         state: RunState::parse(&state).ok_or_else(|| bad("state"))?,
         state_reason: reason,
-        paused_by: None,
+        paused_by: by,
     }))
 }
 
@@ -200,12 +201,12 @@ impl Runs for RedisRuns {
         Ok(())
     }
 
-    async fn pause(&self, run: &RunId, _by: &str, reason: &str) -> StoreResult<()> {
-        self.set(run, RunState::Paused, reason).await
+    async fn pause(&self, run: &RunId, by: &str, reason: &str) -> StoreResult<()> {
+        self.set(run, RunState::Paused, by, reason).await
     }
 
     async fn set_run_state(&self, run: &RunId, state: RunState) -> StoreResult<()> {
-        self.set(run, state, "").await?;
+        self.set(run, state, "", "").await?;
         if state == RunState::Cancelled {
             cancel_queued(&self.conn, run).await?;
         }

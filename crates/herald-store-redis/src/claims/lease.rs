@@ -49,7 +49,9 @@ pub(crate) async fn renew(
 /// no process of its own.
 pub(crate) async fn recover_expired(conn: &Conn, limit: usize) -> StoreResult<Vec<Recovered>> {
     let mut invocation = scripts::invocation(conn, &RECOVER);
-    invocation.arg(limit);
+    invocation
+        .arg(limit)
+        .arg(crate::feedback::KEPT_TRIM_PER_CALL);
     let reply: redis::Value = super::run_script(conn, &invocation).await?;
     let recovered = decode_recovered(&reply)?;
     // The recovery is written: an error of the compaction after it must not lose the reports of
