@@ -81,9 +81,9 @@ fn check_layout(key: &str, found: Option<String>) -> Result<(), Refused> {
     match found {
         Some(found) if found != LAYOUT && !UPGRADABLE.contains(&found.as_str()) => {
             Err(Refused::Layout {
-            key: key.to_owned(),
-            found,
-            expected: LAYOUT,
+                key: key.to_owned(),
+                found,
+                expected: LAYOUT,
             })
         }
         _ => Ok(()),
@@ -143,7 +143,10 @@ mod tests {
     fn another_layout_is_refused_naming_both_versions() {
         assert!(check_layout("h:layout", None).is_ok());
         assert!(check_layout("h:layout", Some(LAYOUT.to_owned())).is_ok());
-        assert!(check_layout("h:layout", Some("1".to_owned())).is_ok(), "upgraded");
+        assert!(
+            check_layout("h:layout", Some("1".to_owned())).is_ok(),
+            "upgraded"
+        );
         let refused = check_layout("h:layout", Some("99".to_owned())).unwrap_err();
         let text = refused.to_string();
         assert!(

@@ -25,8 +25,8 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use herald_core::PhoneNumber;
 use herald_store::{
-    Feedback, KEPT_STATUS_LIMIT, KEPT_STATUS_TTL, MAX_TAG_BYTES, MAX_TAGS_PER_PHONE,
-    Progress, ReportedStatus, SentMessage, StatusReport, StatusVerdict, StoreError, StoreResult,
+    Feedback, KEPT_STATUS_LIMIT, KEPT_STATUS_TTL, MAX_TAG_BYTES, MAX_TAGS_PER_PHONE, Progress,
+    ReportedStatus, SentMessage, StatusReport, StatusVerdict, StoreError, StoreResult,
 };
 use redis::Script;
 use serde::Serialize;
@@ -124,9 +124,10 @@ fn encode(report: &StatusReport) -> StoreResult<String> {
     };
     let kept = Kept {
         i: id,
-        k: report.callback.as_ref().map(|key| {
-            crate::keys::Keys::member(key.run.as_str(), &key.recipient.to_string())
-        }),
+        k: report
+            .callback
+            .as_ref()
+            .map(|key| crate::keys::Keys::member(key.run.as_str(), &key.recipient.to_string())),
         s,
         c,
         a: ms(report.at),

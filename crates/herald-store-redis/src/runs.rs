@@ -44,7 +44,10 @@ impl RedisRuns {
     /// Sets the state (and who paused it and why, for a pause) of `run`.
     async fn set(&self, run: &RunId, state: RunState, by: &str, reason: &str) -> StoreResult<()> {
         let mut call = invocation(&self.conn, &SET_STATE);
-        call.arg(run.as_str()).arg(state.as_str()).arg(reason).arg(by);
+        call.arg(run.as_str())
+            .arg(state.as_str())
+            .arg(reason)
+            .arg(by);
         let answer: String = run_script(&self.conn, &call).await?;
         match answer.as_str() {
             "ok" => Ok(()),

@@ -37,9 +37,8 @@ pub(crate) const CHUNK: usize = 1_000;
 /// Run ids read per round trip.
 const RUNS_PAGE: isize = 1_000;
 
-static UPGRADE_2: LazyLock<Script> = LazyLock::new(|| {
-    crate::claims::state_script(include_str!("../scripts/upgrade_2.lua"))
-});
+static UPGRADE_2: LazyLock<Script> =
+    LazyLock::new(|| crate::claims::state_script(include_str!("../scripts/upgrade_2.lua")));
 static SET_LAYOUT: LazyLock<Script> =
     LazyLock::new(|| script(include_str!("../scripts/set_layout.lua")));
 
