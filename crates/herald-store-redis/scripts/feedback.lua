@@ -105,7 +105,8 @@ end
 
 -- The kept reports for provider id `pid` ('' for none) and delivery `member`, each once per
 -- script (`taken`: text -> true, shared by the calls of one script so two writes in one batch
--- never both apply a report), in the order they happened (provider instant, then rung).
+-- never both apply a report), in the order they arrived (their expiry is arrival + TTL; the
+-- provider's instant, then the rung, break ties within a millisecond).
 -- Entries: {raw = text, r = report or nil (not one), live = not expired at `nowms`}.
 local function fb_kept_for(pid, member, nowms, taken)
   local raws = {}
@@ -122,19 +123,17 @@ local function fb_kept_for(pid, member, nowms, taken)
   local list = {}
   for _, raw in ipairs(raws) do
     local score = redis.call('ZSCORE', FB_KEPT, raw)
-    list[#list + 1] = {
-      raw = raw,
-      r = fb_report(raw),
-      live = score ~= false and score ~= nil and tonumber(score) > nowms,
-    }
+    score = score and tonumber(score) or 0
+    list[#list + 1] = { raw = raw, r = fb_report(raw), live = score > nowms, at = score }
   end
   local function order(e)
-    if not e.r then return 0, 99 end
-    return e.r.a, FB_RANK[e.r.s] or 3
+    if not e.r then return e.at, 0, 99 end
+    return e.at, e.r.a, FB_RANK[e.r.s] or 3
   end
   table.sort(list, function(x, y)
-    local xa, xr = order(x)
-    local ya, yr = order(y)
+    local xs, xa, xr = order(x)
+    local ys, ya, yr = order(y)
+    if xs ~= ys then return xs < ys end
     if xa ~= ya then return xa < ya end
     if xr ~= yr then return xr < yr end
     return x.raw < y.raw

@@ -10,9 +10,10 @@
 //!   that kept it), not after the provider's instant: a report Meta retried for days is still
 //!   kept a full TTL. A retry of a kept report (the same text) is not kept twice and keeps its
 //!   first expiry.
-//! - Several kept reports for one message are applied in the order they happened (the
-//!   provider's instant, then the rung), so `failed` then `delivered` ends `failed`, and
-//!   `delivered` then `failed` ends `delivered`.
+//! - Several kept reports for one message are applied in the order they arrived (as the
+//!   conformance suite fixes it; the provider's instant, then the rung, break ties within a
+//!   millisecond), each under the ladder: `failed` then `delivered` ends `failed`, `delivered`
+//!   then `failed` ends `delivered`.
 //! - A status never changes the send history (`hist:<phone>`): a message the provider accepted
 //!   and then reported `failed` still counts toward frequency caps, the conservative side (it
 //!   may have reached the phone's operator).

@@ -91,7 +91,7 @@
 //! `src/feedback.rs` writes in that field order, so a retried report is the same member and is kept
 //! once. The write that makes the delivery `sent` (`change.lua`, a finish) or `unknown`
 //! (`change.lua`, or `recover_expired.lua`) reads the sets of its provider id and its member,
-//! applies the unexpired reports in the order they happened, and removes them from all three keys
+//! applies the unexpired reports in the order they arrived, and removes them from all three keys
 //! in the same script. Expired reports are removed, a bounded number per call, by
 //! `record_status.lua` and `recover_expired.lua`.
 //!
