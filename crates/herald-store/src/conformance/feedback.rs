@@ -228,7 +228,7 @@ pub async fn a_failed_report_at_sent_ends_failed<S: Stores>(stores: &Suite<S>) {
 /// A `failed` after `delivered` (or `read`) changes nothing: the message reached the phone.
 #[doc(hidden)]
 pub async fn a_failed_report_after_delivery_changes_nothing<S: Stores>(stores: &Suite<S>) {
-    let f = Fixture::new(stores, "late_failure").await;
+    let f = Fixture::new(stores, "late-failure").await;
     f.insert(&[("a", 1, 0), ("b", 2, 0)]).await;
     send(&f, "a", &wamid(1)).await;
     send(&f, "b", &wamid(2)).await;
