@@ -25,9 +25,10 @@
 //! - the phones of `recent` (the tier's unique recipients) sent to since now − [`RECENT_KEEP`].
 //!
 //! Nothing else about the delivery: [`herald_store::Deliveries::claims`] lists only the
-//! deliveries not compacted yet (a tombstone has no owner), and a provider status webhook for a
-//! compacted delivery (issue 13) will need its own index from the provider's message id (wamid)
-//! to the delivery, kept for the same retention. Re-inserting a compacted row of a sealed run
+//! deliveries not compacted yet (a tombstone has no owner), and the provider-id index entry
+//! (`mid`) is deleted with the delivery, so a status or reply for a message older than the
+//! retention finds nothing (a status is then kept, and expires). A tombstone keeps no rung
+//! either: `c:delivered`/`c:read` stay in the run's counters. Re-inserting a compacted row of a sealed run
 //! is a `Conflict` (the row is gone, the seal refuses it), never a second delivery; the engine
 //! does not expand a sealed run again.
 
