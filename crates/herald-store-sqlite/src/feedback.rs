@@ -29,11 +29,11 @@ impl SqliteFeedback {
 /// error names the field and never repeats the text (it came from a stranger's reply).
 fn check_tag(tag: &str) -> StoreResult<()> {
     let problem = if tag.is_empty() {
-        "is empty"
+        "is empty".to_owned()
     } else if tag.len() > MAX_TAG_BYTES {
-        "is longer than 64 bytes"
+        format!("is longer than {MAX_TAG_BYTES} bytes")
     } else if tag.chars().any(char::is_control) {
-        "holds a control character"
+        "holds a control character".to_owned()
     } else {
         return Ok(());
     };

@@ -69,15 +69,18 @@ impl Target {
     }
 }
 
+/// Finds the newest delivery recorded with a message id: a seek of `deliveries_provider_id`.
+const BY_PROVIDER_ID_SQL: &str = "SELECT d.id, d.run, r.run_id, d.recipient, d.state, d.progress,
+     d.provider_id, d.phone
+ FROM deliveries AS d INDEXED BY deliveries_provider_id
+ JOIN runs AS r ON r.id = d.run
+ WHERE d.provider_id = ?1 ORDER BY d.id DESC LIMIT 1";
+
 /// The newest delivery recorded with message id `provider_id`.
 fn by_provider_id(tx: &Connection, provider_id: &str) -> StoreResult<Option<Target>> {
-    tx.prepare_cached(&format!(
-        "SELECT {TARGET_COLUMNS} FROM deliveries AS d INDEXED BY deliveries_provider_id
-         JOIN runs AS r ON r.id = d.run
-         WHERE d.provider_id = ?1 ORDER BY d.id DESC LIMIT 1"
-    ))
-    .and_then(|mut stmt| stmt.query_row([provider_id], Target::read).optional())
-    .map_err(backend)
+    tx.prepare_cached(BY_PROVIDER_ID_SQL)
+        .and_then(|mut stmt| stmt.query_row([provider_id], Target::read).optional())
+        .map_err(backend)
 }
 
 /// The delivery `key` names.
@@ -368,4 +371,22 @@ pub(crate) fn message(conn: &Connection, provider_id: &str) -> StoreResult<Optio
         phone: target_phone(&target)?,
         progress,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BY_PROVIDER_ID_SQL;
+
+    /// A status finds its delivery by one seek of the message-id index, never a scan.
+    #[test]
+    fn a_message_id_is_a_seek_of_its_index() {
+        let plan = crate::queries::query_plan(BY_PROVIDER_ID_SQL, ["wamid.X"]);
+        let joined = plan.join("\n");
+        assert!(
+            plan.iter()
+                .any(|s| s.contains("SEARCH d USING INDEX deliveries_provider_id (provider_id=?)")),
+            "{joined}"
+        );
+        assert!(!plan.iter().any(|s| s.starts_with("SCAN")), "{joined}");
+    }
 }

@@ -9,6 +9,10 @@
 //!   expired, failed by the provider's answer) is [`StatusVerdict::Refused`] — `sending` is
 //!   [`StatusVerdict::Kept`] instead (the send is on its way).
 //! - kept reports are applied in the order they arrived, each under the ladder rules.
+//!
+//! [`crate::KEPT_STATUS_LIMIT`] (a report past it is [`StatusVerdict::Dropped`]) is left to each
+//! backend's own tests: reaching it through the port takes 100 000 calls (SQLite writes the flood
+//! straight into its file, `herald-store-sqlite/tests/feedback.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
