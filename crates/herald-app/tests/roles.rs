@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
+use herald_app::resume::{SenderResumed, resume_sender};
 use herald_app::run::{RunOptions, run_campaign};
+use herald_app::run_control::{Operator, RunResumed, resume_run};
 use herald_app::schedule::{CampaignFile, schedule};
 use herald_app::work::{WorkOptions, Workers};
 use herald_app::{AppError, AppStores, Settings, open_store};
@@ -177,14 +178,19 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .pause(&run, "herald", "template errors")
         .await
         .unwrap();
+    // `herald` once the store records who paused (the SQLite store's branch s/sq).
+    let by = stores.runs().run(&run).await.unwrap().unwrap().paused_by;
     assert_eq!(
-        resume_run(&settings, &env(), run.as_str()).await.unwrap(),
-        RunResumed::Resumed(Some("template errors".into()))
+        resume_run(&stores, &run, Operator::Cli).await.unwrap(),
+        RunResumed::Resumed {
+            by,
+            reason: Some("template errors".into())
+        }
     );
     let record = stores.runs().run(&run).await.unwrap().unwrap();
     assert_eq!(record.state, RunState::Active);
     assert_eq!(
-        resume_run(&settings, &env(), run.as_str()).await.unwrap(),
+        resume_run(&stores, &run, Operator::Cli).await.unwrap(),
         RunResumed::AlreadyActive
     );
     stores
@@ -192,9 +198,7 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .set_run_state(&run, RunState::Cancelled)
         .await
         .unwrap();
-    let error = resume_run(&settings, &env(), run.as_str())
-        .await
-        .unwrap_err();
+    let error = resume_run(&stores, &run, Operator::Cli).await.unwrap_err();
     assert!(error.to_string().contains("is cancelled"), "{error}");
 }
 
