@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use herald_app::AppError;
 use herald_app::run_control::{Operator, RunPaused, cancel_run, parse_run, pause_run};
 
 use crate::cli::{CancelArgs, PauseArgs};
@@ -24,12 +25,12 @@ pub(crate) fn pause(
     args: &PauseArgs,
     out: &mut Output,
 ) -> Result<(), Failure> {
-    let run = parse_run(&args.run)?;
+    let run = parse_run(&args.run).map_err(AppError::from)?;
     let env = environment()?;
     let settings = settings(config, &env)?;
     let paused = runtime()?.block_on(async {
         let stores = herald_app::open_store(&settings, &env).await?;
-        pause_run(&stores, &run, Operator::Cli, args.reason.as_deref()).await
+        Ok::<_, AppError>(pause_run(&stores, &run, Operator::Cli, args.reason.as_deref()).await?)
     })?;
     match paused {
         RunPaused::Paused => writeln!(
@@ -50,12 +51,12 @@ pub(crate) fn cancel(
     args: &CancelArgs,
     out: &mut Output,
 ) -> Result<(), Failure> {
-    let run = parse_run(&args.run)?;
+    let run = parse_run(&args.run).map_err(AppError::from)?;
     let env = environment()?;
     let settings = settings(config, &env)?;
     let cancelled = runtime()?.block_on(async {
         let stores = herald_app::open_store(&settings, &env).await?;
-        cancel_run(&stores, &run, Operator::Cli).await
+        Ok::<_, AppError>(cancel_run(&stores, &run, Operator::Cli).await?)
     })?;
     if cancelled.already {
         writeln!(out, "run {run} was already cancelled; nothing changed")?;

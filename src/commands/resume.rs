@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
+use herald_app::AppError;
 use herald_app::resume::{SenderResumed, resume_sender};
 use herald_app::run_control::{Operator, RunResumed, parse_run, resume_run};
 
@@ -52,10 +53,10 @@ pub(crate) fn run(
         }
     }
     if let Some(text) = &args.run {
-        let run = parse_run(text)?;
+        let run = parse_run(text).map_err(AppError::from)?;
         let resumed = runtime.block_on(async {
             let stores = herald_app::open_store(&settings, &env).await?;
-            resume_run(&stores, &run, Operator::Cli).await
+            Ok::<_, AppError>(resume_run(&stores, &run, Operator::Cli).await?)
         })?;
         match resumed {
             RunResumed::Resumed { by, reason } => writeln!(

@@ -14,9 +14,49 @@
 //! A sender block is not a run pause (see [`crate::resume`]): nothing here touches senders.
 
 use herald_core::RunId;
-use herald_store::{Deliveries, RunCounts, RunRecord, RunState, Runs};
+use herald_store::{Deliveries, RunCounts, RunRecord, RunState, Runs, StoreError};
 
 use crate::{AppError, AppStores};
+
+/// Why run control refused or failed: typed, so the admin API answers 400, 404, 409 or 422
+/// without reading messages, and the CLI prints the message.
+#[derive(Debug, thiserror::Error)]
+pub enum RunControlError {
+    /// Not a run id (`campaign@time`).
+    #[error("run `{text}`: {why}")]
+    BadRunId {
+        /// What was given.
+        text: String,
+        /// Why it is not a run id.
+        why: String,
+    },
+    /// No such run in the store.
+    #[error("no run {run} in {location}")]
+    NoRun {
+        /// The run.
+        run: RunId,
+        /// The store.
+        location: String,
+    },
+    /// The run is cancelled: never paused or resumed again.
+    #[error("run {0} is cancelled; a cancelled run is never paused or resumed")]
+    Cancelled(RunId),
+    /// The pause reason is refused (the message names the field).
+    #[error("reason: {0}")]
+    BadReason(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RunControlError> for AppError {
+    fn from(error: RunControlError) -> Self {
+        match error {
+            RunControlError::Store(store) => AppError::from(store),
+            refused => AppError::User(refused.to_string()),
+        }
+    }
+}
 
 /// The longest pause reason kept, in characters: it is shown by `status` and the API.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -85,35 +125,41 @@ pub struct RunCancelled {
 }
 
 /// `text` as a run id, the error naming what was given.
-pub fn parse_run(text: &str) -> Result<RunId, AppError> {
-    RunId::parse(text).map_err(|e| AppError::User(format!("run `{text}`: {e}")))
+pub fn parse_run(text: &str) -> Result<RunId, RunControlError> {
+    RunId::parse(text).map_err(|e| RunControlError::BadRunId {
+        text: text.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 /// The reason an operator gave, checked: at most [`MAX_REASON_CHARS`] characters, no control
 /// characters; blank or absent is [`DEFAULT_REASON`].
-pub fn pause_reason(reason: Option<&str>) -> Result<String, AppError> {
+pub fn pause_reason(reason: Option<&str>) -> Result<String, RunControlError> {
     let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(DEFAULT_REASON.to_owned());
     };
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(AppError::User(format!(
-            "reason: at most {MAX_REASON_CHARS} characters"
+        return Err(RunControlError::BadReason(format!(
+            "at most {MAX_REASON_CHARS} characters"
         )));
     }
     if reason.chars().any(char::is_control) {
-        return Err(AppError::User(
-            "reason: control characters (line breaks, tabs) are not allowed".to_owned(),
+        return Err(RunControlError::BadReason(
+            "control characters (line breaks, tabs) are not allowed".to_owned(),
         ));
     }
     Ok(reason.to_owned())
 }
 
-async fn record_of<S: AppStores>(stores: &S, run: &RunId) -> Result<RunRecord, AppError> {
+async fn record_of<S: AppStores>(stores: &S, run: &RunId) -> Result<RunRecord, RunControlError> {
     stores
         .runs()
         .run(run)
         .await?
-        .ok_or_else(|| AppError::User(format!("no run {run} in {}", stores.location())))
+        .ok_or_else(|| RunControlError::NoRun {
+            run: run.clone(),
+            location: stores.location(),
+        })
 }
 
 /// Pauses `run` for `reason` (see [`pause_reason`]), recording `by`. A paused run is left as it
@@ -123,13 +169,11 @@ pub async fn pause_run<S: AppStores>(
     run: &RunId,
     by: Operator,
     reason: Option<&str>,
-) -> Result<RunPaused, AppError> {
+) -> Result<RunPaused, RunControlError> {
     let reason = pause_reason(reason)?;
     let record = record_of(stores, run).await?;
     match record.state {
-        RunState::Cancelled => Err(AppError::User(format!(
-            "run {run} is cancelled; a cancelled run is never paused or resumed"
-        ))),
+        RunState::Cancelled => Err(RunControlError::Cancelled(run.clone())),
         RunState::Paused => Ok(RunPaused::AlreadyPaused {
             by: record.paused_by,
             reason: record.state_reason,
@@ -147,13 +191,11 @@ pub async fn resume_run<S: AppStores>(
     stores: &S,
     run: &RunId,
     by: Operator,
-) -> Result<RunResumed, AppError> {
+) -> Result<RunResumed, RunControlError> {
     let record = record_of(stores, run).await?;
     match record.state {
         RunState::Active => Ok(RunResumed::AlreadyActive),
-        RunState::Cancelled => Err(AppError::User(format!(
-            "run {run} is cancelled; a cancelled run is never resumed"
-        ))),
+        RunState::Cancelled => Err(RunControlError::Cancelled(run.clone())),
         RunState::Paused => {
             stores.runs().set_run_state(run, RunState::Active).await?;
             tracing::warn!(run = %run, by = by.as_str(), paused_by = record.paused_by.as_deref().unwrap_or(""), "run resumed");
@@ -171,7 +213,7 @@ pub async fn cancel_run<S: AppStores>(
     stores: &S,
     run: &RunId,
     by: Operator,
-) -> Result<RunCancelled, AppError> {
+) -> Result<RunCancelled, RunControlError> {
     let record = record_of(stores, run).await?;
     let already = record.state == RunState::Cancelled;
     let before = stores.deliveries().counts(run).await?;
