@@ -84,15 +84,10 @@ fn a_paused_run_stays_paused_across_run_and_serve_until_resumed() {
     let s = status(&project, run);
     assert_eq!(s["state"], "paused", "{s}");
     assert_eq!(s["state_reason"], "checking the copy", "{s}");
-    // Who paused is recorded once the store keeps it (the SQLite store's `paused_by`, branch
-    // s/sq); until then the key is there and empty.
-    assert!(
-        s["paused_by"].is_null() || s["paused_by"] == "operator (cli)",
-        "{s}"
-    );
+    assert_eq!(s["paused_by"], "operator (cli)", "{s}");
     let table = project.ok(&["status", run]);
     assert!(
-        table.contains("(paused") && table.contains("checking the copy"),
+        table.contains("(paused by operator (cli): checking the copy)"),
         "{table}"
     );
     assert!(

@@ -180,12 +180,10 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .pause(&run, "herald", "template errors")
         .await
         .unwrap();
-    // `herald` once the store records who paused (the SQLite store's branch s/sq).
-    let by = stores.runs().run(&run).await.unwrap().unwrap().paused_by;
     assert_eq!(
         resume_run(&stores, &run, Operator::Cli).await.unwrap(),
         RunResumed::Resumed {
-            by,
+            by: Some("herald".into()),
             reason: Some("template errors".into())
         }
     );
@@ -226,14 +224,18 @@ async fn pause_and_cancel_through_run_control() {
     let record = stores.runs().run(&run).await.unwrap().unwrap();
     assert_eq!(record.state, RunState::Paused);
     assert_eq!(record.state_reason.as_deref(), Some(DEFAULT_REASON));
-    let RunPaused::AlreadyPaused { reason, .. } =
+    assert_eq!(record.paused_by.as_deref(), Some("operator (api)"));
+    let RunPaused::AlreadyPaused { by, reason } =
         pause_run(&stores, &run, Operator::Cli, Some("later"))
             .await
             .unwrap()
     else {
         panic!("paused twice")
     };
-    assert_eq!(reason.as_deref(), Some(DEFAULT_REASON));
+    assert_eq!(
+        (by.as_deref(), reason.as_deref()),
+        (Some("operator (api)"), Some(DEFAULT_REASON))
+    );
     let bad = pause_run(&stores, &run, Operator::Api, Some("a\nb"))
         .await
         .unwrap_err();
