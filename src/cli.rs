@@ -88,6 +88,13 @@ pub(crate) enum Command {
     /// Let things go again: `herald resume --sender NAME` clears a provider block of that sender
     /// (every worker of it resumes claiming); `herald resume RUN` sets a paused run active.
     Resume(ResumeArgs),
+    /// Pause a run: none of its deliveries is claimed, by any process, until `herald resume
+    /// RUN`. It stays paused across restarts: running its campaign again does not resume it.
+    /// `status` shows who paused it and why.
+    Pause(PauseArgs),
+    /// Cancel a run for good: every queued delivery of it ends skipped(cancelled); those in
+    /// flight end as their worker records them. A cancelled run is never resumed.
+    Cancel(CancelArgs),
     /// Each sender's state (ok, throttled until when, blocked by the provider and why), then per
     /// run: its sender, counts by state and reason, the queue by what it waits for (window,
     /// schedule, spread, throttle, retry, tier, pause) with the next instant of each, the next
@@ -149,6 +156,22 @@ pub(crate) struct ResumeArgs {
     /// A sender the provider blocked: clear the block.
     #[arg(long, value_name = "NAME")]
     pub(crate) sender: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PauseArgs {
+    /// The run (`campaign@time`, as `herald status` lists it).
+    pub(crate) run: String,
+    /// Why, shown by `status` and the admin API (at most 500 characters; default "paused by an
+    /// operator").
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The run (`campaign@time`, as `herald status` lists it).
+    pub(crate) run: String,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Worker(args) => commands::worker::run(config, &args, out),
         Command::Serve(args) => commands::serve::run(config, &args, out),
         Command::Resume(args) => commands::resume::run(config, &args, out),
+        Command::Pause(args) => commands::pause::pause(config, &args, out),
+        Command::Cancel(args) => commands::pause::cancel(config, &args, out),
         Command::Status(args) => commands::status::run(config, &args, out),
         Command::Consent(command) => commands::consent::run(config, &command, out),
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod consent;
 pub(crate) mod init;
+pub(crate) mod pause;
 pub(crate) mod plan;
 pub(crate) mod resume;
 pub(crate) mod run;

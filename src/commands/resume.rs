@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use chrono::SecondsFormat;
-use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
+use herald_app::AppError;
+use herald_app::resume::{SenderResumed, resume_sender};
+use herald_app::run_control::{Operator, RunResumed, parse_run, resume_run};
 
 use crate::cli::ResumeArgs;
 use crate::commands::{Failure, environment, runtime, settings};
@@ -50,12 +52,18 @@ pub(crate) fn run(
             )?,
         }
     }
-    if let Some(run) = &args.run {
-        match runtime.block_on(resume_run(&settings, &env, run))? {
-            RunResumed::Resumed(Some(reason)) => {
-                writeln!(out, "run {run} resumed (it was paused: {reason})")?;
-            }
-            RunResumed::Resumed(None) => writeln!(out, "run {run} resumed")?,
+    if let Some(text) = &args.run {
+        let run = parse_run(text).map_err(AppError::from)?;
+        let resumed = runtime.block_on(async {
+            let stores = herald_app::open_store(&settings, &env).await?;
+            Ok::<_, AppError>(resume_run(&stores, &run, Operator::Cli).await?)
+        })?;
+        match resumed {
+            RunResumed::Resumed { by, reason } => writeln!(
+                out,
+                "run {run} resumed (it was {})",
+                crate::commands::pause::describe_pause(by.as_deref(), reason.as_deref())
+            )?,
             RunResumed::AlreadyActive => {
                 writeln!(out, "run {run} is not paused; nothing to resume")?;
             }

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::SecondsFormat;
+use herald_app::metrics_listener::MetricsListener;
 use herald_app::run::{Ending, ProgressView, RunOptions, SenderBlocked, run_campaign};
 use herald_engine::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,6 +43,8 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             until_idle: args.until_idle,
             ..RunOptions::default()
         };
+        // Dropped when the run returns: the listener lives as long as the run.
+        let _metrics = MetricsListener::start_if_configured(&settings, shutdown.clone()).await?;
         run_campaign(
             &args.file,
             &settings,
@@ -90,10 +93,13 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             until.to_rfc3339_opts(SecondsFormat::Secs, true),
             describe_waits(waits)
         )?,
-        Ending::Paused { reason } => {
+        Ending::Paused { by, reason } => {
             return Err(Failure::User(format!(
-                "run {} is paused: {reason}; {} deliveries stay queued; fix the cause and run the same command again to resume",
-                report.run, report.counts.queued
+                "run {run} is {}; {} deliveries stay queued and nothing is sent until it is \
+                 resumed: fix the cause, then `herald resume {run}` and run the same command again",
+                crate::commands::pause::describe_pause(by.as_deref(), Some(reason)),
+                report.counts.queued,
+                run = report.run,
             )));
         }
         Ending::Blocked { sender, block } => {

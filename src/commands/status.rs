@@ -84,6 +84,11 @@ fn write_run(out: &mut Output, run: &RunStatus) -> Result<(), OutputError> {
         consent,
         in_flight,
     } = run;
+    let by = record
+        .paused_by
+        .as_deref()
+        .map(|by| format!(" by {by}"))
+        .unwrap_or_default();
     let why = record
         .state_reason
         .as_deref()
@@ -91,10 +96,17 @@ fn write_run(out: &mut Output, run: &RunStatus) -> Result<(), OutputError> {
         .unwrap_or_default();
     writeln!(
         out,
-        "run {} ({}{why})",
+        "run {} ({}{by}{why})",
         record.run.run,
         record.state.as_str()
     )?;
+    if record.state == herald_store::RunState::Paused {
+        writeln!(
+            out,
+            "  nothing of it is claimed until `herald resume {}`",
+            record.run.run
+        )?;
+    }
     match consent {
         Ok((sender, channel)) => {
             writeln!(out, "  consent checked on {channel} (sender {sender})")?;

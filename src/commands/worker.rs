@@ -4,6 +4,7 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
+use herald_app::metrics_listener::MetricsListener;
 use herald_app::work::{SenderReport, WorkOptions, Workers};
 use herald_engine::SystemClock;
 use herald_engine::worker::process_worker_id;
@@ -45,6 +46,14 @@ pub(crate) async fn work_until_stopped<S: herald_app::AppStores>(
     shutdown: herald_engine::Shutdown,
     out: &mut Output,
 ) -> Result<Vec<SenderReport>, Failure> {
+    let metrics = MetricsListener::start_if_configured(settings, shutdown.clone()).await?;
+    if let Some(listener) = &metrics {
+        writeln!(
+            out.stderr(),
+            "metrics at http://{}/metrics",
+            listener.local_addr()
+        );
+    }
     let workers = Workers::build(
         stores,
         settings,
@@ -63,7 +72,11 @@ pub(crate) async fn work_until_stopped<S: herald_app::AppStores>(
         workers.senders().join(", "),
         settings.worker.lease_seconds
     );
-    Ok(workers.work().await?)
+    let reports = workers.work().await?;
+    if let Some(listener) = metrics {
+        listener.stopped().await?;
+    }
+    Ok(reports)
 }
 
 /// What each sender's worker did, one line each.

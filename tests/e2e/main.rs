@@ -7,6 +7,7 @@ mod consent_rules;
 mod inputs;
 mod logs;
 mod output;
+mod pause;
 mod plan;
 mod redis;
 mod roles;

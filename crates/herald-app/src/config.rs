@@ -17,10 +17,12 @@ use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
+mod metrics;
 mod source;
 mod store;
 mod worker;
 
+pub use metrics::MetricsSettings;
 pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
 
@@ -59,6 +61,9 @@ pub struct Settings {
     /// Worker tuning.
     #[serde(default)]
     pub worker: WorkerSettings,
+    /// The `/metrics` listener of a role without the admin.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// The config file these settings were read from; `None` when there is none.
     #[serde(skip)]
     pub file: Option<PathBuf>,

@@ -2,14 +2,14 @@
 //!
 //! A sender block (the provider answered 131048, 368, 131042 or 190) is the sender's state in
 //! the store: every worker of that sender stops claiming until someone clears it here. A run
-//! pause (an operator, or template errors) is the run's state and is cleared by resuming the run.
+//! pause (an operator, or template errors) is the run's state and is cleared by resuming the run
+//! (see [`crate::run_control`]).
 //! The two are kept apart on purpose: clearing a block must not resume a run an operator
 //! paused, and resuming a run must not send through a sender the provider refuses.
 
 use std::collections::BTreeMap;
 
-use herald_core::RunId;
-use herald_store::{Block, RunState, Runs, Senders, Stores};
+use herald_store::{Block, Senders, Stores};
 
 use crate::{AppError, AppStores, Settings, open_store};
 
@@ -60,38 +60,4 @@ pub async fn resume_sender(
     } else {
         SenderResumed::NotBlocked(None)
     })
-}
-
-/// What resuming a run found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunResumed {
-    /// It was paused (for the reason shown, when one was recorded) and is active again.
-    Resumed(Option<String>),
-    /// It was already active.
-    AlreadyActive,
-}
-
-/// Sets a paused run active again. A cancelled run stays cancelled (a user error).
-pub async fn resume_run(
-    settings: &Settings,
-    env: &BTreeMap<String, String>,
-    run: &str,
-) -> Result<RunResumed, AppError> {
-    let run = RunId::parse(run).map_err(|e| AppError::User(e.to_string()))?;
-    let stores = open_store(settings, env).await?;
-    let record = stores
-        .runs()
-        .run(&run)
-        .await?
-        .ok_or_else(|| AppError::User(format!("no run {run} in {}", stores.location())))?;
-    match record.state {
-        RunState::Active => Ok(RunResumed::AlreadyActive),
-        RunState::Cancelled => Err(AppError::User(format!(
-            "run {run} is cancelled; a cancelled run is never resumed"
-        ))),
-        RunState::Paused => {
-            stores.runs().set_run_state(&run, RunState::Active).await?;
-            Ok(RunResumed::Resumed(record.state_reason))
-        }
-    }
 }

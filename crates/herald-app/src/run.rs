@@ -101,9 +101,12 @@ pub enum Ending {
         /// The queue, by reason.
         waits: QueueWaits,
     },
-    /// The run is paused (its template was rejected repeatedly, or an operator paused it):
-    /// nothing more goes out until an operator fixes it and runs it again.
+    /// The run is paused (its template was rejected repeatedly, or an operator paused it),
+    /// found paused at the start (nothing was sent) or paused while it ran: nothing more goes
+    /// out until someone resumes it (`herald resume RUN`, or the admin API).
     Paused {
+        /// Who paused it, when recorded (`herald`, `operator (cli)`, `operator (api)`).
+        by: Option<String>,
         /// Why, as recorded with the pause.
         reason: String,
     },
@@ -179,14 +182,21 @@ pub async fn run_campaign(
     let channel = Arc::new(AnyChannel::build(&sender_name, sender, env)?);
     let scheduled = schedule(&*stores, &file, settings, clock.now()).await?;
     let run = scheduled.run.clone();
-    // Running a campaign again is how an operator resumes it after a pause (template errors,
-    // an operator's pause): the pause was logged with its reason when it happened. A provider
-    // block is the sender's, not the run's, and is never cleared here (see above).
+    // A paused run stays paused until someone resumes it (`herald resume RUN`, the admin API):
+    // running its campaign again does not, or an operator's pause would last only until the
+    // next restart. Nothing is sent; the report says who paused it and why.
     if let Some(record) = stores.runs().run(&run).await?
         && record.state == RunState::Paused
     {
-        tracing::warn!(run = %run, reason = record.state_reason.as_deref().unwrap_or(""), "resuming a paused run");
-        stores.runs().set_run_state(&run, RunState::Active).await?;
+        tracing::warn!(run = %run, paused_by = record.paused_by.as_deref().unwrap_or(""), reason = record.state_reason.as_deref().unwrap_or(""), "the run is paused; nothing is sent until it is resumed");
+        return Ok(RunReport {
+            counts: stores.deliveries().counts(&run).await?,
+            run,
+            expansion: scheduled.expansion,
+            recovered: 0,
+            ending: paused(record),
+            implicit_outbox,
+        });
     }
     let scope = WorkScope {
         sender: sender_name.clone(),
@@ -338,11 +348,7 @@ pub async fn run_campaign(
     let counts = stores.deliveries().counts(&run).await?;
     // A pause ends the run whatever the mode: an operator must act before anything more goes.
     let ending = match stores.runs().run(&run).await? {
-        Some(record) if record.state == RunState::Paused => Ending::Paused {
-            reason: record
-                .state_reason
-                .unwrap_or_else(|| "paused without a recorded reason".to_owned()),
-        },
+        Some(record) if record.state == RunState::Paused => paused(record),
         _ => ending,
     };
     Ok(RunReport {
@@ -353,4 +359,14 @@ pub async fn run_campaign(
         ending,
         implicit_outbox,
     })
+}
+
+/// The ending of a run found paused.
+fn paused(record: herald_store::RunRecord) -> Ending {
+    Ending::Paused {
+        by: record.paused_by,
+        reason: record
+            .state_reason
+            .unwrap_or_else(|| "paused without a recorded reason".to_owned()),
+    }
 }

@@ -258,6 +258,8 @@ impl Status {
             "sender_state": sender_state,
             "state": record.state.as_str(),
             "state_reason": record.state_reason,
+            // Who paused it (`herald`, `operator (cli)`, `operator (api)`), while paused.
+            "paused_by": record.paused_by,
             "consent": consent_doc,
             "total": counts.total(),
             "queued": counts.queued,

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use herald_app::resume::{RunResumed, SenderResumed, resume_run, resume_sender};
+use herald_app::resume::{SenderResumed, resume_sender};
 use herald_app::run::{RunOptions, run_campaign};
+use herald_app::run_control::{
+    DEFAULT_REASON, Operator, RunPaused, RunResumed, cancel_run, pause_run, resume_run,
+};
 use herald_app::schedule::{CampaignFile, schedule};
 use herald_app::work::{WorkOptions, Workers};
 use herald_app::{AppError, AppStores, Settings, open_store};
@@ -178,13 +181,16 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .await
         .unwrap();
     assert_eq!(
-        resume_run(&settings, &env(), run.as_str()).await.unwrap(),
-        RunResumed::Resumed(Some("template errors".into()))
+        resume_run(&stores, &run, Operator::Cli).await.unwrap(),
+        RunResumed::Resumed {
+            by: Some("herald".into()),
+            reason: Some("template errors".into())
+        }
     );
     let record = stores.runs().run(&run).await.unwrap().unwrap();
     assert_eq!(record.state, RunState::Active);
     assert_eq!(
-        resume_run(&settings, &env(), run.as_str()).await.unwrap(),
+        resume_run(&stores, &run, Operator::Cli).await.unwrap(),
         RunResumed::AlreadyActive
     );
     stores
@@ -192,9 +198,57 @@ async fn resume_run_sets_a_paused_run_active_and_leaves_a_cancelled_one() {
         .set_run_state(&run, RunState::Cancelled)
         .await
         .unwrap();
-    let error = resume_run(&settings, &env(), run.as_str())
+    let error = resume_run(&stores, &run, Operator::Cli).await.unwrap_err();
+    assert!(error.to_string().contains("is cancelled"), "{error}");
+}
+
+/// The admin API's path (`Operator::Api`) through the same functions as the CLI: a pause keeps
+/// its first reason, a blank reason gets the default, cancel ends the queued deliveries
+/// `skipped(cancelled)` and the counts add up; nothing resumes a cancelled run.
+#[tokio::test]
+async fn pause_and_cancel_through_run_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(dir.path(), 3);
+    let stores = open_store(&settings, &env()).await.unwrap();
+    let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
+    let run = schedule(&stores, &file, &settings, Utc::now())
+        .await
+        .unwrap()
+        .run;
+    assert_eq!(
+        pause_run(&stores, &run, Operator::Api, Some("  "))
+            .await
+            .unwrap(),
+        RunPaused::Paused
+    );
+    let record = stores.runs().run(&run).await.unwrap().unwrap();
+    assert_eq!(record.state, RunState::Paused);
+    assert_eq!(record.state_reason.as_deref(), Some(DEFAULT_REASON));
+    assert_eq!(record.paused_by.as_deref(), Some("operator (api)"));
+    let RunPaused::AlreadyPaused { by, reason } =
+        pause_run(&stores, &run, Operator::Cli, Some("later"))
+            .await
+            .unwrap()
+    else {
+        panic!("paused twice")
+    };
+    assert_eq!(
+        (by.as_deref(), reason.as_deref()),
+        (Some("operator (api)"), Some(DEFAULT_REASON))
+    );
+    let bad = pause_run(&stores, &run, Operator::Api, Some("a\nb"))
         .await
         .unwrap_err();
+    assert!(bad.to_string().starts_with("reason:"), "{bad}");
+
+    let cancelled = cancel_run(&stores, &run, Operator::Api).await.unwrap();
+    assert!(!cancelled.already);
+    assert_eq!(cancelled.ended, 3);
+    assert_eq!(cancelled.counts.total(), 3);
+    assert_eq!(cancelled.counts.skipped.get("cancelled"), Some(&3));
+    let again = cancel_run(&stores, &run, Operator::Api).await.unwrap();
+    assert!(again.already && again.ended == 0);
+    let error = resume_run(&stores, &run, Operator::Api).await.unwrap_err();
     assert!(error.to_string().contains("is cancelled"), "{error}");
 }
 

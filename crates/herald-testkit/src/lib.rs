@@ -1,6 +1,6 @@
 //! Test helpers, written once (zero2prod's `spawn_app`): clocks for in-process tests, and for
 //! end-to-end tests an isolated `herald` command ([`process`]), a capped polling helper
-//! ([`poll`]), a fake provider ([`provider`], feature `provider`) and a real `redis-server` per
+//! ([`poll`]), a strict Prometheus text reader ([`prometheus`]), a fake provider ([`provider`], feature `provider`) and a real `redis-server` per
 //! test ([`redis`]).
 //!
 //! By default it depends on herald-core, tokio's clock and tempfile alone, so every crate can
@@ -9,6 +9,7 @@
 
 pub mod poll;
 pub mod process;
+pub mod prometheus;
 #[cfg(feature = "provider")]
 pub mod provider;
 pub mod redis;

@@ -16,6 +16,7 @@ use herald_store::{
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
+use super::metrics::{self, LimiterWait};
 use super::send::Answered;
 use super::step::Ready;
 use super::{SLOT_HORIZON, Worker, WorkerError};
@@ -224,6 +225,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             .to_std()
             .unwrap_or_default()
             .clamp(Duration::from_millis(1), MAX_RATE_WAIT);
+        metrics::limiter_waited(&self.scope.sender, LimiterWait::Rate, wait);
         let mut shutdown = self.shutdown.clone();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

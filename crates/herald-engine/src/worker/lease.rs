@@ -100,6 +100,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 .recover_expired(RECOVER_LIMIT)
                 .await?;
             for r in &recovered {
+                super::metrics::recovered(r.requeued);
                 tracing::warn!(run = %r.key.run, recipient = %loggable(&r.key.recipient), owner = %r.owner, requeued = r.requeued, "recovered a claim whose lease expired");
             }
             let more = recovered.len() >= RECOVER_LIMIT;

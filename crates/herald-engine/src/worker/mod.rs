@@ -17,12 +17,14 @@
 //! - `effects`: what a provider's answer asks of the sender, the run or consent;
 //! - `lease`: renewing held claims, recovering expired ones, recording outcomes;
 //! - `runs`: the campaign of each run, registered or rebuilt from the store;
-//! - `identity`: the worker's id for this process.
+//! - `identity`: the worker's id for this process;
+//! - [`metrics`]: what it records through the `metrics` facade, and the queue depth sample.
 
 mod claim;
 mod effects;
 mod identity;
 mod lease;
+pub mod metrics;
 mod runs;
 mod send;
 mod step;
@@ -108,6 +110,8 @@ pub struct Worker<S: Stores, C: Channel> {
     runs: runs::RunContexts,
     held: lease::Held,
     last_recovery: Mutex<Option<DateTime<Utc>>>,
+    /// When the queue depth was last sampled (see [`metrics::QUEUE_SAMPLE_EVERY`]).
+    last_sample: Mutex<Option<DateTime<Utc>>>,
     /// What this worker was last told of its sender (a block, a throttle): its claims granted
     /// before then and still waiting for their slot are not sent (see `effects::Told`).
     told: Mutex<effects::Told>,
@@ -153,6 +157,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             runs: runs::RunContexts::default(),
             held: lease::Held::default(),
             last_recovery: Mutex::new(None),
+            last_sample: Mutex::new(None),
             told: Mutex::new(effects::Told::default()),
             template_errors: Mutex::new(HashMap::new()),
             progress: Progress::default(),

@@ -29,8 +29,9 @@ pub(super) struct RunContext {
 /// A run that cannot be worked for want of its campaign (no stored text, text that no longer
 /// parses) is paused with the reason instead: its
 /// due deliveries would otherwise head every step's batch and starve the runs that can be
-/// worked. `status` shows the reason; running its campaign file again stores the text and
-/// resumes it.
+/// worked. `status` shows the reason (and `herald` as who paused it); running its campaign file
+/// again stores the text, and `herald resume RUN` then resumes it (a paused run stays paused
+/// until someone resumes it).
 #[derive(Default)]
 pub(super) struct RunContexts {
     known: Mutex<HashMap<RunId, Option<Arc<RunContext>>>>,

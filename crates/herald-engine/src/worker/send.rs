@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::Worker;
 use super::effects::Hold;
+use super::metrics::{self, LimiterWait};
 use super::step::Ready;
 use crate::prepare::Prepared;
 
@@ -53,6 +54,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let key = ready.item.delivery.key.clone();
         let mut shutdown = self.shutdown.clone();
         if !wait.is_zero() {
+            metrics::limiter_waited(&self.scope.sender, LimiterWait::Slot, wait);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = shutdown.recv() => {}
@@ -86,7 +88,11 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         let item = &ready.item;
         let message = message(&item.delivery, &item.context.campaign, &item.prepared);
         tracing::debug!(run = %key.run, phone = %item.delivery.recipient.phone, %slot, "sending at its slot");
+        // Real time, not the worker's clock: the request's duration is a measurement.
+        let started = std::time::Instant::now();
         let result = self.channel.send(&message).await;
+        metrics::send_took(&self.scope.sender, started.elapsed());
+        metrics::provider_answered(&self.scope.sender, &result);
         self.record(&ready, result).await
     }
 
@@ -97,6 +103,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         until: DateTime<Utc>,
         reason: Option<WaitReason>,
     ) -> Change {
+        metrics::deferred(&self.scope.sender, reason);
         Change::Requeue {
             key: key.clone(),
             until,

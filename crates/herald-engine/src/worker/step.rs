@@ -20,6 +20,7 @@ use herald_store::{
     Terminal, WaitReason,
 };
 
+use super::metrics;
 use super::runs::RunContext;
 use super::{Step, Worker, WorkerError};
 use crate::prepare::{Prepared, prepare};
@@ -115,6 +116,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             return Ok(Step::Idle(None));
         }
         self.recover_when_due().await?;
+        self.sample_queue_when_due().await?;
         let now = self.clock.now();
         let due = self
             .stores
@@ -221,6 +223,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         reason: WaitReason,
     ) -> Change {
         self.progress.deferred.fetch_add(1, Ordering::Relaxed);
+        metrics::deferred(&self.scope.sender, Some(reason));
         Change::Defer {
             key: key.clone(),
             until,
@@ -252,6 +255,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             Outcome::Expired | Outcome::Skipped(_) => &self.progress.skipped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::delivery_ended(&self.scope.sender, &outcome);
         Change::Finish {
             key: key.clone(),
             terminal: Terminal { outcome, detail },
