@@ -17,10 +17,12 @@ use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
+mod admin;
 mod source;
 mod store;
 mod worker;
 
+pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
 
@@ -59,6 +61,9 @@ pub struct Settings {
     /// Worker tuning.
     #[serde(default)]
     pub worker: WorkerSettings,
+    /// The admin HTTP API.
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// The config file these settings were read from; `None` when there is none.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -244,6 +249,9 @@ impl Settings {
             })
         };
         if let Some(message) = self.store.check() {
+            return invalid(message);
+        }
+        if let Some(message) = self.admin.check() {
             return invalid(message);
         }
         for (name, sender) in &self.senders {
