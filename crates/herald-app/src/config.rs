@@ -17,11 +17,13 @@ use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
+mod admin;
 mod source;
 mod store;
 mod webhooks;
 mod worker;
 
+pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
 pub use webhooks::WebhookSettings;
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
@@ -64,6 +66,9 @@ pub struct Settings {
     /// Inbound WhatsApp webhooks: verify token, consent keywords.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// The admin HTTP API.
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// The config file these settings were read from; `None` when there is none.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -254,6 +259,9 @@ impl Settings {
             })
         };
         if let Some(message) = self.store.check() {
+            return invalid(message);
+        }
+        if let Some(message) = self.admin.check() {
             return invalid(message);
         }
         for (name, sender) in &self.senders {
