@@ -19,7 +19,9 @@
 //! process on one file must therefore share a clock, which processes on one machine do.
 //!
 //! # Layout
-//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the four ports.
+//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the five ports.
+//! - [`SqliteFeedback`]: provider statuses on the ladder, early reports, the message-id index
+//!   and stored tags (`herald_store::Feedback`).
 //! - `queries/`: one file per port operation, SQL inline.
 //! - `tally`: the `run_counts` changes of a write transaction, applied once at its end.
 //! - `migrations/`: the schema, versioned with `PRAGMA user_version`.
@@ -27,6 +29,7 @@
 
 mod codec;
 mod db;
+mod feedback;
 mod location;
 mod lock;
 mod migrations;
@@ -40,13 +43,14 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use herald_store::{Durability, StoreResult, StoreTime, Stores};
 
+pub use feedback::SqliteFeedback;
 pub use lock::RunLock;
 pub use ports::{SqliteConsents, SqliteDeliveries, SqliteRuns};
 pub use senders::SqliteSenders;
 
 use db::Db;
 
-/// The four SQLite-backed ports over one database file, sharing one connection.
+/// The five SQLite-backed ports over one database file, sharing one connection.
 pub struct SqliteStores {
     path: PathBuf,
     time: StoreTime,
@@ -54,6 +58,7 @@ pub struct SqliteStores {
     deliveries: SqliteDeliveries,
     consents: SqliteConsents,
     senders: SqliteSenders,
+    feedback: SqliteFeedback,
 }
 
 impl SqliteStores {
@@ -112,7 +117,8 @@ impl SqliteStores {
             runs: SqliteRuns::new(db.clone()),
             deliveries: SqliteDeliveries::new(db.clone(), time.clone()),
             consents: SqliteConsents::new(db.clone()),
-            senders: SqliteSenders::new(db, time.clone()),
+            senders: SqliteSenders::new(db.clone(), time.clone()),
+            feedback: SqliteFeedback::new(db),
             time,
         })
     }
@@ -153,7 +159,7 @@ impl Stores for SqliteStores {
     type Feedback = SqliteFeedback;
 
     fn feedback(&self) -> &SqliteFeedback {
-        &SqliteFeedback
+        &self.feedback
     }
 
     fn senders(&self) -> &SqliteSenders {
@@ -174,46 +180,5 @@ impl Stores for SqliteStores {
 
     fn consents(&self) -> &SqliteConsents {
         &self.consents
-    }
-}
-
-/// Placeholder until the issue-13 store work lands: every call fails.
-pub struct SqliteFeedback;
-
-impl herald_store::Feedback for SqliteFeedback {
-    async fn record_status(
-        &self,
-        _report: &herald_store::StatusReport,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<herald_store::StatusVerdict> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn message(&self, _provider_id: &str) -> StoreResult<Option<herald_store::SentMessage>> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn add_tag(
-        &self,
-        _phone: &herald_core::PhoneNumber,
-        _tag: &str,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
-    }
-
-    async fn tags_for(
-        &self,
-        _phones: &[herald_core::PhoneNumber],
-    ) -> StoreResult<Vec<std::collections::BTreeSet<String>>> {
-        Err(herald_store::StoreError::Backend(
-            "feedback: not implemented yet".into(),
-        ))
     }
 }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_audience_hash.sql"),
     include_str!("../migrations/0007_wait_reason.sql"),
     include_str!("../migrations/0008_claims_and_senders.sql"),
+    include_str!("../migrations/0009_feedback.sql"),
 ];
 
 /// The schema version this build writes.

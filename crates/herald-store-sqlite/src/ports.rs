@@ -9,7 +9,7 @@ use herald_store::{
     StoreTime, StoredConsent, Terminal, WaitReason, WorkScope, WorkerId,
 };
 
-use crate::codec::{secs, secs_ceil};
+use crate::codec::{millis, secs, secs_ceil};
 use crate::db::Db;
 use crate::queries::{self, append_consent, insert_batch};
 
@@ -54,10 +54,10 @@ impl Runs for SqliteRuns {
             .await
     }
 
-    async fn pause(&self, run: &RunId, _by: &str, reason: &str) -> StoreResult<()> {
-        let (run, reason) = (run.clone(), reason.to_owned());
+    async fn pause(&self, run: &RunId, by: &str, reason: &str) -> StoreResult<()> {
+        let (run, by, reason) = (run.clone(), by.to_owned(), reason.to_owned());
         self.db
-            .call(move |conn| queries::set_run_state::pause(conn, &run, &reason))
+            .call(move |conn| queries::set_run_state::pause(conn, &run, &by, &reason))
             .await
     }
 
@@ -129,11 +129,13 @@ impl Deliveries for SqliteDeliveries {
         key: &DeliveryKey,
         outcome: &Terminal,
         owner: Option<&WorkerId>,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (key, outcome, owner) = (key.clone(), outcome.clone(), owner.cloned());
         self.db
-            .call(move |conn| queries::finish::finish(conn, &key, &outcome, owner.as_ref()))
+            .call(move |conn| {
+                queries::finish::finish(conn, &key, &outcome, owner.as_ref(), millis(now))
+            })
             .await
     }
 
@@ -265,13 +267,13 @@ impl Deliveries for SqliteDeliveries {
             .await
     }
 
-    async fn apply(&self, changes: &[Change], _now: DateTime<Utc>) -> StoreResult<Vec<bool>> {
+    async fn apply(&self, changes: &[Change], now: DateTime<Utc>) -> StoreResult<Vec<bool>> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
         let changes = changes.to_vec();
         self.db
-            .call(move |conn| queries::apply::apply(conn, &changes))
+            .call(move |conn| queries::apply::apply(conn, &changes, millis(now)))
             .await
     }
 

@@ -13,7 +13,11 @@ use crate::codec::secs_ceil;
 use crate::db::backend;
 use crate::tally::Tally;
 
-pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<bool>> {
+pub(crate) fn apply(
+    conn: &mut Connection,
+    changes: &[Change],
+    now_ms: i64,
+) -> StoreResult<Vec<bool>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -29,8 +33,16 @@ pub(crate) fn apply(conn: &mut Connection, changes: &[Change]) -> StoreResult<Ve
                 key,
                 terminal,
                 owner,
-            } => finish::finish_in(&tx, &mut runs, key, terminal, owner.as_ref(), &mut tally)
-                .map(|()| true),
+            } => finish::finish_in(
+                &tx,
+                &mut runs,
+                key,
+                terminal,
+                owner.as_ref(),
+                now_ms,
+                &mut tally,
+            )
+            .map(|()| true),
             Change::Requeue {
                 key,
                 until,

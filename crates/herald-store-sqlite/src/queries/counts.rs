@@ -42,11 +42,24 @@ pub(crate) fn counts(conn: &mut Connection, run: &RunId) -> StoreResult<RunCount
     for (state, label, n) in groups {
         let n =
             u64::try_from(n).map_err(|_| corrupt(key(), format!("negative count of {state}")))?;
+        let rung = label.clone();
         let bucket = |map: &mut BTreeMap<String, u64>| *map.entry(label).or_default() += n;
         match state.as_str() {
             "queued" => counts.queued += n,
             "sending" => counts.sending += n,
-            "sent" => counts.sent += n,
+            // Sent rows are counted under their rung (`queries/status.rs`): '' (accepted),
+            // `delivered`, `read`; read implies delivered.
+            "sent" => {
+                counts.sent += n;
+                match rung.as_str() {
+                    "delivered" => counts.delivered += n,
+                    "read" => {
+                        counts.delivered += n;
+                        counts.read += n;
+                    }
+                    _ => {}
+                }
+            }
             "failed" => bucket(&mut counts.failed),
             "unknown" => counts.unknown += n,
             "expired" => counts.expired += n,

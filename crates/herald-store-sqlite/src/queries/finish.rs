@@ -5,13 +5,18 @@
 //! not use up the recipient's frequency cap; `sent` and `unknown` keep theirs (an unknown one may
 //! have been delivered).
 //!
+//! A `sent` outcome's detail is the provider's message id: it is indexed (`provider_id`), and
+//! the early reports kept for it (or, for `sent` and `unknown`, naming the delivery in their
+//! callback) are applied in the same transaction (`queries/status.rs`).
+//!
 //! Which row an outcome may end is the caller's to say: a worker ends its own claim (`owner`),
 //! a decision made before any request (a skip, an expiry) ends a queued delivery.
 
+use herald_core::Outcome;
 use herald_store::{DeliveryKey, StoreResult, Terminal, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{RunIds, unchanged};
+use super::{RunIds, status, unchanged};
 use crate::codec::{proves_no_send, terminal_columns};
 use crate::db::backend;
 use crate::tally::{Tally, label, unlabelled};
@@ -22,6 +27,7 @@ pub(crate) fn finish(
     key: &DeliveryKey,
     terminal: &Terminal,
     owner: Option<&WorkerId>,
+    now_ms: i64,
 ) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -33,6 +39,7 @@ pub(crate) fn finish(
         key,
         terminal,
         owner,
+        now_ms,
         &mut tally,
     )?;
     tally.flush(&tx)?;
@@ -48,6 +55,7 @@ pub(crate) fn finish_in(
     key: &DeliveryKey,
     terminal: &Terminal,
     owner: Option<&WorkerId>,
+    now_ms: i64,
     tally: &mut Tally,
 ) -> StoreResult<()> {
     let expected = match owner {
@@ -62,13 +70,19 @@ pub(crate) fn finish_in(
     // Two statements rather than one with a CASE: assigning `sent_at` at all, even to itself,
     // would rewrite its index entry.
     let sql = if proves_no_send(&terminal.outcome) {
-        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6, sent_at = NULL
+        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6, sent_at = NULL,
+             provider_id = ?9
          WHERE run = ?1 AND recipient = ?2 AND state = ?7 AND (?8 IS NULL OR owner = ?8)"
     } else {
-        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6
+        "UPDATE deliveries SET state = ?3, reason = ?4, code = ?5, detail = ?6, provider_id = ?9
          WHERE run = ?1 AND recipient = ?2 AND state = ?7 AND (?8 IS NULL OR owner = ?8)"
     };
     let from = if owner.is_some() { "sending" } else { "queued" };
+    // For `sent`, the detail is the provider's message id: indexed for statuses and replies.
+    let provider_id = match terminal.outcome {
+        Outcome::Sent => terminal.detail.as_deref(),
+        _ => None,
+    };
     let ended = tx
         .prepare_cached(sql)
         .and_then(|mut stmt| {
@@ -81,6 +95,7 @@ pub(crate) fn finish_in(
                 terminal.detail.as_deref(),
                 from,
                 owner.map(WorkerId::as_str),
+                provider_id,
             ))
         })
         .map_err(backend)?;
@@ -88,5 +103,11 @@ pub(crate) fn finish_in(
         return Err(unchanged(tx, key, &expected));
     }
     tally.moved(run.id, unlabelled(from), (state, label), 1);
+    // Reports that came before the send was recorded apply now, in this transaction.
+    if matches!(terminal.outcome, Outcome::Sent | Outcome::Unknown) {
+        let recipient = key.recipient.to_string();
+        let delivery = (key.run.as_str(), recipient.as_str());
+        status::apply_kept(tx, delivery, provider_id, now_ms, tally)?;
+    }
     Ok(())
 }

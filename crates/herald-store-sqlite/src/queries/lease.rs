@@ -12,7 +12,7 @@ use herald_core::RunId;
 use herald_store::{ClaimRecord, DeliveryKey, Recovered, StoreResult, StoreTime, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{RunIds, no_run};
+use super::{RunIds, no_run, status};
 use crate::codec::{corrupt, delivery_key, duration_ms, from_micros, millis, parse_key, secs_ceil};
 use crate::db::{backend, store_now};
 use crate::tally::{Tally, unlabelled};
@@ -140,6 +140,11 @@ pub(crate) fn recover_expired(
         }
         let to = unlabelled(if at_least_once { "queued" } else { "unknown" });
         tally.moved(run, unlabelled("sending"), to, 1);
+        if !at_least_once {
+            // A report that came while it was sending, naming it in its callback, proves
+            // what became of it: applied now, in this transaction.
+            status::apply_kept(&tx, (&run_id, &recipient), None, millis(now), &mut tally)?;
+        }
         recovered.push(Recovered {
             key,
             owner,

@@ -28,6 +28,8 @@ pub(crate) mod runs;
 pub(crate) mod sender_row;
 pub(crate) mod senders;
 pub(crate) mod set_run_state;
+pub(crate) mod status;
+pub(crate) mod tags;
 pub(crate) mod waits;
 
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use crate::db::backend;
 
 /// The columns [`StoredRun::read`] expects, in order.
 pub(crate) const COLUMNS: &str = "run_id, campaign, purpose, source, at_least_once, created_at, \
-     total, state, state_reason, audience_sha256, sender, campaign_text";
+     total, state, state_reason, audience_sha256, sender, campaign_text, paused_by";
 
 /// A runs row as stored.
 pub(crate) struct StoredRun {
@@ -25,6 +25,7 @@ pub(crate) struct StoredRun {
     audience_sha256: Option<String>,
     sender: Option<String>,
     campaign_text: Option<String>,
+    paused_by: Option<String>,
 }
 
 impl StoredRun {
@@ -43,6 +44,7 @@ impl StoredRun {
             audience_sha256: row.get(9)?,
             sender: row.get(10)?,
             campaign_text: row.get(11)?,
+            paused_by: row.get(12)?,
         })
     }
 
@@ -73,7 +75,7 @@ impl StoredRun {
                 .map_err(|_| bad("total"))?,
             state: RunState::parse(&self.state).ok_or_else(|| bad("state"))?,
             state_reason: self.state_reason.clone(),
-            paused_by: None,
+            paused_by: self.paused_by.clone(),
         })
     }
 }

@@ -33,9 +33,11 @@ pub(crate) fn set_run_state(
     if current == RunState::Cancelled.as_str() && state != RunState::Cancelled {
         return Err(StoreError::Conflict(format!("run {run} is cancelled")));
     }
-    tx.prepare_cached("UPDATE runs SET state = ?2, state_reason = NULL WHERE id = ?1")
-        .and_then(|mut stmt| stmt.execute((id, state.as_str())))
-        .map_err(backend)?;
+    tx.prepare_cached(
+        "UPDATE runs SET state = ?2, state_reason = NULL, paused_by = NULL WHERE id = ?1",
+    )
+    .and_then(|mut stmt| stmt.execute((id, state.as_str())))
+    .map_err(backend)?;
     if state == RunState::Cancelled {
         let cancelled = tx
             .prepare_cached(
@@ -56,13 +58,15 @@ pub(crate) fn set_run_state(
     tx.commit().map_err(backend)
 }
 
-/// Pauses with a reason; a cancelled run stays cancelled.
-pub(crate) fn pause(conn: &mut Connection, run: &RunId, reason: &str) -> StoreResult<()> {
+/// Pauses, recording who paused and why; a cancelled run stays cancelled. One statement, so
+/// its own transaction.
+pub(crate) fn pause(conn: &mut Connection, run: &RunId, by: &str, reason: &str) -> StoreResult<()> {
     let changed = conn
         .prepare_cached(
-            "UPDATE runs SET state = 'paused', state_reason = ?2 WHERE run_id = ?1 AND state != 'cancelled'",
+            "UPDATE runs SET state = 'paused', state_reason = ?2, paused_by = ?3
+             WHERE run_id = ?1 AND state != 'cancelled'",
         )
-        .and_then(|mut stmt| stmt.execute((run.as_str(), reason)))
+        .and_then(|mut stmt| stmt.execute((run.as_str(), reason, by)))
         .map_err(backend)?;
     if changed == 1 {
         return Ok(());

@@ -290,6 +290,7 @@ pub async fn pause_records_its_reason<S: Stores>(stores: &Suite<S>) {
         record.state_reason.as_deref(),
         Some("provider code 131048: spam rate limit")
     );
+    assert_eq!(record.paused_by.as_deref(), Some("herald"));
     runs.set_run_state(&f.run, RunState::Active)
         .await
         .expect("resume");

@@ -18,6 +18,7 @@
 //! and leases are compared with millisecond precision at most.
 
 mod claims;
+mod feedback;
 mod ledger;
 mod queue;
 mod senders;
@@ -40,6 +41,7 @@ use herald_core::{
 };
 
 pub use claims::*;
+pub use feedback::*;
 pub use ledger::*;
 pub use queue::*;
 pub use senders::*;
@@ -95,6 +97,21 @@ macro_rules! conformance_tests {
             conformance_due_in_excludes_a_blocked_sender => due_in_excludes_a_blocked_sender,
             conformance_a_run_without_sender_adopts_one_when_submitted_again => a_run_without_sender_adopts_one_when_submitted_again,
             conformance_claims_and_leases_are_timed_by_the_store => claims_and_leases_are_timed_by_the_store,
+            conformance_statuses_climb_the_ladder_once => statuses_climb_the_ladder_once,
+            conformance_read_before_delivered_ends_read => read_before_delivered_ends_read,
+            conformance_a_failed_report_at_sent_ends_failed => a_failed_report_at_sent_ends_failed,
+            conformance_a_failed_report_after_delivery_changes_nothing => a_failed_report_after_delivery_changes_nothing,
+            conformance_a_callback_resolves_an_unknown_delivery => a_callback_resolves_an_unknown_delivery,
+            conformance_the_indexed_id_wins_over_the_callback => the_indexed_id_wins_over_the_callback,
+            conformance_reports_never_move_queued_skipped_expired_or_refused_deliveries => reports_never_move_queued_skipped_expired_or_refused_deliveries,
+            conformance_an_early_report_is_applied_by_the_finish_that_records_the_send => an_early_report_is_applied_by_the_finish_that_records_the_send,
+            conformance_an_early_report_is_applied_by_apply => an_early_report_is_applied_by_apply,
+            conformance_an_early_report_is_applied_when_the_lease_is_recovered => an_early_report_is_applied_when_the_lease_is_recovered,
+            conformance_kept_reports_expire => kept_reports_expire,
+            conformance_concurrent_reports_apply_once => concurrent_reports_apply_once,
+            conformance_message_finds_sent_deliveries_by_their_id => message_finds_sent_deliveries_by_their_id,
+            conformance_tags_are_stored_once_and_bounded => tags_are_stored_once_and_bounded,
+            conformance_pause_records_who_paused => pause_records_who_paused,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
