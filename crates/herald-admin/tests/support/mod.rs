@@ -58,8 +58,12 @@ pub async fn admin() -> Admin {
 
 /// An admin with this extra config.
 pub async fn admin_with(extra: &str) -> Admin {
+    admin_with_env(extra, env()).await
+}
+
+/// An admin with this extra config and environment.
+pub async fn admin_with_env(extra: &str, env: BTreeMap<String, String>) -> Admin {
     let dir = tempfile::tempdir().unwrap();
-    let env = env();
     let settings = settings(dir.path(), extra, &env);
     let clock = Arc::new(ManualClock::new(start_instant()));
     let stores = herald_app::open_store_with(&settings, &env, StoreTime::Clock(clock.clone()))
