@@ -249,7 +249,7 @@ pub(crate) async fn list(State(state): State<AdminState>) -> ApiResult<Json<Vec<
         by_campaign
             .into_iter()
             .map(|(campaign, mut runs)| {
-                runs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
                 StoredCampaign { campaign, runs }
             })
             .collect(),

@@ -56,9 +56,11 @@ mod tests {
 
     #[test]
     fn phone_segments_are_masked_and_others_kept() {
-        let masked = masked_path("/v1/consent/+15551234567");
-        assert!(!masked.contains("5551234567"), "{masked}");
-        assert!(masked.starts_with("/v1/consent/+1"), "{masked}");
+        let masked = masked_path("/v1/consent/+4915112345678");
+        assert!(!masked.contains("15112345678"), "{masked}");
+        assert!(masked.starts_with("/v1/consent/+49"), "{masked}");
+        let unparsed = masked_path("/v1/consent/+15551234567");
+        assert!(!unparsed.contains("5551234567"), "{unparsed}");
         let encoded = masked_path("/v1/consent/%2B4915112345678");
         assert!(!encoded.contains("15112345678"), "{encoded}");
         assert_eq!(masked_path("/v1/runs"), "/v1/runs");
