@@ -85,6 +85,12 @@ pub(crate) enum Command {
     /// Scheduler and worker in one process: expand the campaigns given, then work every active
     /// run of the configured senders until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// The admin HTTP API alone (campaigns, runs, senders, consent, /healthz, /readyz,
+    /// /metrics, /openapi.json, the WhatsApp webhooks) on `[admin] listen` (default
+    /// 127.0.0.1:8080), until SIGTERM or Ctrl-C. `/v1` needs the bearer token from the variable
+    /// `[admin] token_env` names; without one it listens on loopback only. `herald serve` serves
+    /// the same API when `[admin] listen` is set.
+    Admin(AdminArgs),
     /// Let things go again: `herald resume --sender NAME` clears a provider block of that sender
     /// (every worker of it resumes claiming); `herald resume RUN` sets a paused run active.
     Resume(ResumeArgs),
@@ -146,6 +152,14 @@ pub(crate) struct ServeArgs {
     pub(crate) files: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) worker: WorkerArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// Listen here instead of `[admin] listen` (such as 127.0.0.1:0 for any free port; the
+    /// address is printed).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Scheduler(args) => commands::scheduler::run(config, &args, out),
         Command::Worker(args) => commands::worker::run(config, &args, out),
         Command::Serve(args) => commands::serve::run(config, &args, out),
+        Command::Admin(args) => commands::admin::run(config, &args, out),
         Command::Resume(args) => commands::resume::run(config, &args, out),
         Command::Pause(args) => commands::pause::pause(config, &args, out),
         Command::Cancel(args) => commands::pause::cancel(config, &args, out),

@@ -1,5 +1,6 @@
 //! One module per command. Each turns flags into one library call and formats the output.
 
+pub(crate) mod admin;
 pub(crate) mod consent;
 pub(crate) mod init;
 pub(crate) mod pause;

@@ -153,6 +153,7 @@ fn summary_json(summary: &PlanSummary) -> Value {
         "by_hour_utc": summary.by_hour.iter().map(|(h, n)| (utc(*h), json!(n))).collect::<serde_json::Map<_, _>>(),
         "next_fires": summary.next_fires.iter().map(|t| utc(*t)).collect::<Vec<_>>(),
         "send_window": if summary.always_open { "always_open" } else { "campaign" },
+        "stored_tags_unseen": summary.stored_tags_unseen,
         "note": "consent and frequency caps are checked at the moment of each send; the plan assumes they allow it",
     })
 }
@@ -217,6 +218,9 @@ fn write_summary(
         "audience {} (filtered out by `where`: {})",
         summary.audience, summary.filtered_out
     )?;
+    if summary.stored_tags_unseen {
+        writeln!(out, "  {}", herald_engine::plan::STORED_TAGS_NOTE)?;
+    }
     writeln!(out, "  send     {}", summary.sends)?;
     writeln!(out, "  expired  {}", summary.expired)?;
     for (reason, n) in &summary.skipped {

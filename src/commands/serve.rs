@@ -1,4 +1,5 @@
-//! `herald serve FILE…`: the scheduler, then the worker, in one process.
+//! `herald serve FILE…`: the scheduler, then the worker, in one process; and the admin API
+//! when `[admin] listen` is set.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use chrono::Utc;
 use herald_app::schedule::schedule;
 
 use crate::cli::ServeArgs;
+use crate::commands::admin::admin_state;
 use crate::commands::scheduler::{load_all, write_scheduled};
 use crate::commands::worker::{options, work_until_stopped, write_reports};
 use crate::commands::{Failure, environment, runtime, settings, shutdown_on_signals};
@@ -28,6 +30,27 @@ pub(crate) fn run(
     let stores = Arc::new(runtime.block_on(herald_app::open_store(&settings, &env))?);
     let reports = runtime.block_on(async {
         let shutdown = shutdown_on_signals();
+        // The admin is bound before anything is scheduled, so a port in use or a missing token
+        // stops the process before it sends; it then serves until the same shutdown.
+        let admin = match settings.admin.listen {
+            Some(listen) => {
+                let state = admin_state((*stores).clone(), settings.clone(), env.clone())?;
+                let listener = herald_admin::bind(&state, listen)
+                    .await
+                    .map_err(|e| Failure::User(e.to_string()))?;
+                writeln!(
+                    out.stderr(),
+                    "admin API on http://{}",
+                    listener.local_addr()?
+                );
+                Some(tokio::spawn(herald_admin::serve(
+                    state,
+                    listener,
+                    shutdown.clone(),
+                )))
+            }
+            None => None,
+        };
         for file in &files {
             if shutdown.is_shutdown() {
                 break;
@@ -36,7 +59,15 @@ pub(crate) fn run(
             write_scheduled(out, &scheduled)?;
         }
         out.finish()?;
-        work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await
+        let reports = work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await;
+        if let Some(admin) = admin {
+            match admin.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(error = %error, "the admin API failed"),
+                Err(error) => tracing::warn!(error = %error, "the admin API task failed"),
+            }
+        }
+        reports
     })?;
     write_reports(out, &reports)
 }

@@ -83,6 +83,7 @@ fn write_run(out: &mut Output, run: &RunStatus) -> Result<(), OutputError> {
         waits,
         consent,
         in_flight,
+        ..
     } = run;
     let by = record
         .paused_by

@@ -18,12 +18,16 @@ use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
 mod metrics;
+mod admin;
 mod source;
 mod store;
+mod webhooks;
 mod worker;
 
 pub use metrics::MetricsSettings;
+pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
+pub use webhooks::WebhookSettings;
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
 
 /// Why settings could not be loaded.
@@ -64,6 +68,12 @@ pub struct Settings {
     /// The `/metrics` listener of a role without the admin.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Inbound WhatsApp webhooks: verify token, consent keywords.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+    /// The admin HTTP API.
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// The config file these settings were read from; `None` when there is none.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -106,6 +116,10 @@ pub struct SenderSettings {
     pub phone_number_id: Option<String>,
     /// WhatsApp: name of the environment variable holding the access token.
     pub token_env: Option<String>,
+    /// WhatsApp: name of the environment variable holding the Meta app's secret, which signs
+    /// the webhooks about this number (`X-Hub-Signature-256`). Without it (or with the
+    /// variable unset) every webhook naming this number is refused with 401.
+    pub app_secret_env: Option<String>,
     /// WhatsApp: the Graph API root (default https://graph.facebook.com).
     pub base_url: Option<String>,
     /// WhatsApp: the Graph API version (default v21.0).
@@ -211,6 +225,7 @@ impl Settings {
                     secret_env: None,
                     phone_number_id: None,
                     token_env: None,
+                    app_secret_env: None,
                     base_url: None,
                     api_version: None,
                     tier_limit: None,
@@ -251,6 +266,9 @@ impl Settings {
         if let Some(message) = self.store.check() {
             return invalid(message);
         }
+        if let Some(message) = self.admin.check() {
+            return invalid(message);
+        }
         for (name, sender) in &self.senders {
             if sender.per_second == Some(0) {
                 return invalid(format!("senders.{name}.per_second: must be > 0"));
@@ -274,6 +292,12 @@ impl Settings {
                         "senders.{name}: phone_number_id and token_env are required for whatsapp"
                     ));
                 }
+                ChannelKind::Outbox | ChannelKind::Webhook if sender.app_secret_env.is_some() => {
+                    return invalid(format!(
+                        "senders.{name}.app_secret_env: only a whatsapp sender receives Meta's \
+                         webhooks"
+                    ));
+                }
                 ChannelKind::Whatsapp if sender.consent_channel.is_some() => {
                     return invalid(format!(
                         "senders.{name}.consent_channel: a whatsapp sender checks consent on \
@@ -282,6 +306,9 @@ impl Settings {
                 }
                 _ => {}
             }
+        }
+        if let Some(message) = self.webhooks.check() {
+            return invalid(message);
         }
         self.worker.check(&self.senders).map_or(Ok(()), invalid)
     }

@@ -24,6 +24,37 @@ pub enum SenderResumed {
     NotBlocked(Option<chrono::DateTime<chrono::Utc>>),
 }
 
+/// Why a sender's resume was refused: typed, so the admin API answers 404 without reading
+/// messages. (A run's resume is [`crate::run_control::resume_run`].)
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    /// A name neither configured nor known to the store (most likely a typo).
+    #[error(
+        "no sender `{name}`: it is not configured (configured: {configured}) and the store \
+         {location} has no state for it"
+    )]
+    NoSender {
+        /// The name.
+        name: String,
+        /// The configured senders, comma-separated (`none` when there are none).
+        configured: String,
+        /// The store.
+        location: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] herald_store::StoreError),
+}
+
+impl From<ResumeError> for AppError {
+    fn from(error: ResumeError) -> Self {
+        match error {
+            ResumeError::Store(store) => AppError::from(store),
+            refused => AppError::User(refused.to_string()),
+        }
+    }
+}
+
 /// Clears the block of sender `name`. A name neither configured nor known to the store is a
 /// user error (most likely a typo), naming the configured senders.
 pub async fn resume_sender(
@@ -32,22 +63,30 @@ pub async fn resume_sender(
     name: &str,
 ) -> Result<SenderResumed, AppError> {
     let stores = open_store(settings, env).await?;
+    Ok(resume_sender_in(&stores, settings, name).await?)
+}
+
+/// [`resume_sender`] on an open store (the admin API holds one).
+pub async fn resume_sender_in<S: AppStores>(
+    stores: &S,
+    settings: &Settings,
+    name: &str,
+) -> Result<SenderResumed, ResumeError> {
     let state = stores.senders().sender(name).await?;
     let known = settings.senders.contains_key(name)
         || state.blocked.is_some()
         || state.throttled_until.is_some();
     if !known {
         let configured: Vec<&str> = settings.senders.keys().map(String::as_str).collect();
-        return Err(AppError::User(format!(
-            "no sender `{name}`: it is not configured (configured: {}) and the store {} has no \
-             state for it",
-            if configured.is_empty() {
+        return Err(ResumeError::NoSender {
+            name: name.to_owned(),
+            configured: if configured.is_empty() {
                 "none".to_owned()
             } else {
                 configured.join(", ")
             },
-            stores.location()
-        )));
+            location: stores.location(),
+        });
     }
     // A sender that is not blocked is left as it is: resuming must not clear a throttle the
     // provider asked for (its `Retry-After` still holds; it ends by itself).

@@ -1,5 +1,6 @@
 //! What `herald status` shows, gathered and shaped once: the CLI prints it as a table or as this
-//! module's JSON, and the admin API (a later issue) serves the same JSON, so the two never drift.
+//! module's JSON, and the admin API serves the same JSON ([`status_in`], [`Status::runs_json`]),
+//! so the two never drift.
 //!
 //! Three things are read from the store: every sender's shared state (a provider's throttle or
 //! block, which stops every worker of the sender), each run with its counts and queue, and the
@@ -11,8 +12,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::{ConsentChannel, RunId};
 use herald_store::{
-    ClaimRecord, Deliveries, DeliveryKey, QueueWaits, RunCounts, RunRecord, Runs, SenderState,
-    Senders, Stores, WorkerId,
+    ClaimRecord, Deliveries, DeliveryKey, QueueWaits, RunCounts, RunRecord, RunState, Runs,
+    SenderState, Senders, Stores, WorkerId,
 };
 use serde_json::{Value, json};
 
@@ -66,6 +67,43 @@ pub struct RunStatus {
     pub consent: Result<(String, ConsentChannel), String>,
     /// Its deliveries in flight (`sending`), by the worker holding the claim.
     pub in_flight: BTreeMap<WorkerId, u64>,
+    /// Claims granted a rate slot in the minute before `now`: the current send rate. Read only
+    /// for an active run with deliveries left (queued or sending), from its claims (every claim
+    /// keeps the slot it was granted); `None` otherwise, where there is no rate to speak of.
+    pub sent_last_minute: Option<u64>,
+}
+
+impl RunStatus {
+    /// The send rate, per second, over the last minute.
+    pub fn send_rate(&self) -> Option<f64> {
+        self.sent_last_minute.map(|n| n as f64 / 60.0)
+    }
+
+    /// When what is left (queued and sending) is done at the current rate: `None` when nothing
+    /// is left or nothing was sent in the last minute (a run waiting for its window has no
+    /// rate to extrapolate; its `next_wave` says when it goes on).
+    pub fn eta(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let left = self.counts.queued + self.counts.sending;
+        let per_minute = self.sent_last_minute.filter(|n| *n > 0)?;
+        if left == 0 {
+            return None;
+        }
+        let seconds = (left.saturating_mul(60)).div_ceil(per_minute);
+        Some(now + chrono::TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2)))
+    }
+}
+
+/// The delivered, read and failed rates of a run: each over the deliveries the provider was
+/// asked to take (`sent`, `failed` and `unknown`), so they compare across runs whatever was
+/// skipped or is still queued; `None` before anything was attempted.
+pub fn rates(counts: &RunCounts) -> Option<(f64, f64, f64)> {
+    let failed: u64 = counts.failed.values().sum();
+    let attempted = counts.sent + failed + counts.unknown;
+    if attempted == 0 {
+        return None;
+    }
+    let over = |n: u64| n as f64 / attempted as f64;
+    Some((over(counts.delivered), over(counts.read), over(failed)))
 }
 
 /// Reads the status of one run (`run`) or of every run, as of `now`.
@@ -76,19 +114,32 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<Status, AppError> {
     let stores = open_store_to_inspect(settings, env).await?;
+    let run = run
+        .map(|id| RunId::parse(id).map_err(|e| AppError::User(e.to_string())))
+        .transpose()?;
+    status_in(&stores, settings, run.as_ref(), now).await
+}
+
+/// [`status`] on an open store: `herald status` and the admin API's `GET /v1/runs` are this
+/// one function. A run that does not exist is a user error.
+pub async fn status_in<S: AppStores>(
+    stores: &S,
+    settings: &Settings,
+    run: Option<&RunId>,
+    now: DateTime<Utc>,
+) -> Result<Status, AppError> {
     let records = match run {
         Some(id) => {
-            let id = RunId::parse(id).map_err(|e| AppError::User(e.to_string()))?;
             let record = stores
                 .runs()
-                .run(&id)
+                .run(id)
                 .await?
                 .ok_or_else(|| AppError::User(format!("no run {id}")))?;
             vec![record]
         }
         None => stores.runs().runs().await?,
     };
-    let in_flight = in_flight_by_owner(&stores).await?;
+    let in_flight = in_flight_by_owner(stores).await?;
     let mut runs = Vec::with_capacity(records.len());
     for record in records {
         let counts = stores.deliveries().counts(&record.run.run).await?;
@@ -98,23 +149,40 @@ pub async fn status(
             .await?;
         let consent = consent_channel_of(settings, &record, now);
         let in_flight = in_flight.get(&record.run.run).cloned().unwrap_or_default();
+        let sent_last_minute =
+            if record.state == RunState::Active && counts.queued + counts.sending > 0 {
+                let since = now - chrono::TimeDelta::minutes(1);
+                let claims = stores.deliveries().claims(&record.run.run).await?;
+                Some(
+                    claims
+                        .iter()
+                        .filter(|claim| claim.slot > since && claim.slot <= now)
+                        .count() as u64,
+                )
+            } else {
+                None
+            };
         runs.push(RunStatus {
             record,
             counts,
             waits,
             consent,
             in_flight,
+            sent_last_minute,
         });
     }
     Ok(Status {
         store: stores.location(),
-        senders: senders(&stores, settings).await?,
+        senders: senders(stores, settings).await?,
         runs,
     })
 }
 
 /// Every configured sender, and every sender with stored state, by name.
-async fn senders(stores: &impl Stores, settings: &Settings) -> Result<Vec<SenderStatus>, AppError> {
+pub async fn senders(
+    stores: &impl Stores,
+    settings: &Settings,
+) -> Result<Vec<SenderStatus>, AppError> {
     let mut by_name: BTreeMap<String, SenderStatus> = settings
         .senders
         .keys()
@@ -223,7 +291,7 @@ impl Status {
 
     /// Every sender's state as JSON objects (also inside each run's `sender_state`).
     pub fn senders_json(&self, now: DateTime<Utc>) -> Value {
-        Value::Array(self.senders.iter().map(|s| sender_json(s, now)).collect())
+        senders_json(&self.senders, now)
     }
 
     fn run_json(&self, run: &RunStatus, now: DateTime<Utc>) -> Value {
@@ -233,7 +301,9 @@ impl Status {
             waits,
             consent,
             in_flight,
+            sent_last_minute: _,
         } = run;
+        let rates = rates(counts);
         let consent_doc = match consent {
             Ok((sender, channel)) => json!({"channel": channel.as_str(), "sender": sender}),
             Err(why) => json!({"channel": null, "unknown": why}),
@@ -266,6 +336,13 @@ impl Status {
             "sending": counts.sending,
             "in_flight": in_flight,
             "sent": counts.sent,
+            "delivered": counts.delivered,
+            "read": counts.read,
+            "delivered_rate": rates.map(|r| r.0),
+            "read_rate": rates.map(|r| r.1),
+            "failed_rate": rates.map(|r| r.2),
+            "send_rate_per_second": run.send_rate(),
+            "eta": run.eta(now).map(utc),
             "failed": counts.failed,
             "unknown": counts.unknown,
             "expired": counts.expired,
@@ -274,6 +351,11 @@ impl Status {
             "waits": waits_json(waits),
         })
     }
+}
+
+/// Senders' states as JSON objects (`GET /v1/senders`, and [`Status::senders_json`]).
+pub fn senders_json(senders: &[SenderStatus], now: DateTime<Utc>) -> Value {
+    Value::Array(senders.iter().map(|s| sender_json(s, now)).collect())
 }
 
 fn sender_json(sender: &SenderStatus, now: DateTime<Utc>) -> Value {

@@ -84,19 +84,36 @@ pub const AUDIENCE: &[Field] = &[
         "CSV or JSONL file, relative to the campaign file",
         Shape::Str,
     ),
-    field(
-        "where",
-        false,
-        "segment filter: every listed tag, the country, and attribute values must match",
-        Shape::Open(&AUDIENCE_WHERE, &STR_OR_LIST),
-    ),
-    field(
-        "default_country",
-        false,
-        "country for phones written in national format",
-        Shape::Pattern("^[A-Za-z]{2}$"),
-    ),
+    AUDIENCE_WHERE_FIELD,
+    AUDIENCE_DEFAULT_COUNTRY_FIELD,
 ];
+
+/// `audience` of a campaign whose audience comes with it (uploaded over the admin API, or
+/// stored with its run): `source` may be omitted, the audience being the uploaded file.
+pub const AUDIENCE_SOURCE_OPTIONAL: &[Field] = &[
+    field(
+        "source",
+        false,
+        "the uploaded audience's file name, or omitted",
+        Shape::Str,
+    ),
+    AUDIENCE_WHERE_FIELD,
+    AUDIENCE_DEFAULT_COUNTRY_FIELD,
+];
+
+const AUDIENCE_WHERE_FIELD: Field = field(
+    "where",
+    false,
+    "segment filter: every listed tag, the country, and attribute values must match",
+    Shape::Open(&AUDIENCE_WHERE, &STR_OR_LIST),
+);
+
+const AUDIENCE_DEFAULT_COUNTRY_FIELD: Field = field(
+    "default_country",
+    false,
+    "country for phones written in national format",
+    Shape::Pattern("^[A-Za-z]{2}$"),
+);
 
 /// `template.header`.
 pub const HEADER: &[Field] = &[

@@ -22,4 +22,4 @@ pub mod yaml;
 
 pub use campaign::Campaign;
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use validate::{load, parse, parse_stored};
+pub use validate::{load, parse, parse_stored, parse_uploaded};

@@ -51,6 +51,27 @@ pub fn parse(
     parse_in(file, base_dir, text, now, AudienceFile::Check)
 }
 
+/// Validates campaign YAML `text` that came with its audience, uploaded as a file named
+/// `audience_name` and saved in `base_dir` (the admin API's `POST /v1/campaigns`):
+/// `audience.source` must be omitted or equal `audience_name`, so a campaign sent over HTTP
+/// can never name a path on the server. Everything else is checked exactly as [`parse`] checks
+/// it.
+pub fn parse_uploaded(
+    file: &str,
+    base_dir: &Path,
+    text: &str,
+    audience_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Campaign, Diagnostics> {
+    parse_in(
+        file,
+        base_dir,
+        text,
+        now,
+        AudienceFile::Uploaded(audience_name),
+    )
+}
+
 /// Rebuilds a campaign from the text a run stored (`NewRun::campaign_text`), without opening
 /// or checking the audience file: a worker on another machine, or after the file moved, still
 /// knows the run's template, window, caps and delivery mode. The audience was read when the run
@@ -66,13 +87,21 @@ pub fn parse_stored(
     parse_in(file, base_dir, text, now, AudienceFile::Skip)
 }
 
+/// The audience's name in a stored campaign that came with its audience and so names none
+/// (a label only: a stored campaign's audience is never read again).
+pub const UPLOADED_AUDIENCE: &str = "uploaded-audience.csv";
+
 /// Whether validation looks at the audience file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AudienceFile {
+enum AudienceFile<'a> {
     /// It must exist and be a regular file (a campaign about to be expanded).
     Check,
-    /// Not opened (a stored campaign, whose audience was already expanded).
+    /// Not opened (a stored campaign, whose audience was already expanded). `source` may be
+    /// omitted: a campaign uploaded with its audience is stored without one.
     Skip,
+    /// Uploaded with the campaign under this file name: `source` is omitted or this name, and
+    /// the file (saved beside the campaign) is checked as with `Check`.
+    Uploaded(&'a str),
 }
 
 fn parse_in(
@@ -80,7 +109,7 @@ fn parse_in(
     base_dir: &Path,
     text: &str,
     now: DateTime<Utc>,
-    audience_file: AudienceFile,
+    audience_file: AudienceFile<'_>,
 ) -> Result<Campaign, Diagnostics> {
     if text.len() as u64 > MAX_DOCUMENT_BYTES {
         return Err(Diagnostics(vec![Diagnostic {
@@ -119,7 +148,7 @@ struct Cx<'a> {
     /// The instant the campaign is checked for.
     now: DateTime<Utc>,
     /// Whether the audience file is looked at.
-    audience_file: AudienceFile,
+    audience_file: AudienceFile<'a>,
     problems: Vec<Diagnostic>,
 }
 
@@ -384,22 +413,43 @@ impl<'a> Cx<'a> {
     }
 
     fn audience(&mut self, node: &Node) -> Option<Audience> {
-        let obj = self.object(node, "audience", fields::AUDIENCE, false)?;
-        let source_node = obj.get("source")?;
-        let written = self.string(source_node, "audience.source")?;
+        let table = match self.audience_file {
+            AudienceFile::Check => fields::AUDIENCE,
+            AudienceFile::Skip | AudienceFile::Uploaded(_) => fields::AUDIENCE_SOURCE_OPTIONAL,
+        };
+        let obj = self.object(node, "audience", table, false)?;
+        let (written, at) = match (obj.get("source"), self.audience_file) {
+            (Some(source_node), _) => (self.string(source_node, "audience.source")?, source_node),
+            (None, AudienceFile::Uploaded(name)) => (name.to_owned(), node),
+            // Stored without a source: uploaded with its campaign; the name is only a label.
+            (None, _) => (UPLOADED_AUDIENCE.to_owned(), node),
+        };
+        if let AudienceFile::Uploaded(name) = self.audience_file
+            && written != name
+        {
+            self.error(
+                at,
+                format!(
+                    "audience.source `{written}` must be omitted or equal the uploaded audience's \
+                     file name `{name}`: a campaign sent over the API never names a path on the \
+                     server"
+                ),
+            );
+            return None;
+        }
         let source = self.base_dir.join(&written);
         let format_ok = [".csv", ".jsonl", ".ndjson"]
             .iter()
             .any(|ext| written.to_ascii_lowercase().ends_with(ext));
         if !format_ok {
             self.error(
-                source_node,
+                at,
                 format!("audience file `{written}` must be .csv, .jsonl or .ndjson"),
             );
-        } else if self.audience_file == AudienceFile::Check {
+        } else if self.audience_file != AudienceFile::Skip {
             match std::fs::metadata(&source) {
                 Err(_) => self.error(
-                    source_node,
+                    at,
                     format!(
                         "audience file `{written}` not found (looked for {})",
                         source.display()
@@ -411,7 +461,7 @@ impl<'a> Cx<'a> {
                             "audience file `{written}` is not a regular file ({kind}): audiences \
                              are read from regular files only"
                         );
-                        self.error(source_node, message);
+                        self.error(at, message);
                     }
                 }
             }

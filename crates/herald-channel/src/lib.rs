@@ -21,6 +21,7 @@
 
 pub mod outbox;
 mod record;
+mod sha256_mac;
 mod transport;
 pub mod webhook;
 pub mod whatsapp;
@@ -48,6 +49,10 @@ pub struct OutgoingMessage {
     pub run: String,
     /// The recipient id.
     pub recipient: String,
+    /// The delivery's recipient key as stores write it (`RecipientKey`'s text: `cust-17`, or
+    /// `phone +79161234567` for a row without an id). With `run` it names the delivery; the
+    /// WhatsApp channel sends both back to Herald as callback data (`whatsapp::callback`).
+    pub recipient_key: String,
     /// The full E.164 phone (the provider needs it; never log it above debug).
     pub to: String,
     /// The template name.

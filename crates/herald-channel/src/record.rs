@@ -99,6 +99,7 @@ mod tests {
             idempotency_key: "bf@1/r-1".into(),
             run: "bf@1".into(),
             recipient: "r-1".into(),
+            recipient_key: "r-1".into(),
             to: "+4915112345678".into(),
             template: "promo".into(),
             language: "de".into(),

@@ -11,6 +11,7 @@ fn message(n: usize) -> OutgoingMessage {
         idempotency_key: format!("bf@1/r-{n}"),
         run: "bf@1".into(),
         recipient: format!("r-{n}"),
+        recipient_key: format!("r-{n}"),
         to: format!("+49151{n:08}"),
         template: "black_friday".into(),
         language: "de".into(),

@@ -112,6 +112,7 @@ fn message() -> OutgoingMessage {
         idempotency_key: "bf@2026-11-27T10:00/r-1".into(),
         run: "bf@2026-11-27T10:00".into(),
         recipient: "r-1".into(),
+        recipient_key: "r-1".into(),
         to: "+4915112345678".into(),
         template: "black_friday".into(),
         language: "de".into(),

@@ -12,6 +12,7 @@ fn message() -> OutgoingMessage {
         idempotency_key: "bf@1/r-1".into(),
         run: "bf@1".into(),
         recipient: "r-1".into(),
+        recipient_key: "r-1".into(),
         to: "+4915112345678".into(),
         template: "black_friday".into(),
         language: "de".into(),

@@ -150,6 +150,7 @@ fn message() -> OutgoingMessage {
         idempotency_key: "bf@2026-11-27T10:00/r-1".into(),
         run: "bf@2026-11-27T10:00".into(),
         recipient: "r-1".into(),
+        recipient_key: "r-1".into(),
         to: "+4915112345678".into(),
         template: "black_friday".into(),
         language: "de".into(),
@@ -209,6 +210,7 @@ async fn requests_carry_the_documented_url_token_and_template_in_three_languages
     let expected = [
         json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": "79161234567", "type": "template",
+            "biz_opaque_callback_data": "h1:19:bf@2026-11-27T10:00r-1",
             "template": {"name": "black_friday", "language": {"code": "ru"}, "components": [
                 {"type": "header", "parameters": [
                     {"type": "video", "video": {"link": "https://cdn.example/bf.mp4"}}]},
@@ -218,6 +220,7 @@ async fn requests_carry_the_documented_url_token_and_template_in_three_languages
                  "parameters": [{"type": "payload", "payload": "stop"}]}]}}),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": "447700900123", "type": "template",
+            "biz_opaque_callback_data": "h1:19:bf@2026-11-27T10:00r-1",
             "template": {"name": "black_friday", "language": {"code": "en"}, "components": [
                 {"type": "header", "parameters": [{"type": "text", "text": "Black Friday"}]},
                 {"type": "body", "parameters": [
@@ -225,6 +228,7 @@ async fn requests_carry_the_documented_url_token_and_template_in_three_languages
                     {"type": "text", "parameter_name": "code", "text": "BF26"}]}]}}),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": "5511912345678", "type": "template",
+            "biz_opaque_callback_data": "h1:19:bf@2026-11-27T10:00r-1",
             "template": {"name": "black_friday", "language": {"code": "pt_BR"}, "components": [
                 {"type": "header", "parameters": [
                     {"type": "document", "document": {"link": "https://cdn.example/bf.pdf"}}]},

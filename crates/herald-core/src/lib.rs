@@ -19,6 +19,7 @@ pub mod consent;
 pub mod decision;
 pub mod holiday;
 pub mod id;
+pub mod keyword;
 pub mod outcome;
 pub mod phone;
 pub mod presets;

@@ -23,6 +23,8 @@ use herald_store::{AudienceHash, Deliveries, NewRun, RunRecord, Runs, StoreError
 
 use rows::{Candidate, Dedupe, candidate};
 
+mod tags;
+
 /// Rows per insert transaction: large enough to amortise the commit, small enough that a crash
 /// loses little work and memory stays flat.
 const BATCH: usize = 5_000;
@@ -193,7 +195,7 @@ pub async fn expand_with_readers<S: Stores>(
         streams.push(Stream::new(received, thread));
     }
     let mut inserted = 0;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut pending = Vec::with_capacity(BATCH);
     // One row from each reader in turn is file order. When the reader whose turn it is has no
     // more rows the file is done, and the others must have none left either: a row there means
     // the readers saw different files, and nothing more is written in an order that is not the
@@ -204,12 +206,9 @@ pub async fn expand_with_readers<S: Stores>(
             Some(Err(error)) => return Err(error),
             Some(Ok(_)) if draining => return Err(changed("while it was being read")),
             Some(Ok(candidate)) => {
-                if let Some(delivery) = dedupe.settle(candidate) {
-                    batch.push(delivery);
-                }
-                if batch.len() == BATCH {
-                    inserted += stores.deliveries().insert_batch(&batch).await?;
-                    batch.clear();
+                pending.push(candidate);
+                if pending.len() == BATCH {
+                    inserted += write(stores, &mut dedupe, &mut pending).await?;
                 }
                 stream = (stream + 1) % threads;
             }
@@ -222,8 +221,8 @@ pub async fn expand_with_readers<S: Stores>(
             }
         }
     }
-    if !batch.is_empty() {
-        inserted += stores.deliveries().insert_batch(&batch).await?;
+    if !pending.is_empty() {
+        inserted += write(stores, &mut dedupe, &mut pending).await?;
     }
     // The rows read must be the file hashed: a file rewritten (in place or by a rename) while
     // it was read has another hash now, and the run is not sealed with rows of two versions.
@@ -240,6 +239,24 @@ pub async fn expand_with_readers<S: Stores>(
             already_expanded: false,
         },
     ))
+}
+
+/// Settles a batch of candidates in file order (stored tags first, then duplicates) and writes
+/// the deliveries; empties `pending`.
+async fn write<S: Stores>(
+    stores: &S,
+    dedupe: &mut Dedupe,
+    pending: &mut Vec<Candidate>,
+) -> Result<u64, StoreError> {
+    tags::resolve(stores, pending).await?;
+    let batch: Vec<_> = pending
+        .drain(..)
+        .filter_map(|candidate| dedupe.settle(candidate))
+        .collect();
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    stores.deliveries().insert_batch(&batch).await
 }
 
 /// What a run whose expansion finished reports, without reading anything.

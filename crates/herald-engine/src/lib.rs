@@ -8,6 +8,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod expand;
+pub mod feedback;
 mod first_seen;
 pub mod idle;
 pub mod plan;

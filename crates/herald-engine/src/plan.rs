@@ -83,7 +83,16 @@ pub struct PlanSummary {
     pub next_fires: Vec<DateTime<Utc>>,
     /// The campaign has no `send_window` (transactional or service): it sends at any hour.
     pub always_open: bool,
+    /// `where: { tags }` is set: a run also matches the tags stored for each phone (button
+    /// replies), which `plan` does not read (it reads no store), so `filtered_out` counts
+    /// recipients a run may still send to. See [`STORED_TAGS_NOTE`].
+    pub stored_tags_unseen: bool,
 }
+
+/// What `plan` says when `where: { tags }` is set.
+pub const STORED_TAGS_NOTE: &str = "where.tags: matched against the audience file only; tags \
+    stored from button replies are not visible to plan, so a run may send to some recipients \
+    counted as filtered out";
 
 /// Plans `campaign` as of `now`, calling `sink` for every row in file order.
 pub fn plan(
@@ -102,6 +111,7 @@ pub fn plan(
         run: Some(run.to_string()),
         next_fires,
         always_open: campaign.always_open,
+        stored_tags_unseen: !campaign.audience.segment.tags.is_empty(),
         ..PlanSummary::default()
     };
     for row in reader {

@@ -35,7 +35,9 @@ macro_rules! on {
     };
 }
 
-/// Either store, as the app's one store type.
+/// Either store, as the app's one store type. Cloning shares the one backend (its
+/// connections): the admin API and the worker of `herald serve` hold clones.
+#[derive(Clone)]
 pub struct AnyStores {
     backend: Arc<Backend>,
     runs: AnyRuns,
@@ -66,14 +68,19 @@ impl AnyStores {
 }
 
 /// [`Runs`] of either backend.
+#[derive(Clone)]
 pub struct AnyRuns(Arc<Backend>);
 /// [`Deliveries`] of either backend.
+#[derive(Clone)]
 pub struct AnyDeliveries(Arc<Backend>);
 /// [`Consents`] of either backend.
+#[derive(Clone)]
 pub struct AnyConsents(Arc<Backend>);
 /// [`Senders`] of either backend.
+#[derive(Clone)]
 pub struct AnySenders(Arc<Backend>);
 /// [`Feedback`] of either backend.
+#[derive(Clone)]
 pub struct AnyFeedback(Arc<Backend>);
 
 impl Stores for AnyStores {

@@ -25,12 +25,14 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Whether `recipient` meets every condition.
+    /// Whether `recipient` meets every condition, with the tags of its audience row only.
     pub fn matches(&self, recipient: &Recipient) -> bool {
-        let has_tags = self
-            .tags
-            .iter()
-            .all(|wanted| recipient.tags.iter().any(|tag| same_text(tag, wanted)));
+        self.matches_except_tags(recipient) && self.missing_tags(recipient).is_empty()
+    }
+
+    /// Whether `recipient` meets every condition but the tags: expansion then looks for the
+    /// [`Segment::missing_tags`] among the tags stored for the phone (button replies).
+    pub fn matches_except_tags(&self, recipient: &Recipient) -> bool {
         let in_country = self.country.is_none_or(|wanted| {
             recipient.country.or_else(|| recipient.phone.region()) == Some(wanted)
         });
@@ -40,7 +42,27 @@ impl Segment {
                 .get(name)
                 .is_some_and(|value| allowed.contains(value))
         });
-        has_tags && in_country && has_attributes
+        in_country && has_attributes
+    }
+
+    /// The wanted tags the audience row lacks (empty when it has them all; no allocation then).
+    pub fn missing_tags(&self, recipient: &Recipient) -> Vec<String> {
+        self.tags
+            .iter()
+            .filter(|wanted| !recipient.tags.iter().any(|tag| same_text(tag, wanted)))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `stored` (tags stored for the phone) holds every tag of `wanted`, compared as
+    /// the row's tags are.
+    pub fn tags_cover<'a>(
+        wanted: &[String],
+        stored: impl IntoIterator<Item = &'a String> + Clone,
+    ) -> bool {
+        wanted
+            .iter()
+            .all(|wanted| stored.clone().into_iter().any(|tag| same_text(tag, wanted)))
     }
 }
 

@@ -322,6 +322,7 @@ fn message() -> OutgoingMessage {
         idempotency_key: "run/r-1".into(),
         run: "run".into(),
         recipient: "r-1".into(),
+        recipient_key: "r-1".into(),
         to: "+4915112345678".into(),
         template: "promo".into(),
         language: "de".into(),
@@ -338,6 +339,7 @@ fn a_template_without_variables_has_no_components() {
         request::body(&message()).unwrap(),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": "4915112345678", "type": "template",
+            "biz_opaque_callback_data": "h1:3:runr-1",
             "template": {"name": "promo", "language": {"code": "de"}}})
     );
 }

@@ -15,11 +15,14 @@
 //! the engine knows whether a retry is allowed. The token never appears in `Debug` output, in
 //! an error, or in a failure's detail (a provider message echoing it is redacted).
 
+mod callback;
 mod classify;
 #[cfg(test)]
 mod classify_test;
+pub mod inbound;
 mod redact;
 mod request;
+mod signature;
 
 use std::fmt;
 use std::time::Duration;
@@ -27,8 +30,10 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Url};
 
+pub use self::callback::{MAX_CALLBACK_CHARS, callback_data, parse_callback_data};
 use self::classify::classify;
 pub use self::classify::{Classification, classify_code, classify_response};
+pub use self::signature::{hub_signature, verify_hub_signature};
 use crate::transport::{ClientError, Outcome, exchange, http_client};
 use crate::{Accepted, Channel, OutgoingMessage, SendError};
 

@@ -11,10 +11,13 @@
 //!     "parameters": [{"type": "payload", "payload": "stop"}]}]}}
 //! ```
 //!
-//! Components that would be empty are left out; a template without variables has none.
+//! Components that would be empty are left out; a template without variables has none. The
+//! body also carries `"biz_opaque_callback_data"`: the delivery key (see `callback`), which
+//! Meta returns in every status webhook about the message.
 
 use serde_json::{Value, json};
 
+use super::callback::callback_data;
 use crate::OutgoingMessage;
 
 /// The media kinds a template header can carry.
@@ -68,13 +71,17 @@ pub(super) fn body(message: &OutgoingMessage) -> Result<Value, String> {
     if !components.is_empty() {
         template["components"] = Value::Array(components);
     }
-    Ok(json!({
+    let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": to,
         "type": "template",
         "template": template,
-    }))
+    });
+    if let Some(data) = callback_data(&message.run, &message.recipient_key) {
+        body["biz_opaque_callback_data"] = Value::String(data);
+    }
+    Ok(body)
 }
 
 /// E.164 without the `+`: 7 to 15 digits, the first not 0. The phone itself is not echoed in

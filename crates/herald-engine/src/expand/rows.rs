@@ -25,6 +25,10 @@ pub(super) enum Candidate {
     Broken(RowError),
     /// A recipient and the delivery it gets if no earlier row has its id or its phone.
     Recipient {
+        /// `where` tags the audience row lacks: the row is in only if the phone's stored tags
+        /// (button replies) hold them all, looked up for a whole batch at once before the
+        /// duplicate check. Empty (no allocation) for nearly every row.
+        missing_tags: Vec<String>,
         /// The hash of the row's given id, for the duplicate check (`None` without one).
         id_hash: Option<IdHash>,
         /// The delivery, with the recipient's snapshot.
@@ -43,11 +47,12 @@ pub(super) fn candidate(
 ) -> Candidate {
     let recipient = match row {
         Err(error) => return Candidate::Broken(error),
-        Ok(recipient) if !campaign.audience.segment.matches(&recipient) => {
+        Ok(recipient) if !campaign.audience.segment.matches_except_tags(&recipient) => {
             return Candidate::Outside;
         }
         Ok(recipient) => recipient,
     };
+    let missing_tags = campaign.audience.segment.missing_tags(&recipient);
     let id_hash = match &recipient.id {
         AudienceId::Given(id) => Some(IdHash::of(id)),
         AudienceId::Phone(_) => None,
@@ -102,7 +107,11 @@ pub(super) fn candidate(
             }
         }
     };
-    Candidate::Recipient { id_hash, first }
+    Candidate::Recipient {
+        missing_tags,
+        id_hash,
+        first,
+    }
 }
 
 /// The duplicate check, fed the candidates in file order: the first row with a given recipient
@@ -125,6 +134,9 @@ impl Dedupe {
     pub(super) fn settle(&mut self, candidate: Candidate) -> Option<NewDelivery> {
         match candidate {
             Candidate::Outside => None,
+            // Not resolved against the stored tags: out (fail closed; `tags::resolve` clears
+            // the list of every row it lets in).
+            Candidate::Recipient { missing_tags, .. } if !missing_tags.is_empty() => None,
             Candidate::Broken(error) => Some(ended(
                 &self.run,
                 RecipientKey::Unreadable { line: error.line },
@@ -132,7 +144,7 @@ impl Dedupe {
                 SkipReason::InvalidRecipient,
                 Some(error.to_string()),
             )),
-            Candidate::Recipient { id_hash, first } => {
+            Candidate::Recipient { id_hash, first, .. } => {
                 let Some(snapshot) = first.recipient.as_ref() else {
                     return Some(first);
                 };

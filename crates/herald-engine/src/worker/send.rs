@@ -204,6 +204,7 @@ fn message(
         idempotency_key: format!("{}/{}", delivery.key.run, delivery.key.recipient),
         run: delivery.key.run.to_string(),
         recipient: delivery.recipient.id.as_str().to_owned(),
+        recipient_key: delivery.key.recipient.to_string(),
         to: delivery.recipient.phone.expose_e164().to_owned(),
         template: campaign.template.name.clone(),
         language: prepared.language.clone(),

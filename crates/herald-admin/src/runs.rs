@@ -1,0 +1,195 @@
+//! `GET /v1/runs`, `GET /v1/runs/{id}` and `POST /v1/runs/{id}/pause|resume|cancel`.
+//!
+//! The JSON is `herald status --format json`'s, built by the same function
+//! ([`herald_app::status::status_in`] and [`herald_app::status::Status::runs_json`]), so the CLI
+//! and the API never drift.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use herald_app::resume::{ResumeError, RunResumed, resume_run_in};
+use herald_app::status::status_in;
+use herald_core::RunId;
+use herald_store::{RunState, Runs, Stores};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::ErrorBody;
+use crate::json::parse_optional;
+use crate::{AdminState, ApiError, ApiResult, ErrorCode};
+
+/// Who an API pause is recorded as.
+pub const PAUSED_BY_API: &str = "operator (api)";
+
+/// The longest pause reason accepted, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
+
+/// Every run, newest first, as `herald status --format json`.
+#[utoipa::path(get, path = "/v1/runs", tag = "runs", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every run: counts by state and reason, rates, send rate, \
+            ETA, next wave, waits, pause reason", body = Vec<Object>),
+        (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(State(state): State<AdminState>) -> ApiResult<Json<Value>> {
+    let now = state.clock.now();
+    let status = status_in(&state.stores, &state.settings, None, now).await?;
+    Ok(Json(status.runs_json(now)))
+}
+
+/// One run, as one element of `herald status --format json`.
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    responses(
+        (status = 200, description = "The run", body = Object),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn get_one(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let run = existing(&state, &id).await?;
+    let now = state.clock.now();
+    let status = status_in(&state.stores, &state.settings, Some(&run), now).await?;
+    match status.runs_json(now) {
+        Value::Array(mut runs) if runs.len() == 1 => Ok(Json(runs.remove(0))),
+        other => Err(ApiError::internal(format!(
+            "status of one run gave {} entries",
+            other.as_array().map_or(0, Vec::len)
+        ))),
+    }
+}
+
+/// The optional body of `POST /v1/runs/{id}/pause`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// Why (shown by `status` and `GET /v1/runs/{id}`), at most 500 bytes.
+    pub reason: Option<String>,
+}
+
+/// What a run control did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunControl {
+    /// The run.
+    pub run: String,
+    /// Its state now: `active`, `paused` or `cancelled`.
+    pub state: String,
+    /// Whether this request changed it (false when it already was so).
+    pub changed: bool,
+}
+
+/// Pauses a run: nothing of it is claimed until it is resumed, across restarts.
+#[utoipa::path(post, path = "/v1/runs/{id}/pause", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    request_body(content = Option<PauseRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, body = RunControl),
+        (status = 404, body = ErrorBody), (status = 409, description = "The run is cancelled",
+            body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn pause(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<RunControl>> {
+    let request: PauseRequest = parse_optional(&body)?;
+    let reason = request.reason.unwrap_or_default();
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "reason: at most {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    let run = existing(&state, &id).await?;
+    let record = state.stores.runs().run(&run).await?;
+    let before = record.map(|r| r.state);
+    if before == Some(RunState::Cancelled) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("run {run} is cancelled; a cancelled run is never paused nor resumed"),
+        ));
+    }
+    state
+        .stores
+        .runs()
+        .pause(&run, PAUSED_BY_API, &reason)
+        .await?;
+    tracing::info!(run = %run, by = PAUSED_BY_API, "run paused");
+    Ok(Json(RunControl {
+        run: run.to_string(),
+        state: RunState::Paused.as_str().to_owned(),
+        changed: before != Some(RunState::Paused),
+    }))
+}
+
+/// Resumes a paused run (409 for a cancelled one).
+#[utoipa::path(post, path = "/v1/runs/{id}/resume", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    responses(
+        (status = 200, body = RunControl),
+        (status = 404, body = ErrorBody), (status = 409, description = "The run is cancelled",
+            body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn resume(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunControl>> {
+    let run = parse_run(&id)?;
+    let resumed = resume_run_in(&state.stores, &run)
+        .await
+        .map_err(resume_error)?;
+    tracing::info!(run = %run, "run resumed over the API");
+    Ok(Json(RunControl {
+        run: run.to_string(),
+        state: RunState::Active.as_str().to_owned(),
+        changed: matches!(resumed, RunResumed::Resumed(_)),
+    }))
+}
+
+/// Cancels a run: its queued deliveries end `skipped(cancelled)`; never undone.
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    responses(
+        (status = 200, body = RunControl),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn cancel(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunControl>> {
+    let run = existing(&state, &id).await?;
+    let before = state.stores.runs().run(&run).await?.map(|r| r.state);
+    state
+        .stores
+        .runs()
+        .set_run_state(&run, RunState::Cancelled)
+        .await?;
+    tracing::info!(run = %run, "run cancelled over the API");
+    Ok(Json(RunControl {
+        run: run.to_string(),
+        state: RunState::Cancelled.as_str().to_owned(),
+        changed: before != Some(RunState::Cancelled),
+    }))
+}
+
+pub(crate) fn resume_error(error: ResumeError) -> ApiError {
+    match error {
+        ResumeError::Store(store) => ApiError::from(store),
+        missing @ (ResumeError::NoRun { .. } | ResumeError::NoSender { .. }) => {
+            ApiError::not_found(missing.to_string())
+        }
+        cancelled @ ResumeError::Cancelled(_) => {
+            ApiError::new(ErrorCode::Conflict, cancelled.to_string())
+        }
+    }
+}
+
+fn parse_run(id: &str) -> ApiResult<RunId> {
+    // An id that does not parse names no run: 404, as for one that is not stored.
+    RunId::parse(id).map_err(|_| ApiError::not_found(format!("no run `{id}`")))
+}
+
+/// The run, or 404.
+async fn existing(state: &AdminState, id: &str) -> ApiResult<RunId> {
+    let run = parse_run(id)?;
+    match state.stores.runs().run(&run).await? {
+        Some(_) => Ok(run),
+        None => Err(ApiError::not_found(format!("no run {run}"))),
+    }
+}
