@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use herald_store::{Block, Senders, Stores};
+use herald_store::{Block, Senders};
 
 use crate::{AppError, AppStores, Settings, open_store};
 
