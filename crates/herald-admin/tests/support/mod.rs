@@ -34,9 +34,17 @@ pub fn start_instant() -> DateTime<Utc> {
 
 /// The config text for `dir`, with `extra` appended.
 pub fn config(dir: &std::path::Path, extra: &str) -> String {
+    config_on(
+        &format!("sqlite = \"{}\"", dir.join("herald.db").display()),
+        dir,
+        extra,
+    )
+}
+
+/// The config text with this `[store]` line.
+pub fn config_on(store: &str, dir: &std::path::Path, extra: &str) -> String {
     format!(
-        "[store]\nsqlite = \"{db}\"\n\n[senders.main]\nchannel = \"outbox\"\npath = \"{out}\"\n\n{extra}",
-        db = dir.join("herald.db").display(),
+        "[store]\n{store}\n\n[senders.main]\nchannel = \"outbox\"\npath = \"{out}\"\n\n{extra}",
         out = dir.join("outbox.jsonl").display(),
     )
 }
@@ -146,33 +154,36 @@ impl Admin {
 
     /// `POST /v1/campaigns` with these parts: (part name, file name, content).
     pub async fn post_campaign(&self, parts: &[(&str, Option<&str>, &str)]) -> Answer {
-        let boundary = "herald-test-boundary-7d1f";
-        let mut body = String::new();
-        for (name, file, content) in parts {
-            body.push_str(&format!("--{boundary}\r\n"));
-            match file {
-                Some(file) => body.push_str(&format!(
-                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"
-                )),
-                None => body.push_str(&format!(
-                    "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
-                )),
-            }
-            body.push_str(content);
-            body.push_str("\r\n");
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
+        let (content_type, body) = multipart(parts);
         self.send(
             authorized(Request::post("/v1/campaigns"))
-                .header(
-                    header::CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
+                .header(header::CONTENT_TYPE, content_type)
                 .body(Body::from(body))
                 .unwrap(),
         )
         .await
     }
+}
+
+/// A multipart/form-data body of these parts: its content type and text.
+pub fn multipart(parts: &[(&str, Option<&str>, &str)]) -> (String, String) {
+    let boundary = "herald-test-boundary-7d1f";
+    let mut body = String::new();
+    for (name, file, content) in parts {
+        body.push_str(&format!("--{boundary}\r\n"));
+        match file {
+            Some(file) => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"
+            )),
+            None => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            )),
+        }
+        body.push_str(content);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 pub fn authorized(builder: axum::http::request::Builder) -> axum::http::request::Builder {
