@@ -7,7 +7,10 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use herald_app::resume::{ResumeError, RunResumed, resume_run_in};
+use herald_app::resume::ResumeError;
+use herald_app::run_control::{
+    Operator, RunControlError, RunPaused, RunResumed, cancel_run, pause_run, resume_run,
+};
 use herald_app::status::status_in;
 use herald_core::RunId;
 use herald_store::{RunState, Runs, Stores};
@@ -18,12 +21,6 @@ use utoipa::ToSchema;
 use crate::error::ErrorBody;
 use crate::json::parse_optional;
 use crate::{AdminState, ApiError, ApiResult, ErrorCode};
-
-/// Who an API pause is recorded as.
-pub const PAUSED_BY_API: &str = "operator (api)";
-
-/// The longest pause reason accepted, in bytes.
-pub const MAX_REASON_BYTES: usize = 500;
 
 /// Every run, newest first, as `herald status --format json`.
 #[utoipa::path(get, path = "/v1/runs", tag = "runs", security(("bearer" = [])),
@@ -63,7 +60,7 @@ pub(crate) async fn get_one(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PauseRequest {
-    /// Why (shown by `status` and `GET /v1/runs/{id}`), at most 500 bytes.
+    /// Why (shown by `status` and `GET /v1/runs/{id}`), at most 500 characters, no control characters.
     pub reason: Option<String>,
 }
 
@@ -92,31 +89,19 @@ pub(crate) async fn pause(
     body: Bytes,
 ) -> ApiResult<Json<RunControl>> {
     let request: PauseRequest = parse_optional(&body)?;
-    let reason = request.reason.unwrap_or_default();
-    if reason.len() > MAX_REASON_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "reason: at most {MAX_REASON_BYTES} bytes"
-        )));
-    }
-    let run = existing(&state, &id).await?;
-    let record = state.stores.runs().run(&run).await?;
-    let before = record.map(|r| r.state);
-    if before == Some(RunState::Cancelled) {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("run {run} is cancelled; a cancelled run is never paused nor resumed"),
-        ));
-    }
-    state
-        .stores
-        .runs()
-        .pause(&run, PAUSED_BY_API, &reason)
-        .await?;
-    tracing::info!(run = %run, by = PAUSED_BY_API, "run paused");
+    let run = parse_run(&id)?;
+    let paused = pause_run(
+        &state.stores,
+        &run,
+        Operator::Api,
+        request.reason.as_deref(),
+    )
+    .await
+    .map_err(control_error)?;
     Ok(Json(RunControl {
         run: run.to_string(),
         state: RunState::Paused.as_str().to_owned(),
-        changed: before != Some(RunState::Paused),
+        changed: paused == RunPaused::Paused,
     }))
 }
 
@@ -132,14 +117,13 @@ pub(crate) async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunControl>> {
     let run = parse_run(&id)?;
-    let resumed = resume_run_in(&state.stores, &run)
+    let resumed = resume_run(&state.stores, &run, Operator::Api)
         .await
-        .map_err(resume_error)?;
-    tracing::info!(run = %run, "run resumed over the API");
+        .map_err(control_error)?;
     Ok(Json(RunControl {
         run: run.to_string(),
         state: RunState::Active.as_str().to_owned(),
-        changed: matches!(resumed, RunResumed::Resumed(_)),
+        changed: matches!(resumed, RunResumed::Resumed { .. }),
     }))
 }
 
@@ -153,30 +137,37 @@ pub(crate) async fn cancel(
     State(state): State<AdminState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunControl>> {
-    let run = existing(&state, &id).await?;
-    let before = state.stores.runs().run(&run).await?.map(|r| r.state);
-    state
-        .stores
-        .runs()
-        .set_run_state(&run, RunState::Cancelled)
-        .await?;
-    tracing::info!(run = %run, "run cancelled over the API");
+    let run = parse_run(&id)?;
+    let cancelled = cancel_run(&state.stores, &run, Operator::Api)
+        .await
+        .map_err(control_error)?;
     Ok(Json(RunControl {
         run: run.to_string(),
         state: RunState::Cancelled.as_str().to_owned(),
-        changed: before != Some(RunState::Cancelled),
+        changed: !cancelled.already,
     }))
 }
 
+/// A refused run control, by type: 404 for no such run, 409 for a cancelled one, 400 for a bad
+/// reason.
+fn control_error(error: RunControlError) -> ApiError {
+    match error {
+        RunControlError::Store(store) => ApiError::from(store),
+        missing @ (RunControlError::NoRun { .. } | RunControlError::BadRunId { .. }) => {
+            ApiError::not_found(missing.to_string())
+        }
+        cancelled @ RunControlError::Cancelled(_) => {
+            ApiError::new(ErrorCode::Conflict, cancelled.to_string())
+        }
+        reason @ RunControlError::BadReason(_) => ApiError::bad_request(reason.to_string()),
+    }
+}
+
+/// A refused sender resume, by type: 404 for a sender nobody knows.
 pub(crate) fn resume_error(error: ResumeError) -> ApiError {
     match error {
         ResumeError::Store(store) => ApiError::from(store),
-        missing @ (ResumeError::NoRun { .. } | ResumeError::NoSender { .. }) => {
-            ApiError::not_found(missing.to_string())
-        }
-        cancelled @ ResumeError::Cancelled(_) => {
-            ApiError::new(ErrorCode::Conflict, cancelled.to_string())
-        }
+        missing @ ResumeError::NoSender { .. } => ApiError::not_found(missing.to_string()),
     }
 }
 

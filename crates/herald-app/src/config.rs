@@ -17,15 +17,15 @@ use herald_campaign::input::{InputError, MAX_DOCUMENT_BYTES, read_document};
 use herald_core::ConsentChannel;
 use serde::{Deserialize, Deserializer};
 
-mod metrics;
 mod admin;
+mod metrics;
 mod source;
 mod store;
 mod webhooks;
 mod worker;
 
-pub use metrics::MetricsSettings;
 pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
+pub use metrics::MetricsSettings;
 pub use store::{RedisPersistence, RedisUrl, RetentionDays, StoreSettings};
 pub use webhooks::WebhookSettings;
 pub use worker::{LEASE_PER_TIMEOUT, WorkerSettings};
