@@ -8,6 +8,9 @@
 -- the member to `done` and takes it out of `leases`; what proves no send (a requeue, a
 -- failed/expired/skipped end of a claim) takes it out of `hist:<phone>` too. A finish `sent`
 -- indexes its provider id and applies the reports kept for it (feedback.lua).
+-- A requeue under a cancelled run ends the delivery `skipped(cancelled)` instead (answer 'ok'):
+-- a cancelled run is never claimed again, so queued it would wait for ever; out of `hist` as a
+-- requeue, since nothing was sent.
 -- Lua in Redis has no rollback, so the script is in two passes: the first decodes every state
 -- and decides every change (a later change of the same delivery sees the earlier one's state),
 -- queuing its writes; a state that does not decode is a `CORRUPT` error with nothing written.
@@ -23,6 +26,16 @@ local writes = {}
 local function write(f) writes[#writes + 1] = f end
 -- The kept reports read by this call, so no two changes of the batch apply one twice.
 local taken = {}
+-- Whether each run addressed is cancelled: run id -> bool, read once per call.
+local cancelled = {}
+local function is_cancelled(run)
+  local c = cancelled[run]
+  if c == nil then
+    c = redis.call('HGET', P .. 'run:' .. run, 'state') == 'cancelled'
+    cancelled[run] = c
+  end
+  return c
+end
 
 local function state_of(dl, run, rcpt)
   local of_run = states[dl]
@@ -76,6 +89,17 @@ for i = 0, n - 1 do
     elseif kind == 'requeue' then
       if st.s ~= 's' or st.o ~= owner then
         answer = 'c:' .. st.s
+      elseif is_cancelled(run) then
+        local new = {s = 'skipped', x = 'cancelled', f = now, a = st.a, o = st.o, t = st.t, r = st.r}
+        states[dl][rcpt] = new
+        local encoded, from = enc_state(new), st
+        write(function()
+          redis.call('HSET', dl, rcpt, encoded)
+          redis.call('ZADD', P .. 'done', now, member)
+          redis.call('ZREM', P .. 'leases', member)
+          if from.p then redis.call('ZREM', P .. 'hist:' .. from.p, member) end
+          move_count(rkey, from, new)
+        end)
       else
         local new = {s = 'q', d = tonumber(arg(b + 5)), a = st.a, o = st.o, t = st.t, r = st.r}
         if arg(b + 6) ~= '' then new.w = arg(b + 6) end

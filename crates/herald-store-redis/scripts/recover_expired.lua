@@ -1,9 +1,11 @@
 -- Deliveries::recover_expired: up to `limit` sending deliveries whose lease ended by the store's
 -- now, each ended `unknown` or, for an at_least_once run, queued due at once with its history
--- entry removed; `r` = 1 either way. A delivery ended `unknown` takes the status reports kept
+-- entry removed (or, that run cancelled, ended `skipped(cancelled)`, history entry removed too:
+-- a cancelled run is never claimed again, so queued it would wait for ever); `r` = 1 either way. A delivery ended `unknown` takes the status reports kept
 -- for it (feedback.lua), which may make it `sent` or `failed`; up to `trim` expired kept reports
 -- are dropped. Own args: limit, trim.
--- Reply: flat { run, recipient, owner, requeued (0/1) } per recovered delivery.
+-- Reply: flat { run, recipient, owner, requeued (0/1) } per recovered delivery (0 for one ended
+-- `skipped(cancelled)`).
 -- Lua in Redis has no rollback: every ended lease is read and its state decoded first, and a
 -- member or state that does not read is a `CORRUPT` error with nothing written (a recovery
 -- stopped halfway would have ended deliveries whose reports the error loses). Only then are the
@@ -12,7 +14,7 @@ local e = check_epoch(); if e then return e end
 local nowms = now_ms()
 local lkey = P .. 'leases'
 local ended = redis.call('ZRANGEBYSCORE', lkey, '-inf', num(nowms), 'LIMIT', 0, tonumber(arg(1)))
-local out, alo = {}, {}
+local out, alo, cancelled = {}, {}, {}
 -- The kept reports read by this call (feedback.lua `fb_kept_for`).
 local taken = {}
 -- First pass: read and decide, write nothing.
@@ -27,6 +29,7 @@ for _, member in ipairs(ended) do
   local recover = st and st.s == 's'
   if recover and alo[run] == nil then
     alo[run] = redis.call('HGET', P .. 'run:' .. run, 'alo') == '1'
+    cancelled[run] = redis.call('HGET', P .. 'run:' .. run, 'state') == 'cancelled'
   end
   local entry = { member = member, run = run, rcpt = rcpt, st = recover and st or nil }
   if recover and not alo[run] then
@@ -48,7 +51,13 @@ for _, p in ipairs(plan) do
     local run, rcpt, member = p.run, p.rcpt, p.member
     local rkey = P .. 'run:' .. run
     local back = { a = st.a, o = st.o, t = st.t, r = 1 }
-    if alo[run] then
+    local requeued = alo[run] and not cancelled[run]
+    if alo[run] and cancelled[run] then
+      back.s, back.x, back.f = 'skipped', 'cancelled', nowms
+      redis.call('ZADD', P .. 'done', num(nowms), member)
+      if type(st.p) == 'string' then redis.call('ZREM', P .. 'hist:' .. st.p, member) end
+      fb_move(rkey, st, back)
+    elseif alo[run] then
       redis.call('HINCRBY', rkey, 'c:sending', -1)
       back.s, back.d = 'q', nowms
       redis.call('ZADD', P .. 'due:' .. run, num(nowms), rcpt)
@@ -66,7 +75,7 @@ for _, p in ipairs(plan) do
     out[#out + 1] = run
     out[#out + 1] = rcpt
     out[#out + 1] = tostring(st.o)
-    out[#out + 1] = alo[run] and 1 or 0
+    out[#out + 1] = requeued and 1 or 0
   end
 end
 return out

@@ -251,7 +251,9 @@ pub struct Recovered {
     pub key: DeliveryKey,
     /// The worker whose lease expired.
     pub owner: WorkerId,
-    /// `true`: requeued (`at_least_once`); `false`: ended `unknown`.
+    /// `true`: requeued (`at_least_once`); `false`: ended, `unknown` or, for an `at_least_once`
+    /// run cancelled meanwhile, `skipped(cancelled)` (the engine only counts and logs this, so
+    /// the two ends share `false` rather than a new field every caller would have to build).
     pub requeued: bool,
 }
 

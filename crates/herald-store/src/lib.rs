@@ -145,6 +145,10 @@ pub trait Deliveries: Send + Sync {
     /// A sending delivery of `owner` whose request proved not accepted goes back to the queue
     /// at `until` (waiting for `reason`, or `None` when it is due again at once); its history
     /// entry is removed (nothing was sent). `Conflict` if it is not `owner`'s claim any more.
+    /// If its run was cancelled meanwhile it ends `skipped(cancelled)` instead (history entry
+    /// removed all the same) and the call succeeds as a requeue does: a cancelled run is never
+    /// claimed again, so a queued delivery of it would wait for ever and the run's counts would
+    /// never add up to ended. The same holds for a [`Change::Requeue`] in [`Deliveries::apply`].
     fn requeue(
         &self,
         key: &DeliveryKey,
@@ -211,7 +215,11 @@ pub trait Deliveries: Send + Sync {
     /// Up to `limit` `sending` deliveries whose lease has ended by the store's now, each ended
     /// `unknown` (its request may have reached the provider) or, for an `at_least_once` run,
     /// requeued due at once with its history entry removed; atomically per delivery with the
-    /// check, so a late outcome from the owner is refused (the first terminal write wins).
+    /// check, so a late outcome from the owner is refused (the first terminal write wins). An
+    /// `at_least_once` delivery whose run was cancelled meanwhile is not requeued (nothing would
+    /// ever claim it) but ends `skipped(cancelled)`, its history entry removed likewise, and is
+    /// reported with [`Recovered::requeued`] `false`. A delivery of a cancelled run that is not
+    /// `at_least_once` still ends `unknown`: its request may have reached the provider.
     fn recover_expired(
         &self,
         limit: usize,
@@ -263,7 +271,7 @@ pub enum Change {
         /// The claim's owner when it ends a `sending` delivery; `None` for a queued one.
         owner: Option<WorkerId>,
     },
-    /// As [`Deliveries::requeue`].
+    /// As [`Deliveries::requeue`] (ending it `skipped(cancelled)` if its run was cancelled).
     Requeue {
         /// The delivery.
         key: DeliveryKey,

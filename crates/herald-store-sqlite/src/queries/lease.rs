@@ -3,12 +3,13 @@
 //! A claim is its owner's until `lease_until` (ms, store time). A live worker renews the leases
 //! of its requests in flight; a worker that died stops renewing, and once the lease has ended any
 //! worker's `recover_expired` ends the delivery (`unknown`: the request may have reached the
-//! provider) or, for an `at_least_once` run, queues it again. The check and the change are one
+//! provider) or, for an `at_least_once` run, queues it again (or, its run cancelled, ends it
+//! `skipped(cancelled)`: nothing would ever claim it again). The check and the change are one
 //! UPDATE guarded by `state = 'sending'`, inside the same transaction as the read, so the dead
 //! worker's late outcome (an UPDATE guarded by its ownership of a `sending` row) finds the row
 //! changed and is refused: the first terminal write wins.
 
-use herald_core::RunId;
+use herald_core::{RunId, SkipReason};
 use herald_store::{ClaimRecord, DeliveryKey, Recovered, StoreResult, StoreTime, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -19,7 +20,8 @@ use crate::tally::{Tally, unlabelled};
 
 /// The statement that finds expired leases, public to the crate so a test can check its plan.
 pub(crate) const EXPIRED_SQL: &str =
-    "SELECT d.id, d.run, r.run_id, d.recipient, d.owner, r.at_least_once
+    "SELECT d.id, d.run, r.run_id, d.recipient, d.owner, r.at_least_once,
+        r.state = 'cancelled'
  FROM deliveries AS d INDEXED BY deliveries_lease
  CROSS JOIN runs AS r ON r.id = d.run
  WHERE d.state = 'sending' AND d.lease_until <= ?1
@@ -90,7 +92,7 @@ pub(crate) fn recover_expired(
         .map_err(backend)?;
     let now = store_now(time);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    type Expired = (i64, i64, String, String, Option<String>, bool);
+    type Expired = (i64, i64, String, String, Option<String>, bool, bool);
     let expired: Vec<Expired> = tx
         .prepare_cached(EXPIRED_SQL)
         .and_then(|mut stmt| {
@@ -102,6 +104,7 @@ pub(crate) fn recover_expired(
                     row.get(3)?,
                     row.get(4)?,
                     row.get(5)?,
+                    row.get(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()
@@ -109,12 +112,23 @@ pub(crate) fn recover_expired(
         .map_err(backend)?;
     let mut tally = Tally::default();
     let mut recovered = Vec::with_capacity(expired.len());
-    for (id, run, run_id, recipient, owner, at_least_once) in expired {
+    for (id, run, run_id, recipient, owner, at_least_once, cancelled) in expired {
         let key = parse_key(&run_id, &recipient)?;
         let owner_text = owner.unwrap_or_default();
         let owner = WorkerId::parse(&owner_text)
             .ok_or_else(|| corrupt(delivery_key(&run_id, &recipient), "invalid owner"))?;
-        let changed = if at_least_once {
+        // An at_least_once requeue under a cancelled run would stay queued for ever (a
+        // cancelled run is never claimed): it ends `skipped(cancelled)` instead, out of the
+        // send history as a requeue would be (nothing proves it was sent).
+        let cancel = at_least_once && cancelled;
+        let changed = if cancel {
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', reason = ?2, sent_at = NULL,
+                     wait_reason = NULL, lease_until = NULL, recovered = 1
+                 WHERE id = ?1 AND state = 'sending'",
+            )
+            .and_then(|mut stmt| stmt.execute((id, SkipReason::Cancelled.as_str())))
+        } else if at_least_once {
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'queued', due_at = ?2, sent_at = NULL,
                      wait_reason = NULL, lease_until = NULL, recovered = 1
@@ -138,7 +152,11 @@ pub(crate) fn recover_expired(
         if changed == 0 {
             continue;
         }
-        let to = unlabelled(if at_least_once { "queued" } else { "unknown" });
+        let to = if cancel {
+            ("skipped", SkipReason::Cancelled.as_str().to_owned())
+        } else {
+            unlabelled(if at_least_once { "queued" } else { "unknown" })
+        };
         tally.moved(run, unlabelled("sending"), to, 1);
         if !at_least_once {
             // A report that came while it was sending, naming it in its callback, proves
@@ -148,7 +166,7 @@ pub(crate) fn recover_expired(
         recovered.push(Recovered {
             key,
             owner,
-            requeued: at_least_once,
+            requeued: at_least_once && !cancel,
         });
     }
     tally.flush(&tx)?;

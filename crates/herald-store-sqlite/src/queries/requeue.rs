@@ -1,7 +1,12 @@
 //! `Deliveries::requeue`: a claimed delivery whose request provably did not go out (connection
 //! refused, 429, a "not processed" code) returns to the queue, and leaves the send history with
 //! the claim: nothing was sent, so nothing counts toward a cap.
+//!
+//! A run cancelled while the delivery was sending never claims again, so a requeue there would
+//! leave it queued for ever: it ends `skipped(cancelled)` instead, as the cancel would have
+//! ended it had it still been queued (history removed all the same: nothing was sent).
 
+use herald_core::SkipReason;
 use herald_store::{DeliveryKey, StoreResult, WaitReason, WorkerId};
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -33,7 +38,8 @@ pub(crate) fn requeue(
     tx.commit().map_err(backend)
 }
 
-/// Requeues inside the caller's transaction. The owner and slot stay on the row: `claims`
+/// Requeues inside the caller's transaction (or, for a cancelled run, ends it
+/// `skipped(cancelled)`; see the module doc). The owner and slot stay on the row: `claims`
 /// still shows whose claim it was.
 pub(crate) fn requeue_in(
     tx: &Connection,
@@ -47,6 +53,29 @@ pub(crate) fn requeue_in(
     let Some(run) = runs.get(tx, &key.run)? else {
         return Err(unchanged(tx, key, &expected));
     };
+    if run.cancelled {
+        let ended = tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', reason = ?3, sent_at = NULL,
+                     wait_reason = NULL
+                 WHERE run = ?1 AND recipient = ?2 AND state = 'sending' AND owner = ?4",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute((
+                    run.id,
+                    key.recipient.to_string(),
+                    SkipReason::Cancelled.as_str(),
+                    owner.as_str(),
+                ))
+            })
+            .map_err(backend)?;
+        if ended == 0 {
+            return Err(unchanged(tx, key, &expected));
+        }
+        let to = ("skipped", SkipReason::Cancelled.as_str().to_owned());
+        tally.moved(run.id, unlabelled("sending"), to, 1);
+        return Ok(());
+    }
     let requeued = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'queued', due_at = ?3, sent_at = NULL, wait_reason = ?4

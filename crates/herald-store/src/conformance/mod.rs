@@ -17,6 +17,7 @@
 //! `now` arguments) are whole seconds from [`t`]`(0)`, as a backend may store seconds; rate slots
 //! and leases are compared with millisecond precision at most.
 
+mod cancel;
 mod claims;
 mod feedback;
 mod ledger;
@@ -40,6 +41,7 @@ use herald_core::{
     Region, RunId, TimeZone,
 };
 
+pub use cancel::*;
 pub use claims::*;
 pub use feedback::*;
 pub use ledger::*;
@@ -112,6 +114,9 @@ macro_rules! conformance_tests {
             conformance_message_finds_sent_deliveries_by_their_id => message_finds_sent_deliveries_by_their_id,
             conformance_tags_are_stored_once_and_bounded => tags_are_stored_once_and_bounded,
             conformance_pause_records_who_paused => pause_records_who_paused,
+            conformance_a_requeue_after_cancel_ends_skipped => a_requeue_after_cancel_ends_skipped,
+            conformance_a_requeue_in_apply_after_cancel_ends_skipped => a_requeue_in_apply_after_cancel_ends_skipped,
+            conformance_an_ended_lease_after_cancel_ends_skipped => an_ended_lease_after_cancel_ends_skipped,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
