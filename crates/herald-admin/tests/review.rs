@@ -1,0 +1,255 @@
+//! Hostile review of issue 13 (reviewer 1): each test here is a finding and FAILS on `s/int`
+//! as reviewed. The comment on each says what is wrong and why it matters. Nothing in `src/`
+//! was changed; fixing a finding makes its test pass.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use herald_channel::whatsapp::hub_signature;
+use herald_core::clock::Clock;
+use herald_core::{Outcome, PhoneNumber, RecipientId, RecipientKey, RunId};
+use herald_store::{Consents, Deliveries, DeliveryKey, Feedback, Stores, Terminal};
+use support::{Admin, Answer};
+
+/// Sender `wa`'s business number and app secret (one Meta app).
+const PNID_A: &str = "106540352242922";
+const SECRET_A: &str = "meta-app-secret-A";
+/// Sender `wb`'s business number and app secret (another Meta app, another business).
+const PNID_B: &str = "207777777777777";
+const SECRET_B: &str = "meta-app-secret-B";
+
+/// Two WhatsApp senders with different app secrets (channels are never built here).
+const TWO_SENDERS: &str = "[admin]\ntoken_env = \"HERALD_ADMIN_TOKEN\"\n\n\
+    [senders.wa]\nchannel = \"whatsapp\"\nphone_number_id = \"106540352242922\"\n\
+    token_env = \"WA_TOKEN\"\napp_secret_env = \"WA_APP_SECRET\"\n\n\
+    [senders.wb]\nchannel = \"whatsapp\"\nphone_number_id = \"207777777777777\"\n\
+    token_env = \"WB_TOKEN\"\napp_secret_env = \"WB_APP_SECRET\"\n";
+
+fn env() -> BTreeMap<String, String> {
+    let mut env = support::env();
+    env.insert("WA_APP_SECRET".into(), SECRET_A.into());
+    env.insert("WB_APP_SECRET".into(), SECRET_B.into());
+    env.insert("WA_TOKEN".into(), "a-token-long-enough-0123".into());
+    env.insert("WB_TOKEN".into(), "b-token-long-enough-0123".into());
+    env
+}
+
+async fn admin() -> Admin {
+    support::admin_with_env(TWO_SENDERS, env()).await
+}
+
+/// A `messages` notification for business number `pnid` carrying `value`.
+fn envelope(pnid: &str, value: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{pnid}"}},{value}}}}}]}}]}}"#
+    )
+}
+
+fn status(pnid: &str, wamid: &str, status: &str, at: i64) -> String {
+    envelope(
+        pnid,
+        &format!(
+            r#""statuses":[{{"id":"{wamid}","status":"{status}","timestamp":"{at}","recipient_id":"4915112345671"}}]"#
+        ),
+    )
+}
+
+fn button(pnid: &str, from: &str, id: &str, at: i64, payload: &str, context: &str) -> String {
+    envelope(
+        pnid,
+        &format!(
+            r#""messages":[{{"from":"{from}","id":"{id}","timestamp":"{at}","type":"button","context":{{"from":"15550783881","id":"{context}"}},"button":{{"payload":"{payload}","text":"x"}}}}]"#
+        ),
+    )
+}
+
+async fn signed(admin: &Admin, body: &str, secret: &str) -> Answer {
+    let request = Request::post("/webhooks/whatsapp")
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            hub_signature(secret, body.as_bytes()),
+        )
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    admin.send(request).await
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse(e164, None).unwrap()
+}
+
+fn key(run: &str, id: &str) -> DeliveryKey {
+    DeliveryKey {
+        run: RunId::parse(run).unwrap(),
+        recipient: RecipientKey::recipient(RecipientId::parse(id).unwrap()),
+    }
+}
+
+fn sent_as(wamid: &str) -> Terminal {
+    Terminal {
+        outcome: Outcome::Sent,
+        detail: Some(wamid.to_owned()),
+    }
+}
+
+/// A campaign of sender `wb` with an opt-out and a tag button.
+fn promo_of_wb() -> String {
+    "id: promo-b\nname: Promo\npurpose: transactional\nsender: wb\naudience:\n  \
+     default_country: DE\ntemplate:\n  name: promo\n  language: { default: en }\n  buttons:\n    \
+     - { payload: more, on_reply: { tag: interested } }\n    - { payload: stop, on_reply: opt_out }\n\
+     schedule:\n  at: 2026-11-03T09:00\n  in: recipient\nsend_window:\n  \
+     hours: { daily: \"08:00-20:00\" }\n  unknown_timezone: conservative\n"
+        .to_owned()
+}
+
+/// Schedules `promo_of_wb` and records c-1 (`+4915112345671`) as sent by `wb` as `wamid.B1`.
+async fn wb_sent_b1(admin: &Admin) -> String {
+    let created = admin
+        .post_campaign(&[
+            ("campaign", Some("c.yaml"), &promo_of_wb()),
+            ("audience", Some("people.csv"), support::AUDIENCE_CSV),
+        ])
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["sender"], "wb", "{}", created.text);
+    let run = created.json["run"].as_str().unwrap().to_owned();
+    admin
+        .state
+        .stores
+        .deliveries()
+        .finish(
+            &key(&run, "c-1"),
+            &sent_as("wamid.B1"),
+            None,
+            admin.clock.now(),
+        )
+        .await
+        .unwrap();
+    run
+}
+
+/// FINDING (medium, authentication): a status is applied by message id whatever business
+/// number the notification names. The signature is checked with the app secret of the sender
+/// whose `phone_number_id` the payload names (issue 13 §3), so that check only authenticates
+/// reports about *that* sender's messages; here a body signed with sender `wa`'s secret, under
+/// `wa`'s number, moves a delivery sent by `wb` (another Meta app, possibly another business
+/// on the same Herald). Whoever holds one app secret can rewrite every sender's delivered/read
+/// rates and turn their `sent`/`unknown` deliveries into `failed` (a `failed` 131050 also
+/// opts the phone out). `apply_status` must refuse a report whose delivery's run belongs to
+/// another sender than the change's `phone_number_id` (verdict `refused`, nothing moved).
+#[tokio::test]
+async fn a_status_signed_for_one_sender_moves_another_senders_delivery() {
+    let admin = admin().await;
+    let run = wb_sent_b1(&admin).await;
+    let at = admin.clock.now().timestamp();
+    let forged = status(PNID_A, "wamid.B1", "read", at + 5);
+    assert_eq!(
+        signed(&admin, &forged, SECRET_A).await.status,
+        StatusCode::OK
+    );
+    let counts = admin
+        .state
+        .stores
+        .deliveries()
+        .counts(&RunId::parse(&run).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.sent, counts.delivered, counts.read),
+        (1, 0, 0),
+        "a report under wa's number moved wb's delivery: {counts:?}"
+    );
+}
+
+/// FINDING (medium, authentication): same hole for button replies. A tap under sender `wa`'s
+/// number, signed with `wa`'s secret, replying to a message that `wb` sent, is traced to `wb`'s
+/// campaign and applies its `on_reply` (here an opt-out of marketing). Replies must only be
+/// matched to messages of the sender whose number received them (Meta delivers a reply to the
+/// number the message came from); anything else is `unknown_message`.
+#[tokio::test]
+async fn a_button_reply_under_one_sender_applies_another_senders_campaign() {
+    let admin = admin().await;
+    wb_sent_b1(&admin).await;
+    let at = admin.clock.now().timestamp();
+    let tap = button(
+        PNID_A,
+        "4915112345671",
+        "wamid.tap1",
+        at,
+        "stop",
+        "wamid.B1",
+    );
+    assert_eq!(signed(&admin, &tap, SECRET_A).await.status, StatusCode::OK);
+    let events = admin
+        .state
+        .stores
+        .consents()
+        .events("whatsapp", &phone("+4915112345671"))
+        .await
+        .unwrap();
+    assert!(
+        events.is_empty(),
+        "a reply under wa's number applied wb's button: {events:?}"
+    );
+}
+
+/// FINDING (low, integrity): a button reply is applied to whoever `from` names, not to the
+/// recipient of the replied-to message. Meta only lets the recipient tap a button of a message
+/// they received, so a reply whose `from` is another phone than the delivery's is not a tap on
+/// that message (a forged or misrouted event); storing a tag (or an opt-out) for a phone that
+/// never received the campaign puts it into later `where: { tags }` audiences. The engine has
+/// the delivery's phone at hand (`SentMessage::phone`) and ignores it.
+#[tokio::test]
+async fn a_button_reply_from_another_phone_tags_that_phone() {
+    let admin = admin().await;
+    wb_sent_b1(&admin).await;
+    let at = admin.clock.now().timestamp();
+    let tap = button(
+        PNID_B,
+        "4915112345679",
+        "wamid.tap2",
+        at,
+        "more",
+        "wamid.B1",
+    );
+    assert_eq!(signed(&admin, &tap, SECRET_B).await.status, StatusCode::OK);
+    let tags = admin
+        .state
+        .stores
+        .feedback()
+        .tags_for(&[phone("+4915112345679")])
+        .await
+        .unwrap();
+    assert!(
+        tags[0].is_empty(),
+        "a phone that never got the message was tagged: {:?}",
+        tags[0]
+    );
+}
+
+/// FINDING (low, interoperability): the auth scheme is matched as `Bearer ` or `bearer ` only.
+/// RFC 9110 §11.1 makes the scheme name case-insensitive, and clients and proxies do send
+/// `BEARER` (or `Bearer` followed by several spaces). Failing closed is safe, but an operator
+/// with the right token gets a 401 that says nothing about why.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let admin = support::admin().await;
+    for value in [
+        format!("BEARER {}", support::TOKEN),
+        format!("BeArEr {}", support::TOKEN),
+    ] {
+        let answer = admin
+            .send(
+                Request::get("/v1/runs")
+                    .header(header::AUTHORIZATION, value.clone())
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{value}: {}", answer.text);
+    }
+}
