@@ -294,8 +294,8 @@ async fn the_openapi_document_matches_the_webhook_answers() {
 async fn the_run_status_has_a_schema() {
     let admin = support::admin().await;
     let doc = admin.get_anonymous("/openapi.json").await;
-    let schema = &doc.json["paths"]["/v1/runs/{id}"]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"];
+    let schema = &doc.json["paths"]["/v1/runs/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
     let typed = schema.get("$ref").is_some() || schema.get("properties").is_some();
     assert!(typed, "GET /v1/runs/{{id}} 200 schema: {schema}");
 }
@@ -384,4 +384,66 @@ async fn a_second_cancel_does_not_finish_a_cancel_interrupted_on_redis() {
         counts.queued, 0,
         "deliveries of a cancelled run left queued after a second cancel: {counts:?}"
     );
+}
+
+/// FINDING (low, contract): "one JSON error shape with stable codes" does not hold for the
+/// answers axum's extractors give before a handler runs: a JSON body over
+/// `[admin] max_body_bytes` gets axum's plain-text 413 ("Failed to buffer the request body"),
+/// and an unknown query key (`GET /v1/consent/{phone}?x=1`) a plain-text 400. A client that
+/// reads `error.code` (as the OpenAPI document promises) cannot classify either.
+#[tokio::test]
+async fn every_refusal_has_the_json_error_shape() {
+    let admin = support::admin().await;
+    let huge = format!("{{\"phone\":\"{}\"}}", "1".repeat(5 * 1024 * 1024));
+    let too_large = admin.post_json("/v1/consent", &huge).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_large.code(), "payload_too_large", "{}", too_large.text);
+    let unknown_query = admin
+        .get("/v1/consent/+4915112345671?channel=whatsapp&x=1")
+        .await;
+    assert_eq!(unknown_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        unknown_query.code(),
+        "bad_request",
+        "{}",
+        unknown_query.text
+    );
+}
+
+/// FINDING (low-medium, input validation): `POST /v1/consent` stores `source` and `proof` with
+/// control characters (NUL, line breaks, ANSI escapes). They are part of the audit trail that
+/// `herald consent show` prints to an operator's terminal and `GET /v1/consent/{phone}` returns,
+/// so an API client can forge lines of the trail or inject terminal escapes; run pause reasons
+/// and stored tags already refuse control characters, consent over the API does not. Expected:
+/// 400 naming the field, nothing stored.
+#[tokio::test]
+async fn consent_source_and_proof_refuse_control_characters() {
+    let admin = support::admin().await;
+    for (field, body) in [
+        (
+            "source",
+            r#"{"phone":"+4915112345671","channel":"whatsapp","kind":"opt_out","source":"form\n2026-01-01 opt_in marketing (forged line)"}"#,
+        ),
+        (
+            "proof",
+            r#"{"phone":"+4915112345671","channel":"whatsapp","kind":"opt_out","source":"form","proof":"\u001b[2J\u0000"}"#,
+        ),
+    ] {
+        let answer = admin.post_json("/v1/consent", body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{field}: {}",
+            answer.text
+        );
+        assert!(answer.text.contains(field), "{field}: {}", answer.text);
+    }
+    let events = admin
+        .state
+        .stores
+        .consents()
+        .events("whatsapp", &phone("+4915112345671"))
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
 }
