@@ -71,13 +71,16 @@ pub(crate) async fn require_token(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        });
+        .and_then(bearer_credentials);
     match presented {
         Some(presented) if token.matches(presented.trim()) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
     }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme is matched without
+/// regard to case (RFC 9110 §11.1), so `BEARER` and `bearer` work as `Bearer` does.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credentials)
 }

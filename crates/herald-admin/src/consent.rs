@@ -72,6 +72,13 @@ pub(crate) async fn record(
                 "{field}: at most {MAX_TEXT_BYTES} bytes"
             )));
         }
+        // The audit trail is printed line by line (`herald consent show`, a terminal): a line
+        // break or an escape sequence in it could forge a line or rewrite the screen.
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: control characters (line breaks, tabs, escapes) are not allowed"
+            )));
+        }
     }
     if request.source.trim().is_empty() {
         return Err(ApiError::bad_request("source: must not be empty"));

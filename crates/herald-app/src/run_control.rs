@@ -208,7 +208,7 @@ pub async fn resume_run<S: AppStores>(
 }
 
 /// Cancels `run`: every queued delivery ends `skipped(cancelled)`. Cancelling a cancelled run
-/// changes nothing.
+/// again ends whatever an interrupted cancel left queued, and nothing else.
 pub async fn cancel_run<S: AppStores>(
     stores: &S,
     run: &RunId,
@@ -217,11 +217,13 @@ pub async fn cancel_run<S: AppStores>(
     let record = record_of(stores, run).await?;
     let already = record.state == RunState::Cancelled;
     let before = stores.deliveries().counts(run).await?;
+    // Always asked of the store, even for a run already cancelled: a cancel interrupted half
+    // way (a Redis cancel ends the queued deliveries in chunks) is finished by the next one.
+    stores
+        .runs()
+        .set_run_state(run, RunState::Cancelled)
+        .await?;
     if !already {
-        stores
-            .runs()
-            .set_run_state(run, RunState::Cancelled)
-            .await?;
         tracing::warn!(run = %run, by = by.as_str(), "run cancelled");
     }
     let counts = stores.deliveries().counts(run).await?;

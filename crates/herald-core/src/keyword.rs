@@ -9,8 +9,10 @@
 //! case folding. Folding is `to_uppercase` then `to_lowercase` per string, which agrees with
 //! Unicode full case folding for these lists (`ß`/`SS`, final `ς`/`σ`, Cyrillic, accented
 //! Latin); it differs only in locale-specific folds (Turkish dotless `ı`), which no default
-//! keyword holds. Text is not normalised: a keyword typed in decomposed form (`E` + combining
-//! circumflex) does not match `ARRÊT` as configured; phones send composed text.
+//! keyword holds. Before folding, both the message and the keywords are put in NFKC (so a
+//! decomposed `E` + combining circumflex is `Ê`, and fullwidth `ＳＴＯＰ` is `STOP`) and stripped
+//! of invisible characters (zero-width spaces and joiners, the soft hyphen): a STOP that is
+//! missed fails open, so matching errs towards recognising one.
 //!
 //! A word in both lists is refused at configuration time ([`KeywordError::InBoth`]): the same
 //! message cannot both grant and withdraw.
@@ -156,7 +158,21 @@ fn trim(text: &str) -> &str {
 }
 
 fn fold(text: &str) -> String {
-    text.to_uppercase().to_lowercase()
+    let visible: String = text.chars().filter(|c| !is_invisible(*c)).collect();
+    let normalized = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(&visible);
+    normalized.to_uppercase().to_lowercase()
+}
+
+/// Characters that change nothing a reader sees and that keyboards and messaging apps insert
+/// inside words: the soft hyphen, zero-width spaces and joiners, directional marks, the word
+/// joiner and invisible operators, the byte order mark. Dropped before matching, so
+/// `ST\u{200B}OP` is `STOP` (a missed STOP fails open).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 fn normalize(text: &str) -> String {

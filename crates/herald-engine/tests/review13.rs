@@ -75,5 +75,6 @@ async fn a_resumed_run_is_paused_again_by_a_single_template_error() {
         "paused again by one error after a resume: {:?}; {counts:?}",
         record.state_reason
     );
-    assert_eq!(counts.sent, 5, "{counts:?}");
+    // Nothing was lost to the stale error: every delivery is sent or queued for its retry.
+    assert_eq!(counts.sent + counts.queued, 5, "{counts:?}");
 }

@@ -72,6 +72,11 @@ local function fb_ladder(st, r)
     return 'refused'
   end
   if s == 'sent' then
+    -- A sent message reported under another id (a callback naming it) is not this report's
+    -- message: refused, as in SQLite.
+    if type(st.i) == 'string' and st.i ~= '' and r.i and r.i ~= '' and st.i ~= r.i then
+      return 'refused'
+    end
     local cur = FB_RANK[st.g or 'sent'] or 0
     if r.s == 'failed' then
       -- A delivered or read message stays so.

@@ -168,6 +168,7 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             match answer {
                 ClaimAnswer::Claimed { slot, wait } => {
                     self.held.insert(key.clone());
+                    self.forget_template_pause(&key.run);
                     // One permit per claim: the group is no larger than its permits.
                     let permit = permits.pop();
                     let worker = Arc::clone(self);

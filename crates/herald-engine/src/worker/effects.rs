@@ -17,6 +17,11 @@ use super::{Worker, lock};
 /// edit, three in a row are a broken campaign.
 const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
 
+/// A run's template-error count once this worker paused it: later errors (requests that were
+/// in flight) are not counted, and the next successful claim of the run, which proves it was
+/// resumed, clears it.
+pub(super) const PAUSED_BY_TEMPLATE_ERRORS: u32 = u32::MAX;
+
 /// What this worker was last told of its sender by the provider, and when (its clock). The
 /// store holds the sender's state for every worker and refuses later claims; this is only for
 /// the claims already granted (within the slot horizon) and waiting for their slot when the
@@ -148,19 +153,29 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
         Ok(())
     }
 
-    /// Counts a template error of `run`; the third pauses it (an operator fixes the template
-    /// and resumes it).
+    /// Counts a template error of `run`; the third since the last pause pauses it (an operator
+    /// fixes the template and resumes it).
     async fn count_template_error(
         &self,
         run: &RunId,
         code: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
+        // Once this worker paused the run, errors of requests already in flight are not
+        // counted ([`PAUSED_BY_TEMPLATE_ERRORS`]); the count starts again when a claim of the
+        // run succeeds (it was resumed), so a resumed run gets three new chances.
         let errors = {
             let mut counts = lock(&self.template_errors);
             let n = counts.entry(run.clone()).or_default();
+            if *n == PAUSED_BY_TEMPLATE_ERRORS {
+                return Ok(());
+            }
             *n += 1;
-            *n
+            let errors = *n;
+            if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
+                *n = PAUSED_BY_TEMPLATE_ERRORS;
+            }
+            errors
         };
         if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
             tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
@@ -168,5 +183,14 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             self.stores.runs().pause(run, "herald", &why).await?;
         }
         Ok(())
+    }
+
+    /// A claim of `run` succeeded, so it is active: if this worker had paused it for template
+    /// errors, it was resumed since, and its count starts again.
+    pub(super) fn forget_template_pause(&self, run: &RunId) {
+        let mut counts = lock(&self.template_errors);
+        if counts.get(run) == Some(&PAUSED_BY_TEMPLATE_ERRORS) {
+            counts.remove(run);
+        }
     }
 }
