@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use herald_core::clock::Clock;
 use herald_core::{ConsentKind, RunId, Scope};
 use herald_store::{
-    Consents, Deliveries, Feedback, Progress, RunState, Runs, RunCounts, Senders, Stores,
+    Consents, Deliveries, Feedback, Progress, RunCounts, RunState, Runs, Senders, Stores,
 };
 use support::whatsapp::*;
 
@@ -235,10 +235,8 @@ async fn an_unreadable_signed_notification_is_400_and_its_log_quotes_nothing_of_
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     // An error code that is a string (a phone number, here): serde's message would quote it.
-    let body = failed("wamid.L1", 1, 0, "4915112345679").replace(
-        r#""code":1,"#,
-        r#""code":"4915112345679","#,
-    );
+    let body = failed("wamid.L1", 1, 0, "4915112345679")
+        .replace(r#""code":1,"#, r#""code":"4915112345679","#);
     let answer = signed(&admin, &body).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
     let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

@@ -16,8 +16,7 @@ use herald_core::clock::Clock;
 use herald_core::{Outcome, RunId};
 use herald_engine::worker::Worker;
 use herald_store::{
-    Consents, Deliveries, Feedback, Progress, StoreTime, Stores, Terminal, WorkScope,
-    WorkerId,
+    Consents, Deliveries, Feedback, Progress, StoreTime, Stores, Terminal, WorkScope, WorkerId,
 };
 use herald_testkit::TokioClock;
 use support::whatsapp::*;

@@ -129,7 +129,10 @@ pub async fn apply_late_failure<S: Stores>(
                 Ok(FailureEffect::OptedOut)
             }
             None => {
-                tracing::warn!(code, "failed status without a usable recipient phone: no opt-out recorded");
+                tracing::warn!(
+                    code,
+                    "failed status without a usable recipient phone: no opt-out recorded"
+                );
                 Ok(FailureEffect::Unresolved)
             }
         },
@@ -139,7 +142,10 @@ pub async fn apply_late_failure<S: Stores>(
                 Ok(FailureEffect::SenderBlocked)
             }
             None => {
-                tracing::warn!(code, "failed status asks to block a sender no configured sender is: not blocked");
+                tracing::warn!(
+                    code,
+                    "failed status asks to block a sender no configured sender is: not blocked"
+                );
                 Ok(FailureEffect::Unresolved)
             }
         },
@@ -150,7 +156,10 @@ pub async fn apply_late_failure<S: Stores>(
                 Ok(FailureEffect::RunPaused)
             }
             None => {
-                tracing::warn!(code, "failed status asks to pause a run Herald cannot find: not paused");
+                tracing::warn!(
+                    code,
+                    "failed status asks to pause a run Herald cannot find: not paused"
+                );
                 Ok(FailureEffect::Unresolved)
             }
         },
@@ -170,7 +179,14 @@ pub async fn record_failed_status<S: Stores>(
 ) -> Result<Classification, StoreError> {
     let classification = classify_code(code, None);
     if let Classification::OptOut { .. } = classification {
-        record_opt_out(stores, consent_channel, phone, &code.to_string(), occurred_at).await?;
+        record_opt_out(
+            stores,
+            consent_channel,
+            phone,
+            &code.to_string(),
+            occurred_at,
+        )
+        .await?;
     }
     Ok(classification)
 }

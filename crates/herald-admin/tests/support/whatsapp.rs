@@ -128,7 +128,6 @@ pub const PROMO: &str = "id: promo\nname: Promo\npurpose: transactional\naudienc
     - { payload: nothing }\nschedule:\n  at: 2026-11-03T09:00\n  in: recipient\nsend_window:\n  \
     hours: { daily: \"08:00-20:00\" }\n  unknown_timezone: conservative\n";
 
-
 /// A `failed` status with Meta's error `code`, for the message `wamid` sent to `recipient`
 /// (digits, as Meta writes them).
 pub fn failed(wamid: &str, code: i64, at: i64, recipient: &str) -> String {
