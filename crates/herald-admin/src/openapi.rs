@@ -47,8 +47,11 @@ impl Modify for Webhooks {
             .summary(Some("Meta's verification challenge"))
             .response("200", ResponseBuilder::new().description("The challenge"))
             .response(
-                "401",
-                ResponseBuilder::new().description("Wrong verify token"),
+                "403",
+                ResponseBuilder::new().description(
+                    "Wrong or missing verify token, mode other than `subscribe`, or no verify \
+                     token configured",
+                ),
             )
             .build();
         let receive = OperationBuilder::new()
@@ -58,8 +61,21 @@ impl Modify for Webhooks {
             ))
             .response("200", ResponseBuilder::new().description("Received"))
             .response(
+                "400",
+                ResponseBuilder::new().description(
+                    "Signed by a configured app secret, but not a notification Herald can read",
+                ),
+            )
+            .response(
                 "401",
-                ResponseBuilder::new().description("Missing or wrong signature"),
+                ResponseBuilder::new().description(
+                    "Missing or wrong signature, or a phone_number_id no WhatsApp sender has",
+                ),
+            )
+            .response(
+                "503",
+                ResponseBuilder::new()
+                    .description("Store unavailable: nothing acknowledged, Meta retries later"),
             )
             .build();
         let mut item = PathItem::new(HttpMethod::Get, verify);

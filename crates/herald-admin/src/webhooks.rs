@@ -17,7 +17,9 @@
 //!   idempotent: the status ladder, consent events deduplicated by content).
 //!
 //! Every request and every event is counted in `herald_webhook_events_total{kind, verdict}`,
-//! with bounded label values and never a phone number.
+//! with bounded label values and never a phone number; a `failed` status whose code did
+//! something beyond its delivery is also counted as kind `failed_status` with the effect
+//! (`opted_out`, `sender_blocked`, `run_paused`, `unresolved`).
 
 use std::collections::HashMap;
 
@@ -31,6 +33,7 @@ use herald_app::config::ChannelKind;
 use herald_channel::whatsapp::inbound::{MAX_BODY_BYTES, Notification, parse_notification};
 use herald_channel::whatsapp::verify_hub_signature;
 use herald_engine::feedback::{Verdict, apply_message, apply_status};
+use herald_engine::statuses::FailureEffect;
 use herald_store::StoreError;
 use subtle::ConstantTimeEq;
 
@@ -191,7 +194,14 @@ fn authenticate(
     let notification = match parse_notification(body) {
         Ok(notification) => notification,
         Err(error) if signed_by_any() => {
-            tracing::warn!(%error, "signed WhatsApp notification Herald cannot read");
+            // serde's message can quote a value of the body (a phone, a text): only where
+            // and what kind above debug.
+            tracing::warn!(
+                category = error.category(),
+                location = %error.location(),
+                "signed WhatsApp notification Herald cannot read"
+            );
+            tracing::debug!(%error, "the unreadable notification's parse error");
             return Err(Refusal::Unreadable);
         }
         Err(_) => return Err(Refusal::BadSignature),
@@ -219,18 +229,22 @@ async fn apply(state: &AdminState, notification: &Notification) -> Result<(), St
         StoreError::Conflict(format!("webhook keywords: {error}"))
     })?;
     for change in &notification.changes {
-        let consent_channel = state
-            .settings
-            .senders
-            .values()
-            .find(|s| s.phone_number_id.as_deref() == Some(change.phone_number_id.as_str()))
-            .map(|s| s.consent_channel())
+        let sender = state.settings.senders.iter().find(|(_, s)| {
+            s.channel == ChannelKind::Whatsapp
+                && s.phone_number_id.as_deref() == Some(change.phone_number_id.as_str())
+        });
+        let consent_channel = sender
+            .map(|(_, s)| s.consent_channel())
             .unwrap_or_else(herald_core::ConsentChannel::whatsapp);
         let channel = consent_channel.as_str();
+        let sender = sender.map(|(name, _)| name.as_str());
         for status in &change.statuses {
             let now = state.clock.now();
-            let verdict = apply_status(&state.stores, channel, status, now).await?;
-            record("status", verdict);
+            let outcome = apply_status(&state.stores, channel, sender, status, now).await?;
+            record("status", outcome.verdict);
+            if outcome.effect != FailureEffect::None {
+                count("failed_status", outcome.effect.as_str());
+            }
         }
         for message in &change.messages {
             let now = state.clock.now();

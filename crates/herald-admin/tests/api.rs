@@ -2,7 +2,10 @@
 
 mod support;
 
-use axum::http::StatusCode;
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use support::{AUDIENCE_CSV, admin, admin_with, campaign};
 
@@ -22,30 +25,93 @@ async fn health_metrics_and_openapi_need_no_token() {
     let doc = admin.get_anonymous("/openapi.json").await;
     assert_eq!(doc.status, StatusCode::OK);
     assert!(doc.json["openapi"].as_str().unwrap().starts_with("3."));
-    let paths = doc.json["paths"].as_object().unwrap();
-    for path in [
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-        "/webhooks/whatsapp",
-        "/v1/campaigns",
-        "/v1/runs",
-        "/v1/runs/{id}",
-        "/v1/runs/{id}/pause",
-        "/v1/runs/{id}/resume",
-        "/v1/runs/{id}/cancel",
-        "/v1/senders",
-        "/v1/senders/{name}/resume",
-        "/v1/consent",
-        "/v1/consent/{phone}",
-    ] {
-        assert!(
-            paths.contains_key(path),
-            "{path} missing from /openapi.json"
-        );
+    // It parses as an OpenAPI 3 document, and its operations are exactly the routes served.
+    let parsed: utoipa::openapi::OpenApi = serde_json::from_str(&doc.text).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in &parsed.paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+            ("TRACE", &item.trace),
+        ];
+        for (method, operation) in operations {
+            if operation.is_some() {
+                documented.insert((method.to_owned(), path.clone()));
+            }
+        }
     }
-    assert!(paths["/webhooks/whatsapp"].get("post").is_some());
+    let served: BTreeSet<(String, String)> = herald_admin::ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(documented, served);
+    let webhook = &parsed.paths.paths["/webhooks/whatsapp"];
+    let codes = |operation: &Option<utoipa::openapi::path::Operation>| -> Vec<String> {
+        operation
+            .as_ref()
+            .unwrap()
+            .responses
+            .responses
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(codes(&webhook.get), ["200", "403"]);
+    assert_eq!(codes(&webhook.post), ["200", "400", "401", "503"]);
+}
+
+/// Every route of [`herald_admin::ROUTES`] is served (no "no such route", no 405), and no
+/// other method is on its path.
+#[tokio::test]
+async fn every_listed_route_is_served_and_no_other_method() {
+    let admin = admin().await;
+    let concrete = |path: &str| {
+        path.replace("{id}", "no-such-run")
+            .replace("{name}", "no-such-sender")
+            .replace("{phone}", "%2B4915112345671")
+    };
+    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    for (method, path) in herald_admin::ROUTES {
+        let request = support::authorized(
+            Request::builder()
+                .method(*method)
+                .uri(concrete(path))
+                .header("content-type", "application/json"),
+        )
+        .body(Body::empty())
+        .unwrap();
+        let answer = admin.send(request).await;
+        assert_ne!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert!(
+            answer.json["error"]["message"] != "no such route",
+            "{method} {path}: {}",
+            answer.text
+        );
+        for other in methods {
+            if herald_admin::ROUTES.contains(&(other, path)) {
+                continue;
+            }
+            let request = support::authorized(Request::builder().method(other).uri(concrete(path)))
+                .body(Body::empty())
+                .unwrap();
+            let answer = admin.send(request).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{other} {path}: {}",
+                answer.text
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -3,129 +3,24 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use chrono::{DateTime, TimeZone, Utc};
+use axum::http::StatusCode;
+use chrono::{TimeZone, Utc};
 use herald_admin::AdminState;
 use herald_app::channel::AnyChannel;
 use herald_app::metrics::Metrics;
 use herald_channel::whatsapp::{callback_data, hub_signature};
 use herald_core::clock::Clock;
-use herald_core::{Outcome, PhoneNumber, RecipientId, RecipientKey, RunId};
+use herald_core::{Outcome, RunId};
 use herald_engine::worker::Worker;
 use herald_store::{
-    Consents, Deliveries, DeliveryKey, Feedback, Progress, StoreTime, Stores, Terminal, WorkScope,
-    WorkerId,
+    Consents, Deliveries, Feedback, Progress, StoreTime, Stores, Terminal, WorkScope, WorkerId,
 };
 use herald_testkit::TokioClock;
-use support::{Admin, Answer, admin_with, settings};
-
-const PNID: &str = "106540352242922";
-const APP_SECRET: &str = "meta-app-secret-1";
-const VERIFY: &str = "verify-me-please";
-
-/// A WhatsApp sender whose webhooks the admin takes (its channel is never built here).
-const WHATSAPP: &str = "[admin]\ntoken_env = \"HERALD_ADMIN_TOKEN\"\n\n\
-    [webhooks]\nverify_token_env = \"WA_VERIFY\"\n\n\
-    [senders.wa]\nchannel = \"whatsapp\"\nphone_number_id = \"106540352242922\"\n\
-    token_env = \"WA_TOKEN\"\napp_secret_env = \"WA_APP_SECRET\"\n";
-
-fn env() -> BTreeMap<String, String> {
-    let mut env = support::env();
-    env.insert("WA_APP_SECRET".into(), APP_SECRET.into());
-    env.insert("WA_VERIFY".into(), VERIFY.into());
-    env.insert("WA_TOKEN".into(), "a-token-long-enough-0123".into());
-    env
-}
-
-async fn admin() -> Admin {
-    support::admin_with_env(WHATSAPP, env()).await
-}
-
-fn envelope(value: &str) -> String {
-    format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PNID}"}},{value}}}}}]}}]}}"#
-    )
-}
-
-fn text(from: &str, id: &str, at: i64, body: &str) -> String {
-    envelope(&format!(
-        r#""contacts":[{{"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"{id}","timestamp":"{at}","type":"text","text":{{"body":{}}}}}]"#,
-        serde_json::to_string(body).unwrap()
-    ))
-}
-
-fn button(from: &str, id: &str, at: i64, payload: &str, context: &str) -> String {
-    envelope(&format!(
-        r#""messages":[{{"from":"{from}","id":"{id}","timestamp":"{at}","type":"button","context":{{"from":"15550783881","id":"{context}"}},"button":{{"payload":"{payload}","text":"x"}}}}]"#
-    ))
-}
-
-fn status(wamid: &str, status: &str, at: i64, callback: Option<&str>) -> String {
-    let callback = callback
-        .map(|c| {
-            format!(
-                r#","biz_opaque_callback_data":{}"#,
-                serde_json::to_string(c).unwrap()
-            )
-        })
-        .unwrap_or_default();
-    envelope(&format!(
-        r#""statuses":[{{"id":"{wamid}","status":"{status}","timestamp":"{at}","recipient_id":"4915112345672","pricing":{{"billable":true}}{callback}}}]"#
-    ))
-}
-
-async fn post(admin: &Admin, body: &str, signature: Option<String>) -> Answer {
-    let mut request =
-        Request::post("/webhooks/whatsapp").header("content-type", "application/json");
-    if let Some(signature) = signature {
-        request = request.header("x-hub-signature-256", signature);
-    }
-    admin
-        .send(request.body(Body::from(body.to_owned())).unwrap())
-        .await
-}
-
-async fn signed(admin: &Admin, body: &str) -> Answer {
-    post(
-        admin,
-        body,
-        Some(hub_signature(APP_SECRET, body.as_bytes())),
-    )
-    .await
-}
-
-fn unix(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse(e164, None).unwrap()
-}
-
-fn key(run: &str, id: &str) -> DeliveryKey {
-    DeliveryKey {
-        run: RunId::parse(run).unwrap(),
-        recipient: RecipientKey::recipient(RecipientId::parse(id).unwrap()),
-    }
-}
-
-/// Stores the helper campaign (three recipients, deferred to tomorrow's window) and returns
-/// its run id.
-async fn campaign_run(admin: &Admin, yaml: &str, csv: &str) -> String {
-    let created = admin
-        .post_campaign(&[
-            ("campaign", Some("c.yaml"), yaml),
-            ("audience", Some("people.csv"), csv),
-        ])
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    created.json["run"].as_str().unwrap().to_owned()
-}
+use support::whatsapp::*;
+use support::{Admin, admin_with, settings};
 
 #[tokio::test]
 async fn the_subscription_challenge_needs_the_verify_token() {
@@ -393,19 +288,6 @@ async fn statuses_climb_the_ladder_once_in_any_order_and_resolve_unknowns() {
         "{text}"
     );
 }
-
-fn sent_as(wamid: &str) -> Terminal {
-    Terminal {
-        outcome: Outcome::Sent,
-        detail: Some(wamid.to_owned()),
-    }
-}
-
-const PROMO: &str = "id: promo\nname: Promo\npurpose: transactional\naudience:\n  \
-    default_country: DE\ntemplate:\n  name: promo\n  language: { default: en }\n  buttons:\n    \
-    - { payload: more, on_reply: { tag: interested } }\n    - { payload: stop, on_reply: opt_out }\n    \
-    - { payload: nothing }\nschedule:\n  at: 2026-11-03T09:00\n  in: recipient\nsend_window:\n  \
-    hours: { daily: \"08:00-20:00\" }\n  unknown_timezone: conservative\n";
 
 #[tokio::test]
 async fn button_replies_tag_or_opt_out_and_tags_count_in_a_later_where() {

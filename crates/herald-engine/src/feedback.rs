@@ -13,7 +13,7 @@ mod message;
 mod status;
 
 pub use message::apply_message;
-pub use status::apply_status;
+pub use status::{StatusOutcome, apply_status};
 
 /// What one status or message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +48,8 @@ pub enum Verdict {
     UnknownMessage,
     /// A button payload the campaign does not define.
     UnknownButton,
+    /// A button reply from a number the replied-to message was not sent to: ignored.
+    Foreign,
     /// The sender's number is not a valid phone number.
     InvalidPhone,
     /// A message type or status value Herald does not act on.
@@ -73,6 +75,7 @@ impl Verdict {
             Verdict::DatedAhead => "dated_ahead",
             Verdict::UnknownMessage => "unknown_message",
             Verdict::UnknownButton => "unknown_button",
+            Verdict::Foreign => "foreign",
             Verdict::InvalidPhone => "invalid_phone",
             Verdict::Ignored => "ignored",
         }

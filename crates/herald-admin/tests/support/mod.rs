@@ -18,6 +18,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub mod whatsapp;
+
 pub const TOKEN: &str = "s3cret-token";
 
 /// A router and what it runs on.

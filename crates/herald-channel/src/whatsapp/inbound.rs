@@ -32,8 +32,19 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     /// Not JSON, or a field Herald uses has the wrong type or is missing.
-    #[error("invalid WhatsApp notification: {0}")]
-    Invalid(String),
+    #[error("invalid WhatsApp notification at line {line} column {column}: {message}")]
+    Invalid {
+        /// serde's category: `syntax`, `data` (a wrong type or a missing field), `eof`.
+        category: &'static str,
+        /// Where in the body.
+        line: usize,
+        /// Where in the body.
+        column: usize,
+        /// serde's message, which can quote a value of the body (a phone number, a text):
+        /// log it at debug only ([`PayloadError::category`] and [`PayloadError::location`]
+        /// are safe at any level).
+        message: String,
+    },
     /// `object` is not `whatsapp_business_account`.
     #[error(
         "invalid WhatsApp notification: object is {0:?}, expected \"whatsapp_business_account\""
@@ -55,6 +66,29 @@ pub enum PayloadError {
         /// Why.
         reason: &'static str,
     },
+}
+
+impl PayloadError {
+    /// What kind of problem, as a bounded label that quotes nothing from the body.
+    pub fn category(&self) -> &'static str {
+        match self {
+            PayloadError::Invalid { category, .. } => category,
+            PayloadError::Object(_) => "object",
+            PayloadError::TooMany { .. } => "too_many",
+            PayloadError::Field { .. } => "field",
+        }
+    }
+
+    /// Where: the field's path, the list's name, or the line and column, without any value
+    /// from the body (safe to log above debug; the `Display` form is not).
+    pub fn location(&self) -> String {
+        match self {
+            PayloadError::Invalid { line, column, .. } => format!("line {line} column {column}"),
+            PayloadError::Object(_) => "object".to_owned(),
+            PayloadError::TooMany { field, .. } => (*field).to_owned(),
+            PayloadError::Field { field, .. } => field.clone(),
+        }
+    }
 }
 
 /// One notification: the changes of every entry, in order.
@@ -176,7 +210,17 @@ pub fn parse_notification(body: &[u8]) -> Result<Notification, PayloadError> {
         });
     }
     let raw: raw::Notification =
-        serde_json::from_slice(body).map_err(|error| PayloadError::Invalid(error.to_string()))?;
+        serde_json::from_slice(body).map_err(|error| PayloadError::Invalid {
+            category: match error.classify() {
+                serde_json::error::Category::Io => "io",
+                serde_json::error::Category::Syntax => "syntax",
+                serde_json::error::Category::Data => "data",
+                serde_json::error::Category::Eof => "eof",
+            },
+            line: error.line(),
+            column: error.column(),
+            message: error.to_string(),
+        })?;
     if raw.object != "whatsapp_business_account" {
         return Err(PayloadError::Object(raw.object));
     }

@@ -20,7 +20,8 @@ use super::{Verdict, phone};
 ///   §2), source `keyword:<word as configured>`, proof the message id. An opt-in dated more
 ///   than 5 minutes ahead of `now` is refused like any other; an opt-out is dated no later
 ///   than `now` (it counts from the earlier of the two anyway, and must not be lost).
-/// - A button: `on_reply: opt_out` is opt_out(marketing), source `button`, proof the message
+/// - A button, only from the phone the replied-to message went to (else [`Verdict::Foreign`]):
+///   `on_reply: opt_out` is opt_out(marketing), source `button`, proof the message
 ///   id; `{ tag: x }` stores `x` for the phone.
 pub async fn apply_message<S: Stores>(
     stores: &S,
@@ -81,6 +82,13 @@ async fn button<S: Stores>(
         tracing::info!(wamid = %replied_to, "button reply to a message Herald has no record of");
         return Ok(Verdict::UnknownMessage);
     };
+    // Fail closed: only the phone the message went to may act on its buttons. Another number
+    // naming it (a forwarded message, a forged context id) must not opt someone else out or
+    // tag them; the reply is counted and ignored.
+    if sent.phone != from {
+        tracing::warn!(run = %sent.key.run, wamid = %replied_to, "button reply from a number the message was not sent to: ignored");
+        return Ok(Verdict::Foreign);
+    }
     let Some(record) = stores.runs().run(&sent.key.run).await? else {
         return Ok(Verdict::UnknownMessage);
     };

@@ -1,21 +1,19 @@
 //! What a provider's answer asks beyond the delivery's own outcome, acted on by its type
 //! ([`ProviderAction`], [`herald_channel::ThrottleScope`]): a throttle or a block of the whole
 //! sender, recorded in the store for every worker of it; an opt-out, recorded as consent; a
-//! template error, which repeated pauses the run.
+//! template error, which repeated pauses the run. The effects themselves are
+//! [`crate::statuses`]'s, shared with a late `failed` status.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use herald_channel::{Channel, ProviderAction};
-use herald_core::{ConsentEvent, ConsentKind, Outcome, PhoneNumber, RunId, Scope};
-use herald_store::{Consents, Delivery, Runs, Senders, StoreError, StoredConsent, Stores};
+use herald_core::{Outcome, RunId};
+use herald_store::{Delivery, Senders, StoreError, Stores};
 
 use super::send::Answered;
 use super::{Worker, lock};
-
-/// Template errors tolerated per run before it is paused: one can be a race with a template
-/// edit, three in a row are a broken campaign.
-const TEMPLATE_ERRORS_BEFORE_PAUSE: u32 = 3;
+use crate::statuses::{self, TEMPLATE_ERRORS_BEFORE_PAUSE};
 
 /// A run's template-error count once this worker paused it: later errors (requests that were
 /// in flight) are not counted, and the next successful claim of the run, which proves it was
@@ -91,10 +89,15 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             Some(ProviderAction::OptOut) => {
                 // The recipient stopped promotions: never again for marketing, whatever
                 // campaign. The delivery fails with the provider's code either way.
-                let failure = self
-                    .record_opt_out(&delivery.recipient.phone, &code, now)
-                    .await
-                    .err();
+                let failure = statuses::record_opt_out(
+                    &*self.stores,
+                    self.consent_channel.as_str(),
+                    &delivery.recipient.phone,
+                    &code,
+                    now,
+                )
+                .await
+                .err();
                 Answered {
                     change: self.finish(key, Outcome::Failed { code }, Some(detail), owner),
                     failure,
@@ -103,14 +106,11 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             Some(ProviderAction::BlockSender) => {
                 // Not accepted: the delivery goes back to the queue, due at once; the sender's
                 // block keeps every worker from claiming it until an operator resumes it.
-                tracing::error!(sender = %self.scope.sender, %code, reason = %detail, "the provider blocked the sender; every worker of it stops claiming until `herald resume --sender`");
                 lock(&self.told).blocked_at = Some(now);
-                let failure = self
-                    .stores
-                    .senders()
-                    .block(&self.scope.sender, &code, &detail, now)
-                    .await
-                    .err();
+                let failure =
+                    statuses::block_sender(&*self.stores, &self.scope.sender, &code, &detail, now)
+                        .await
+                        .err();
                 Answered {
                     change: self.requeue(key, now, None),
                     failure,
@@ -128,29 +128,6 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
                 }
             }
         }
-    }
-
-    async fn record_opt_out(
-        &self,
-        phone: &PhoneNumber,
-        code: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        tracing::warn!(phone = %phone, code = %code, "provider reports the recipient opted out of marketing; recorded");
-        let event = ConsentEvent {
-            kind: ConsentKind::OptOut,
-            scope: Scope::Marketing,
-            occurred_at: now,
-            source: format!("webhook:{code}"),
-            proof: None,
-        };
-        let stored = StoredConsent {
-            channel: self.consent_channel.to_string(),
-            phone: phone.clone(),
-            event,
-        };
-        self.stores.consents().append(&[stored], now).await?;
-        Ok(())
     }
 
     /// Counts a template error of `run`; the third since the last pause pauses it (an operator
@@ -178,9 +155,8 @@ impl<S: Stores, C: Channel + 'static> Worker<S, C> {
             errors
         };
         if errors >= TEMPLATE_ERRORS_BEFORE_PAUSE {
-            tracing::error!(run = %run, code = %code, reason = %reason, "template rejected repeatedly; pausing the run");
             let why = format!("template rejected {errors} times (code {code}): {reason}");
-            self.stores.runs().pause(run, "herald", &why).await?;
+            statuses::pause_for_template(&*self.stores, run, code, &why).await?;
         }
         Ok(())
     }
