@@ -241,7 +241,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Vec<StoredCampaign>>> {
     let limit = crate::limit::limit(&query)?;
     let mut records = state.stores.runs().runs().await?;
-    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    records.sort_by_key(|record| std::cmp::Reverse(record.created_at));
     records.truncate(limit);
     let mut by_campaign: BTreeMap<String, Vec<StoredRun>> = BTreeMap::new();
     for record in records {

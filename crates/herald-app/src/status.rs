@@ -161,7 +161,7 @@ pub async fn status_in<S: AppStores>(
         }
         Which::Newest(limit) => {
             let mut records = stores.runs().runs().await?;
-            records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            records.sort_by_key(|record| std::cmp::Reverse(record.created_at));
             records.truncate(*limit);
             records
         }
