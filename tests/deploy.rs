@@ -87,14 +87,17 @@ fn every_herald_command_line_in_deploy_parses_with_the_real_cli() {
             let role = match cli.command {
                 cli::Command::Scheduler(_) => "scheduler",
                 cli::Command::Worker(_) => "worker",
+                cli::Command::Admin(_) => "admin",
                 _ => "other",
             };
             *parsed.entry(role.to_owned()).or_default() += 1;
         }
     }
-    // Dockerfile CMD + two compose workers + the systemd template; compose + systemd schedulers.
+    // Dockerfile CMD + two compose workers + the systemd template; compose + systemd schedulers;
+    // compose + systemd admins.
     assert_eq!(parsed.get("worker"), Some(&4), "{parsed:?}");
     assert_eq!(parsed.get("scheduler"), Some(&2), "{parsed:?}");
+    assert_eq!(parsed.get("admin"), Some(&2), "{parsed:?}");
     assert_eq!(parsed.get("other"), None, "{parsed:?}");
 }
 
