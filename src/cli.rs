@@ -83,7 +83,8 @@ pub(crate) enum Command {
     /// finish and are recorded, then it exits 0.
     Worker(WorkerArgs),
     /// Scheduler and worker in one process: expand the campaigns given, then work every active
-    /// run of the configured senders until SIGTERM or Ctrl-C.
+    /// run of the configured senders until SIGTERM or Ctrl-C. With `[admin] listen` set it also
+    /// serves the admin API and the WhatsApp webhooks there (stopped when the worker fails).
     Serve(ServeArgs),
     /// The admin HTTP API alone (campaigns, runs, senders, consent, /healthz, /readyz,
     /// /metrics, /openapi.json, the WhatsApp webhooks) on `[admin] listen` (default

@@ -87,14 +87,17 @@ fn every_herald_command_line_in_deploy_parses_with_the_real_cli() {
             let role = match cli.command {
                 cli::Command::Scheduler(_) => "scheduler",
                 cli::Command::Worker(_) => "worker",
+                cli::Command::Admin(_) => "admin",
                 _ => "other",
             };
             *parsed.entry(role.to_owned()).or_default() += 1;
         }
     }
-    // Dockerfile CMD + two compose workers + the systemd template; compose + systemd schedulers.
+    // Dockerfile CMD + two compose workers + the systemd template; compose + systemd schedulers;
+    // compose + systemd admins.
     assert_eq!(parsed.get("worker"), Some(&4), "{parsed:?}");
     assert_eq!(parsed.get("scheduler"), Some(&2), "{parsed:?}");
+    assert_eq!(parsed.get("admin"), Some(&2), "{parsed:?}");
     assert_eq!(parsed.get("other"), None, "{parsed:?}");
 }
 
@@ -112,10 +115,42 @@ fn the_deploy_config_loads_with_the_real_loader_and_names_redis() {
         store.redis_password_env.as_deref(),
         Some("HERALD_REDIS_PASSWORD")
     );
+    // The admin listens beyond loopback only with a token; the workers serve /metrics.
+    assert!(settings.admin.listen.is_some(), "[admin] listen");
+    assert_eq!(
+        settings.admin.token_env.as_deref(),
+        Some("HERALD_ADMIN_TOKEN")
+    );
+    assert!(settings.metrics.listen.is_some(), "[metrics] listen");
+    assert!(
+        settings.webhooks.verify_token_env.is_some(),
+        "[webhooks] verify_token_env"
+    );
+    for sender in settings.senders.values() {
+        if sender.phone_number_id.is_some() {
+            assert!(sender.app_secret_env.is_some(), "app_secret_env");
+        }
+    }
     // The sample config beside it loads too.
     let sample = deploy().join("herald.toml.sample");
     herald_app::Settings::load(Some(&sample), &BTreeMap::new())
         .unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
+}
+
+/// Compose and systemd both run the admin API (`herald admin`) beside the workers.
+#[test]
+fn compose_and_systemd_run_the_admin() {
+    for file in ["docker-compose.yml", "systemd/herald-admin.service"] {
+        let path = deploy().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let commands = herald_commands(&path, &text);
+        assert!(
+            commands
+                .iter()
+                .any(|argv| argv.iter().any(|a| a == "admin")),
+            "{file}: no `herald admin` in {commands:?}"
+        );
+    }
 }
 
 /// Compose runs Redis with the persistence Herald requires (it refuses one without AOF).

@@ -103,8 +103,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// The one shutdown of a process: Ctrl-C (SIGINT) or SIGTERM triggers it. In-flight requests
 /// then finish and are recorded before the command returns. Must be called inside the runtime.
 pub(crate) fn shutdown_on_signals() -> herald_engine::Shutdown {
+    signal_on_signals().subscribe()
+}
+
+/// The shutdown [`shutdown_on_signals`] listens to, kept so the process can also trigger it
+/// itself (`serve` stops its admin API when its worker fails).
+pub(crate) fn signal_on_signals() -> herald_engine::ShutdownSignal {
     let signal = herald_engine::ShutdownSignal::new();
-    let shutdown = signal.subscribe();
+    let handle = signal.clone();
     tokio::spawn(async move {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -126,5 +132,5 @@ pub(crate) fn shutdown_on_signals() -> herald_engine::Shutdown {
         tracing::info!("stopping: the requests in flight finish and are recorded");
         signal.trigger();
     });
-    shutdown
+    handle
 }

@@ -11,7 +11,7 @@ use crate::cli::ServeArgs;
 use crate::commands::admin::admin_state;
 use crate::commands::scheduler::{load_all, write_scheduled};
 use crate::commands::worker::{options, work_until_stopped, write_reports};
-use crate::commands::{Failure, environment, runtime, settings, shutdown_on_signals};
+use crate::commands::{Failure, environment, runtime, settings, signal_on_signals};
 use crate::output::Output;
 
 pub(crate) fn run(
@@ -29,7 +29,8 @@ pub(crate) fn run(
     let runtime = runtime()?;
     let stores = Arc::new(runtime.block_on(herald_app::open_store(&settings, &env))?);
     let reports = runtime.block_on(async {
-        let shutdown = shutdown_on_signals();
+        let signal = signal_on_signals();
+        let shutdown = signal.subscribe();
         // The admin is bound before anything is scheduled, so a port in use or a missing token
         // stops the process before it sends; it then serves until the same shutdown.
         let admin = match settings.admin.listen {
@@ -60,6 +61,12 @@ pub(crate) fn run(
         }
         out.finish()?;
         let reports = work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await;
+        if reports.is_err() {
+            // The worker failed: stop the admin too (else it, and /healthz, would stay up until
+            // a SIGTERM nobody sends), then exit with the worker's error.
+            tracing::error!("the worker failed: stopping the admin API");
+            signal.trigger();
+        }
         if let Some(admin) = admin {
             match admin.await {
                 Ok(Ok(())) => {}

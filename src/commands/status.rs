@@ -116,7 +116,7 @@ fn write_run(out: &mut Output, run: &RunStatus) -> Result<(), OutputError> {
     }
     write_counts(out, counts)?;
     write_waits(out, waits)?;
-    for (owner, n) in in_flight {
+    for (owner, n) in in_flight.iter().flatten() {
         writeln!(out, "  in flight  {n} claimed by worker {owner}")?;
     }
     writeln!(out)?;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, RawQuery, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_app::schedule::{CampaignFile, schedule};
@@ -227,12 +227,24 @@ pub struct StoredRun {
     pub source: String,
 }
 
-/// Every stored campaign with its runs.
+/// The stored campaigns of the newest runs (`?limit=` runs, default 100, at most 1000), each
+/// with those of its runs, newest campaign first. Never the campaign text (a list stays small;
+/// the run's own record has it).
 #[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", security(("bearer" = [])),
-    responses((status = 200, body = Vec<StoredCampaign>), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AdminState>) -> ApiResult<Json<Vec<StoredCampaign>>> {
+    params(("limit" = Option<usize>, Query, description = "How many runs, newest first \
+        (default 100, at most 1000)")),
+    responses((status = 200, body = Vec<StoredCampaign>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    query: RawQuery,
+) -> ApiResult<Json<Vec<StoredCampaign>>> {
+    let limit = crate::limit::limit(&query)?;
+    let mut records = state.stores.runs().runs().await?;
+    records.sort_by_key(|record| std::cmp::Reverse(record.created_at));
+    records.truncate(limit);
     let mut by_campaign: BTreeMap<String, Vec<StoredRun>> = BTreeMap::new();
-    for record in state.stores.runs().runs().await? {
+    for record in records {
         by_campaign
             .entry(record.run.campaign.to_string())
             .or_default()
@@ -245,15 +257,16 @@ pub(crate) async fn list(State(state): State<AdminState>) -> ApiResult<Json<Vec<
                 source: record.run.source,
             });
     }
-    Ok(Json(
-        by_campaign
-            .into_iter()
-            .map(|(campaign, mut runs)| {
-                runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
-                StoredCampaign { campaign, runs }
-            })
-            .collect(),
-    ))
+    let mut campaigns: Vec<StoredCampaign> = by_campaign
+        .into_iter()
+        .map(|(campaign, mut runs)| {
+            runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
+            StoredCampaign { campaign, runs }
+        })
+        .collect();
+    // Newest first: by each campaign's newest run.
+    campaigns.sort_by_key(|c| std::cmp::Reverse(c.runs.first().map(|run| run.created_at)));
+    Ok(Json(campaigns))
 }
 
 /// A part's file name as a plain name (no directory, no `..`): it becomes a file in the

@@ -2,14 +2,10 @@
 //! none of them holds personal data).
 
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::response::Response;
 use herald_store::{Senders, Stores};
 
 use crate::{AdminState, ApiResult};
-
-/// The Prometheus text exposition format's content type.
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health",
@@ -36,13 +32,11 @@ pub(crate) async fn readyz(State(state): State<AdminState>) -> ApiResult<&'stati
     }
 }
 
-/// The process's metrics, Prometheus text format 0.0.4.
+/// The process's metrics, Prometheus text format 0.0.4: the same answer as the `[metrics]
+/// listen` listener's ([`herald_app::metrics_listener::response`]).
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text", body = String,
-        content_type = "text/plain; version=0.0.4")))]
-pub(crate) async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
-        state.metrics.render(),
-    )
+        content_type = "text/plain; version=0.0.4; charset=utf-8")))]
+pub(crate) async fn metrics(State(state): State<AdminState>) -> Response {
+    herald_app::metrics_listener::response(&state.metrics)
 }

@@ -20,6 +20,7 @@ pub mod consent;
 pub mod error;
 mod health;
 mod json;
+pub mod limit;
 pub mod openapi;
 pub mod runs;
 pub mod senders;
@@ -33,7 +34,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::{ApiError, ApiResult, ErrorCode};
-pub use health::PROMETHEUS_CONTENT_TYPE;
 pub use serve::{bind, check_listen, serve};
 pub use state::AdminState;
 

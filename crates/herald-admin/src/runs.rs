@@ -3,15 +3,20 @@
 //! The JSON is `herald status --format json`'s, built by the same function
 //! ([`herald_app::status::status_in`] and [`herald_app::status::Status::runs_json`]), so the CLI
 //! and the API never drift.
+//!
+//! The list is bounded (`?limit=`, newest first) and leaves the send rate, the ETA and the
+//! in-flight owners `null`: they are read from a run's claims, which grow with its audience,
+//! so only `GET /v1/runs/{id}` computes them, for that one run (the ports have no per-run
+//! counter of recent sends yet; see [`herald_app::status`]).
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use herald_app::resume::ResumeError;
 use herald_app::run_control::{
-    Operator, RunControlError, RunPaused, RunResumed, cancel_run, pause_run, resume_run,
+    Operator, RunControlError, RunPaused, RunResumed, cancel_run, parse_run, pause_run, resume_run,
 };
-use herald_app::status::status_in;
+use herald_app::status::{Which, status_in};
 use herald_core::RunId;
 use herald_store::{RunState, Runs, Stores};
 use serde::{Deserialize, Serialize};
@@ -22,23 +27,32 @@ use crate::error::ErrorBody;
 use crate::json::parse_optional;
 use crate::{AdminState, ApiError, ApiResult, ErrorCode};
 
-/// Every run, newest first, as `herald status --format json`.
+/// The newest runs (`?limit=`, default 100, at most 1000), as `herald status --format json`
+/// without the per-run reads: `send_rate_per_second`, `eta` and `in_flight` are `null` here.
 #[utoipa::path(get, path = "/v1/runs", tag = "runs", security(("bearer" = [])),
+    params(("limit" = Option<usize>, Query, description = "How many runs, newest first \
+        (default 100, at most 1000)")),
     responses(
-        (status = 200, description = "Every run: counts by state and reason, rates, send rate, \
-            ETA, next wave, waits, pause reason", body = Vec<Object>),
-        (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AdminState>) -> ApiResult<Json<Value>> {
+        (status = 200, description = "The newest runs: counts by state and reason, rates, next \
+            wave, waits, pause reason (send rate, ETA and in-flight owners are null: ask \
+            `/v1/runs/{id}`)", body = Vec<Object>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    query: RawQuery,
+) -> ApiResult<Json<Value>> {
+    let limit = crate::limit::limit(&query)?;
     let now = state.clock.now();
-    let status = status_in(&state.stores, &state.settings, None, now).await?;
+    let status = status_in(&state.stores, &state.settings, &Which::Newest(limit), now).await?;
     Ok(Json(status.runs_json(now)))
 }
 
-/// One run, as one element of `herald status --format json`.
+/// One run, as `herald status RUN --format json`: with its send rate, ETA and in-flight owners.
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs", security(("bearer" = [])),
     params(("id" = String, Path, description = "The run id")),
     responses(
         (status = 200, description = "The run", body = Object),
+        (status = 400, description = "Not a run id", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn get_one(
     State(state): State<AdminState>,
@@ -46,7 +60,7 @@ pub(crate) async fn get_one(
 ) -> ApiResult<Json<Value>> {
     let run = existing(&state, &id).await?;
     let now = state.clock.now();
-    let status = status_in(&state.stores, &state.settings, Some(&run), now).await?;
+    let status = status_in(&state.stores, &state.settings, &Which::One(run), now).await?;
     match status.runs_json(now) {
         Value::Array(mut runs) if runs.len() == 1 => Ok(Json(runs.remove(0))),
         other => Err(ApiError::internal(format!(
@@ -89,7 +103,7 @@ pub(crate) async fn pause(
     body: Bytes,
 ) -> ApiResult<Json<RunControl>> {
     let request: PauseRequest = parse_optional(&body)?;
-    let run = parse_run(&id)?;
+    let run = parse_run(&id).map_err(control_error)?;
     let paused = pause_run(
         &state.stores,
         &run,
@@ -111,12 +125,13 @@ pub(crate) async fn pause(
     responses(
         (status = 200, body = RunControl),
         (status = 404, body = ErrorBody), (status = 409, description = "The run is cancelled",
-            body = ErrorBody), (status = 401, body = ErrorBody)))]
+            body = ErrorBody), (status = 400, description = "Not a run id", body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub(crate) async fn resume(
     State(state): State<AdminState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunControl>> {
-    let run = parse_run(&id)?;
+    let run = parse_run(&id).map_err(control_error)?;
     let resumed = resume_run(&state.stores, &run, Operator::Api)
         .await
         .map_err(control_error)?;
@@ -132,12 +147,13 @@ pub(crate) async fn resume(
     params(("id" = String, Path, description = "The run id")),
     responses(
         (status = 200, body = RunControl),
+        (status = 400, description = "Not a run id", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn cancel(
     State(state): State<AdminState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunControl>> {
-    let run = parse_run(&id)?;
+    let run = parse_run(&id).map_err(control_error)?;
     let cancelled = cancel_run(&state.stores, &run, Operator::Api)
         .await
         .map_err(control_error)?;
@@ -149,13 +165,12 @@ pub(crate) async fn cancel(
 }
 
 /// A refused run control, by type: 404 for no such run, 409 for a cancelled one, 400 for a bad
-/// reason.
+/// run id or reason.
 fn control_error(error: RunControlError) -> ApiError {
     match error {
         RunControlError::Store(store) => ApiError::from(store),
-        missing @ (RunControlError::NoRun { .. } | RunControlError::BadRunId { .. }) => {
-            ApiError::not_found(missing.to_string())
-        }
+        missing @ RunControlError::NoRun { .. } => ApiError::not_found(missing.to_string()),
+        bad @ RunControlError::BadRunId { .. } => ApiError::bad_request(bad.to_string()),
         cancelled @ RunControlError::Cancelled(_) => {
             ApiError::new(ErrorCode::Conflict, cancelled.to_string())
         }
@@ -171,14 +186,9 @@ pub(crate) fn resume_error(error: ResumeError) -> ApiError {
     }
 }
 
-fn parse_run(id: &str) -> ApiResult<RunId> {
-    // An id that does not parse names no run: 404, as for one that is not stored.
-    RunId::parse(id).map_err(|_| ApiError::not_found(format!("no run `{id}`")))
-}
-
 /// The run, or 404.
 async fn existing(state: &AdminState, id: &str) -> ApiResult<RunId> {
-    let run = parse_run(id)?;
+    let run = parse_run(id).map_err(control_error)?;
     match state.stores.runs().run(&run).await? {
         Some(_) => Ok(run),
         None => Err(ApiError::not_found(format!("no run {run}"))),

@@ -22,8 +22,9 @@ pub struct AdminState {
     pub clock: Arc<dyn Clock>,
     /// The process's metrics recorder.
     pub metrics: Metrics,
-    /// The bearer token; `None` when none is configured (then the admin listens on loopback
-    /// only, and every `/v1` request is refused).
+    /// The bearer token; `None` when none is configured: then the admin refuses to listen
+    /// anywhere but loopback, and every `/v1` request from there passes without a token
+    /// (`auth::require_token`).
     pub token: Option<Token>,
 }
 

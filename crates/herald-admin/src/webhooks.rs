@@ -29,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use herald_app::config::ChannelKind;
+use herald_app::config::{ChannelKind, SenderSettings};
 use herald_channel::whatsapp::inbound::{MAX_BODY_BYTES, Notification, parse_notification};
 use herald_channel::whatsapp::verify_hub_signature;
 use herald_engine::feedback::{Verdict, apply_message, apply_status};
@@ -150,18 +150,20 @@ async fn notification(
     }
 }
 
-/// The app secrets of the WhatsApp senders, by phone number id (`None`: the variable is not
-/// configured or not set).
+/// The WhatsApp sender with this phone number id: the one lookup both the signature check and
+/// the consent channel use (a sender of another channel never answers for a WhatsApp number).
+fn whatsapp_sender<'a>(
+    state: &'a AdminState,
+    phone_number_id: &str,
+) -> Option<(&'a String, &'a SenderSettings)> {
+    state.settings.senders.iter().find(|(_, s)| {
+        s.channel == ChannelKind::Whatsapp && s.phone_number_id.as_deref() == Some(phone_number_id)
+    })
+}
+
+/// The app secret of the WhatsApp sender with this phone number id.
 fn app_secret<'a>(state: &'a AdminState, phone_number_id: &str) -> Result<&'a str, Refusal> {
-    let sender = state
-        .settings
-        .senders
-        .values()
-        .find(|s| {
-            s.channel == ChannelKind::Whatsapp
-                && s.phone_number_id.as_deref() == Some(phone_number_id)
-        })
-        .ok_or(Refusal::UnknownSender)?;
+    let (_, sender) = whatsapp_sender(state, phone_number_id).ok_or(Refusal::UnknownSender)?;
     sender
         .app_secret_env
         .as_ref()
@@ -229,10 +231,8 @@ async fn apply(state: &AdminState, notification: &Notification) -> Result<(), St
         StoreError::Conflict(format!("webhook keywords: {error}"))
     })?;
     for change in &notification.changes {
-        let sender = state.settings.senders.iter().find(|(_, s)| {
-            s.channel == ChannelKind::Whatsapp
-                && s.phone_number_id.as_deref() == Some(change.phone_number_id.as_str())
-        });
+        // Every change's sender was authenticated, so it is found; the default is unreachable.
+        let sender = whatsapp_sender(state, &change.phone_number_id);
         let consent_channel = sender
             .map(|(_, s)| s.consent_channel())
             .unwrap_or_else(herald_core::ConsentChannel::whatsapp);

@@ -20,7 +20,7 @@ async fn health_metrics_and_openapi_need_no_token() {
     assert_eq!(metrics.status, StatusCode::OK);
     assert_eq!(
         metrics.content_type.as_deref(),
-        Some(herald_admin::PROMETHEUS_CONTENT_TYPE)
+        Some(herald_app::metrics_listener::CONTENT_TYPE)
     );
     let doc = admin.get_anonymous("/openapi.json").await;
     assert_eq!(doc.status, StatusCode::OK);
@@ -179,7 +179,24 @@ async fn a_campaign_is_validated_expanded_and_listed() {
     assert_eq!(runs.json.as_array().unwrap().len(), 1);
     let one = admin.get(&format!("/v1/runs/{run}")).await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.text);
-    assert_eq!(one.json, runs.json[0]);
+    // The list is the one run's document without the reads of its claims: in-flight owners,
+    // send rate and ETA are null there and computed for the run asked for by id.
+    assert_eq!(runs.json[0]["in_flight"], Value::Null, "{}", runs.text);
+    assert_eq!(runs.json[0]["send_rate_per_second"], Value::Null);
+    assert_eq!(runs.json[0]["eta"], Value::Null);
+    assert_eq!(one.json["in_flight"], serde_json::json!({}), "{}", one.text);
+    let mut listed = runs.json[0].clone();
+    for key in ["in_flight", "send_rate_per_second", "eta"] {
+        listed[key] = one.json[key].clone();
+    }
+    assert_eq!(one.json, listed);
+    // No campaign text in a list answer.
+    assert!(
+        !campaigns.text.contains("send_window"),
+        "{}",
+        campaigns.text
+    );
+    assert!(!runs.text.contains("send_window"), "{}", runs.text);
     assert_eq!(one.json["total"], 3);
     assert_eq!(one.json["queued"], 3);
     assert_eq!(one.json["delivered"], 0);
@@ -202,6 +219,54 @@ async fn a_campaign_is_validated_expanded_and_listed() {
     let unknown = admin.get("/v1/runs/api-welcome@2030-01-01T00:00:00Z").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.code(), "not_found");
+    // Not a run id at all: 400 in the one error shape, naming what was given.
+    let bad = admin.get("/v1/runs/not-a-run-id").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert_eq!(bad.code(), "bad_request");
+    assert!(bad.text.contains("not-a-run-id"), "{}", bad.text);
+}
+
+#[tokio::test]
+async fn lists_are_bounded_by_limit_newest_first() {
+    let admin = admin().await;
+    for id in ["api-first", "api-second"] {
+        let yaml = campaign(None).replace("id: api-welcome", &format!("id: {id}"));
+        let created = admin
+            .post_campaign(&[
+                ("campaign", Some("welcome.yaml"), &yaml),
+                ("audience", Some("people.csv"), AUDIENCE_CSV),
+            ])
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        admin.clock.advance(chrono::TimeDelta::minutes(1));
+    }
+    let all = admin.get("/v1/runs").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    assert_eq!(all.json.as_array().unwrap().len(), 2);
+    let newest = admin.get("/v1/runs?limit=1").await;
+    assert_eq!(newest.status, StatusCode::OK, "{}", newest.text);
+    assert_eq!(newest.json.as_array().unwrap().len(), 1);
+    assert_eq!(newest.json[0]["campaign"], "api-second", "{}", newest.text);
+    let campaigns = admin.get("/v1/campaigns?limit=1").await;
+    assert_eq!(campaigns.status, StatusCode::OK, "{}", campaigns.text);
+    assert_eq!(campaigns.json.as_array().unwrap().len(), 1);
+    assert_eq!(campaigns.json[0]["campaign"], "api-second");
+    let both = admin.get("/v1/campaigns?limit=1000").await;
+    assert_eq!(both.json[0]["campaign"], "api-second", "{}", both.text);
+    assert_eq!(both.json[1]["campaign"], "api-first");
+    for path in ["/v1/runs", "/v1/campaigns"] {
+        for query in [
+            "limit=0",
+            "limit=1001",
+            "limit=many",
+            "limit=1&limit=2",
+            "lmit=5",
+        ] {
+            let refused = admin.get(&format!("{path}?{query}")).await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}?{query}");
+            assert_eq!(refused.code(), "bad_request");
+        }
+    }
 }
 
 #[tokio::test]
@@ -361,6 +426,14 @@ async fn pause_resume_and_cancel_a_run() {
             .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{action}");
         assert_eq!(missing.code(), "not_found");
+        let bad = admin.post_empty(&format!("/v1/runs/nope/{action}")).await;
+        assert_eq!(
+            bad.status,
+            StatusCode::BAD_REQUEST,
+            "{action}: {}",
+            bad.text
+        );
+        assert_eq!(bad.code(), "bad_request");
     }
 }
 

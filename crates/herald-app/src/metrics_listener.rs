@@ -1,6 +1,7 @@
 //! The `[metrics] listen` listener: `/metrics` and nothing else, for a role that runs without
-//! the admin API (a worker, `serve` before the admin joins it, `run`), so Prometheus scrapes
-//! every long-running process. No token, as scrapers expect: the text holds no personal data
+//! the admin API (`herald worker`, `herald run`, or `herald serve` without `[admin] listen`),
+//! so Prometheus scrapes every long-running process. The admin API's `/metrics` answers with
+//! the same [`response`] (one content type, one render path). No token, as scrapers expect: the text holds no personal data
 //! (see [`crate::metrics`]). Any other path is 404 and any other method 405.
 //!
 //! It stops with the process's [`Shutdown`]: the listener closes, a scrape in progress is
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_engine::Shutdown;
 use tokio::task::JoinHandle;
@@ -21,13 +22,19 @@ use crate::{AppError, Settings};
 /// The content type of Prometheus text exposition format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The answer to `GET /metrics`: `metrics`'s text with [`CONTENT_TYPE`]. Both listeners (this
+/// one and the admin API's) answer with it.
+pub fn response(metrics: &Metrics) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response()
+}
+
 /// `GET /metrics` answering `metrics`'s text.
 pub fn router(metrics: Metrics) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
             let metrics = metrics.clone();
-            async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response() }
+            async move { response(&metrics) }
         }),
     )
 }

@@ -3,9 +3,17 @@
 //! so the two never drift.
 //!
 //! Three things are read from the store: every sender's shared state (a provider's throttle or
-//! block, which stops every worker of the sender), each run with its counts and queue, and the
-//! deliveries in flight by the worker holding their claim (a crashed worker's claims show here
-//! until their lease ends and another worker recovers them).
+//! block, which stops every worker of the sender), each run with its counts and queue, and, for
+//! one run asked for by id only, the deliveries in flight by the worker holding their claim (a
+//! crashed worker's claims show here until their lease ends and another worker recovers them)
+//! and the current send rate and ETA.
+//!
+//! # Why the list view has no send rate, ETA nor in-flight owners
+//! The ports have no per-run counter of recent sends: the rate is counted from the run's claims
+//! (every claim keeps the rate slot it was granted), and the owners of in-flight deliveries come
+//! from the same claims. Reading every claim of every run on each `GET /v1/runs` or `herald
+//! status` grows with the audience, so those fields are computed only when one run is asked for
+//! (`herald status RUN`, `GET /v1/runs/{id}`), and only for that run; the list gives `null`.
 
 use std::collections::BTreeMap;
 
@@ -65,11 +73,13 @@ pub struct RunStatus {
     pub waits: QueueWaits,
     /// Its sender and the channel consent is checked on, or why that cannot be told.
     pub consent: Result<(String, ConsentChannel), String>,
-    /// Its deliveries in flight (`sending`), by the worker holding the claim.
-    pub in_flight: BTreeMap<WorkerId, u64>,
+    /// Its deliveries in flight (`sending`), by the worker holding the claim; `None` in the
+    /// list of runs (read only when this one run is asked for: see the module doc).
+    pub in_flight: Option<BTreeMap<WorkerId, u64>>,
     /// Claims granted a rate slot in the minute before `now`: the current send rate. Read only
-    /// for an active run with deliveries left (queued or sending), from its claims (every claim
-    /// keeps the slot it was granted); `None` otherwise, where there is no rate to speak of.
+    /// when this one run is asked for, and only when it is active with deliveries left (queued
+    /// or sending), from its claims (every claim keeps the slot it was granted); `None`
+    /// otherwise, where there is no rate to speak of or it is not read (see the module doc).
     pub sent_last_minute: Option<u64>,
 }
 
@@ -114,10 +124,22 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<Status, AppError> {
     let stores = open_store_to_inspect(settings, env).await?;
-    let run = run
-        .map(|id| RunId::parse(id).map_err(|e| AppError::User(e.to_string())))
-        .transpose()?;
-    status_in(&stores, settings, run.as_ref(), now).await
+    let which = match run {
+        Some(id) => Which::One(RunId::parse(id).map_err(|e| AppError::User(e.to_string()))?),
+        // The CLI lists every run, as it always did; each costs two small reads (counts and
+        // waits), never its claims.
+        None => Which::Newest(usize::MAX),
+    };
+    status_in(&stores, settings, &which, now).await
+}
+
+/// Which runs a status is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// This one run, with its send rate, ETA and in-flight owners.
+    One(RunId),
+    /// At most this many runs, newest first, without those (see the module doc).
+    Newest(usize),
 }
 
 /// [`status`] on an open store: `herald status` and the admin API's `GET /v1/runs` are this
@@ -125,11 +147,11 @@ pub async fn status(
 pub async fn status_in<S: AppStores>(
     stores: &S,
     settings: &Settings,
-    run: Option<&RunId>,
+    which: &Which,
     now: DateTime<Utc>,
 ) -> Result<Status, AppError> {
-    let records = match run {
-        Some(id) => {
+    let records = match which {
+        Which::One(id) => {
             let record = stores
                 .runs()
                 .run(id)
@@ -137,9 +159,14 @@ pub async fn status_in<S: AppStores>(
                 .ok_or_else(|| AppError::User(format!("no run {id}")))?;
             vec![record]
         }
-        None => stores.runs().runs().await?,
+        Which::Newest(limit) => {
+            let mut records = stores.runs().runs().await?;
+            records.sort_by_key(|record| std::cmp::Reverse(record.created_at));
+            records.truncate(*limit);
+            records
+        }
     };
-    let in_flight = in_flight_by_owner(stores).await?;
+    let one = matches!(which, Which::One(_));
     let mut runs = Vec::with_capacity(records.len());
     for record in records {
         let counts = stores.deliveries().counts(&record.run.run).await?;
@@ -148,20 +175,25 @@ pub async fn status_in<S: AppStores>(
             .waits(&record.run.run, now, None)
             .await?;
         let consent = consent_channel_of(settings, &record, now);
-        let in_flight = in_flight.get(&record.run.run).cloned().unwrap_or_default();
-        let sent_last_minute =
-            if record.state == RunState::Active && counts.queued + counts.sending > 0 {
-                let since = now - chrono::TimeDelta::minutes(1);
-                let claims = stores.deliveries().claims(&record.run.run).await?;
-                Some(
-                    claims
-                        .iter()
-                        .filter(|claim| claim.slot > since && claim.slot <= now)
-                        .count() as u64,
-                )
+        let (in_flight, sent_last_minute) = if one {
+            let live = record.state == RunState::Active && counts.queued + counts.sending > 0;
+            let claims = if live || counts.sending > 0 {
+                stores.deliveries().claims(&record.run.run).await?
             } else {
-                None
+                Vec::new()
             };
+            let in_flight = in_flight_by_owner(stores, &record.run.run, &claims).await?;
+            let since = now - chrono::TimeDelta::minutes(1);
+            let sent = live.then(|| {
+                claims
+                    .iter()
+                    .filter(|claim| claim.slot > since && claim.slot <= now)
+                    .count() as u64
+            });
+            (Some(in_flight), sent)
+        } else {
+            (None, None)
+        };
         runs.push(RunStatus {
             record,
             counts,
@@ -213,35 +245,38 @@ pub async fn senders(
     Ok(by_name.into_values().collect())
 }
 
-/// The deliveries in flight, by run and owner. Only runs with some in flight have their claims
-/// read, so a status of many finished runs costs one small read.
+/// The run's deliveries in flight, by owner, given the run's `claims` (read by the caller once
+/// for this and the send rate). The in-flight keys are few (bounded by the workers' batches).
 async fn in_flight_by_owner(
     stores: &impl Stores,
-) -> Result<BTreeMap<RunId, BTreeMap<WorkerId, u64>>, AppError> {
-    let keys = stores.deliveries().in_flight().await?;
-    let mut by_run: BTreeMap<RunId, Vec<DeliveryKey>> = BTreeMap::new();
-    for key in keys {
-        by_run.entry(key.run.clone()).or_default().push(key);
+    run: &RunId,
+    claims: &[ClaimRecord],
+) -> Result<BTreeMap<WorkerId, u64>, AppError> {
+    let keys: Vec<DeliveryKey> = stores
+        .deliveries()
+        .in_flight()
+        .await?
+        .into_iter()
+        .filter(|key| &key.run == run)
+        .collect();
+    let mut counts: BTreeMap<WorkerId, u64> = BTreeMap::new();
+    if keys.is_empty() {
+        return Ok(counts);
     }
-    let mut out = BTreeMap::new();
-    for (run, keys) in by_run {
-        let owners: BTreeMap<DeliveryKey, WorkerId> = stores
-            .deliveries()
-            .claims(&run)
-            .await?
-            .into_iter()
-            .map(|ClaimRecord { key, owner, .. }| (key, owner))
-            .collect();
-        let mut counts: BTreeMap<WorkerId, u64> = BTreeMap::new();
-        for key in &keys {
-            // A `sending` row always has an owner; one without (written by a herald before
-            // claims had owners, not yet recovered) is counted under a name saying so.
-            let owner = owners.get(key).cloned().unwrap_or_else(unowned);
-            *counts.entry(owner).or_default() += 1;
-        }
-        out.insert(run, counts);
+    let owners: BTreeMap<&DeliveryKey, &WorkerId> = claims
+        .iter()
+        .map(|ClaimRecord { key, owner, .. }| (key, owner))
+        .collect();
+    for key in &keys {
+        // A `sending` row always has an owner; one without (written by a herald before
+        // claims had owners, not yet recovered) is counted under a name saying so.
+        let owner = owners
+            .get(key)
+            .map(|owner| (*owner).clone())
+            .unwrap_or_else(unowned);
+        *counts.entry(owner).or_default() += 1;
     }
-    Ok(out)
+    Ok(counts)
 }
 
 fn unowned() -> WorkerId {
@@ -279,7 +314,8 @@ fn utc(at: DateTime<Utc>) -> String {
 
 impl Status {
     /// The JSON of `herald status --format json`: an array of runs, newest first (the shape
-    /// scripts already read), each with its sender's state and its claims in flight by owner.
+    /// scripts already read), each with its sender's state (and, for one run asked for by id,
+    /// its claims in flight by owner, send rate and ETA; `null` in a list).
     pub fn runs_json(&self, now: DateTime<Utc>) -> Value {
         Value::Array(
             self.runs
@@ -317,10 +353,12 @@ impl Status {
             .as_deref()
             .and_then(|name| self.senders.iter().find(|s| s.name == name))
             .map(|s| sender_json(s, now));
-        let in_flight: serde_json::Map<String, Value> = in_flight
-            .iter()
-            .map(|(owner, n)| (owner.to_string(), json!(n)))
-            .collect();
+        let in_flight: Option<serde_json::Map<String, Value>> = in_flight.as_ref().map(|owners| {
+            owners
+                .iter()
+                .map(|(owner, n)| (owner.to_string(), json!(n)))
+                .collect()
+        });
         json!({
             "run": record.run.run.as_str(),
             "campaign": record.run.campaign.as_str(),
@@ -334,6 +372,8 @@ impl Status {
             "total": counts.total(),
             "queued": counts.queued,
             "sending": counts.sending,
+            // By owner; null in the list of runs (see the module doc), as are the send rate
+            // and the ETA.
             "in_flight": in_flight,
             "sent": counts.sent,
             "delivered": counts.delivered,

@@ -122,7 +122,7 @@ fn survive_kills(backend: Backend) {
         .find(|c| owned_by(c.owner.as_str(), killed_pid))
         .map(|c| c.owner.to_string())
         .expect("the killed worker's claims");
-    let shown = cluster.status()[run.as_str()]["in_flight"][&killed_owner].as_u64();
+    let shown = cluster.status_of(&run)["in_flight"][&killed_owner].as_u64();
     assert_eq!(shown, Some(in_flight_at_kill.len() as u64));
     workers[victim] = cluster.worker("worker-again", &[]);
 

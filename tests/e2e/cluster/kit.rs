@@ -259,6 +259,19 @@ impl Cluster {
             .collect()
     }
 
+    /// One run as `herald status RUN --format json` shows it: with its claims in flight by
+    /// owner, send rate and ETA, which the list of runs leaves null.
+    pub(crate) fn status_of(&self, run: &RunId) -> Value {
+        let doc: Value =
+            serde_json::from_str(
+                &self
+                    .project
+                    .ok(&["status", run.as_str(), "--format", "json"]),
+            )
+            .expect("status prints JSON");
+        doc[0].clone()
+    }
+
     /// Waits until `run` is sealed with nothing queued or in flight (read from the store, which
     /// costs less than a `herald status` process per check), and returns its `herald status`.
     pub(crate) fn wait_drained(&self, run: &RunId) -> Value {
