@@ -171,3 +171,45 @@ impl IntoResponse for ApiError {
 
 /// Handlers' result.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Gives axum's own rejections (a body over the limit, a query string that does not parse, a
+/// wrong method), which answer in plain text, the one JSON error shape: a client parses every
+/// refusal the same way. Answers that are JSON already, and successes, pass unchanged.
+pub(crate) async fn json_rejections(
+    response: axum::response::Response,
+) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Invalid,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        _ => ErrorCode::BadRequest,
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        message
+    };
+    let mut answer = ApiError::new(code, message).into_response();
+    // Keep the status axum chose (405 stays 405) and its headers (`Allow`), not the code's.
+    *answer.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}

@@ -122,6 +122,7 @@ pub fn router(state: AdminState) -> Router {
         .nest("/v1", v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::map_response(error::json_rejections))
         .layer(axum::middleware::from_fn(trace::log_request))
         .with_state(state)
 }

@@ -248,7 +248,8 @@ async fn apply(state: &AdminState, notification: &Notification) -> Result<(), St
         }
         for message in &change.messages {
             let now = state.clock.now();
-            let verdict = apply_message(&state.stores, channel, &keywords, message, now).await?;
+            let verdict =
+                apply_message(&state.stores, channel, sender, &keywords, message, now).await?;
             record(message.content.kind(), verdict);
         }
     }

@@ -1,5 +1,5 @@
-//! Hostile review of issue 13 (reviewer 1): each test here is a finding and FAILS on `s/int`
-//! as reviewed; the comment says what is wrong and why it matters.
+//! Hostile review of issue 13: each test here was a finding that failed when written, and is
+//! kept as its regression test; the comment says what was wrong and why it matters.
 
 mod common;
 
