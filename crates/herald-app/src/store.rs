@@ -181,10 +181,27 @@ async fn open(
             ))
         })?;
     }
-    let stores =
-        herald_store_sqlite::SqliteStores::open_durable(&path, time, settings.store.durability)
-            .map_err(AppError::from)?;
-    Ok(AnyStores::new(Backend::Sqlite(stores)))
+    // Two processes opening a new file at once (two `herald run` of two campaigns) race on
+    // creating and migrating it, and SQLite can answer "database is locked" without waiting
+    // (a journal-mode change, a read turned write). That is a busy store, not a broken one:
+    // opening is retried, with a capped back-off, for as long as any busy store is waited out.
+    let deadline = std::time::Instant::now() + SQLITE_OUTAGE;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match herald_store_sqlite::SqliteStores::open_durable(
+            &path,
+            time.clone(),
+            settings.store.durability,
+        ) {
+            Ok(stores) => return Ok(AnyStores::new(Backend::Sqlite(stores))),
+            Err(StoreError::Unavailable(e)) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "the store is busy while opening; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(AppError::from(e)),
+        }
+    }
 }
 
 /// The message for a store that cannot be reached, naming it (the URL holds no password).
