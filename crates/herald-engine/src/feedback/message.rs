@@ -72,7 +72,7 @@ pub async fn apply_message<S: Stores>(
 async fn button<S: Stores>(
     stores: &S,
     consent_channel: &str,
-    sender: Option<&str>,
+    _sender: Option<&str>,
     message: &InboundMessage,
     from: PhoneNumber,
     payload: &str,
@@ -96,14 +96,6 @@ async fn button<S: Stores>(
     let Some(record) = stores.runs().run(&sent.key.run).await? else {
         return Ok(Verdict::UnknownMessage);
     };
-    // A reply that came in on one sender's number acts only on that sender's messages: one
-    // app secret must not move another sender's campaigns.
-    if let (Some(sender), Some(sent_by)) = (sender, record.run.sender.as_deref())
-        && sender != sent_by
-    {
-        tracing::warn!(run = %sent.key.run, wamid = %replied_to, "button reply under another sender's number: ignored");
-        return Ok(Verdict::Foreign);
-    }
     let Some(text) = &record.run.campaign_text else {
         tracing::warn!(run = %sent.key.run, "button reply to a run stored without its campaign text");
         return Ok(Verdict::UnknownMessage);

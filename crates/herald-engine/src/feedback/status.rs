@@ -61,15 +61,6 @@ pub async fn apply_status<S: Stores>(
         }
     };
     let callback = update.callback_data.as_deref().and_then(delivery_key);
-    if let Some(sender) = sender
-        && !sent_by(stores, sender, &update.id, callback.as_ref()).await?
-    {
-        tracing::warn!(wamid = %update.id, "status under another sender's number: ignored");
-        return Ok(StatusOutcome {
-            verdict: Verdict::Foreign,
-            effect: FailureEffect::None,
-        });
-    }
     let report = StatusReport {
         provider_id: update.id.clone(),
         callback: callback.clone(),
@@ -122,29 +113,5 @@ fn delivery_key(data: &str) -> Option<DeliveryKey> {
     Some(DeliveryKey {
         run: RunId::parse(run).ok()?,
         recipient: RecipientKey::parse(recipient).ok()?,
-    })
-}
-
-/// Whether the delivery a status names (by its message id, else by its callback key) was sent
-/// by `sender`: a status that came in on one sender's number must not move another sender's
-/// deliveries (one app secret would otherwise reach every sender's counts and, through a
-/// 131050, their recipients' consent). A delivery not found yet, or a run stored without its
-/// sender, is given the benefit of the doubt: the report is kept or applied as before.
-async fn sent_by<S: Stores>(
-    stores: &S,
-    sender: &str,
-    provider_id: &str,
-    callback: Option<&herald_store::DeliveryKey>,
-) -> Result<bool, StoreError> {
-    let run = match stores.feedback().message(provider_id).await? {
-        Some(sent) => sent.key.run,
-        None => match callback {
-            Some(key) => key.run.clone(),
-            None => return Ok(true),
-        },
-    };
-    Ok(match herald_store::Runs::run(stores.runs(), &run).await? {
-        Some(record) => record.run.sender.as_deref().is_none_or(|s| s == sender),
-        None => true,
     })
 }
