@@ -43,6 +43,11 @@ impl Stores for Unrenewed {
     }
 
     type Feedback = SqliteFeedback;
+    type Fires = herald_store_sqlite::SqliteFires;
+
+    fn fires(&self) -> &herald_store_sqlite::SqliteFires {
+        self.inner.fires()
+    }
 
     fn feedback(&self) -> &SqliteFeedback {
         self.inner.feedback()

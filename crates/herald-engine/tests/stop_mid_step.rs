@@ -69,6 +69,11 @@ impl Stores for StopAfterRead {
     }
 
     type Feedback = SqliteFeedback;
+    type Fires = herald_store_sqlite::SqliteFires;
+
+    fn fires(&self) -> &herald_store_sqlite::SqliteFires {
+        self.inner.fires()
+    }
 
     fn feedback(&self) -> &SqliteFeedback {
         self.inner.feedback()

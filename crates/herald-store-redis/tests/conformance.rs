@@ -31,6 +31,11 @@ impl Stores for TempStores {
     }
 
     type Feedback = RedisFeedback;
+    type Fires = herald_store_redis::RedisFires;
+
+    fn fires(&self) -> &herald_store_redis::RedisFires {
+        self.stores.fires()
+    }
 
     fn feedback(&self) -> &RedisFeedback {
         self.stores.feedback()

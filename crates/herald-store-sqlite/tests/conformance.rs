@@ -27,6 +27,11 @@ impl Stores for TempStores {
     }
 
     type Feedback = SqliteFeedback;
+    type Fires = herald_store_sqlite::SqliteFires;
+
+    fn fires(&self) -> &herald_store_sqlite::SqliteFires {
+        self.stores.fires()
+    }
 
     fn feedback(&self) -> &SqliteFeedback {
         self.stores.feedback()

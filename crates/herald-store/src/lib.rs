@@ -18,6 +18,7 @@ mod claim;
 pub mod conformance;
 mod durability;
 mod feedback;
+mod fires;
 mod sender;
 mod types;
 
@@ -29,6 +30,7 @@ use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 pub use claim::*;
 pub use durability::Durability;
 pub use feedback::*;
+pub use fires::*;
 pub use sender::*;
 pub use types::*;
 
@@ -359,6 +361,10 @@ pub trait Stores: Send + Sync + 'static {
     type Senders: Senders;
     /// Provider feedback.
     type Feedback: Feedback;
+    /// Campaign versions and fire records of recurring campaigns.
+    type Fires: Fires;
+    /// Campaign versions and fire records.
+    fn fires(&self) -> &Self::Fires;
     /// Provider feedback: statuses, the message-id index, stored tags.
     fn feedback(&self) -> &Self::Feedback;
     /// Senders.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
     Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
-    Feedback, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
+    Feedback, Fires, CampaignVersion, FireRecord, VersionChange, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
     SenderState, Senders, SentMessage, StatusReport, StatusVerdict, StoreResult, StoredConsent,
     Stores, Terminal, WaitReason, WorkScope, WorkerId,
 };
@@ -45,6 +45,7 @@ pub struct AnyStores {
     consents: AnyConsents,
     senders: AnySenders,
     feedback: AnyFeedback,
+    fires: AnyFires,
 }
 
 impl AnyStores {
@@ -57,6 +58,7 @@ impl AnyStores {
             consents: AnyConsents(Arc::clone(&backend)),
             senders: AnySenders(Arc::clone(&backend)),
             feedback: AnyFeedback(Arc::clone(&backend)),
+            fires: AnyFires(Arc::clone(&backend)),
             backend,
         }
     }
@@ -82,6 +84,9 @@ pub struct AnySenders(Arc<Backend>);
 /// [`Feedback`] of either backend.
 #[derive(Clone)]
 pub struct AnyFeedback(Arc<Backend>);
+/// [`Fires`] of either backend.
+#[derive(Clone)]
+pub struct AnyFires(Arc<Backend>);
 
 impl Stores for AnyStores {
     type Runs = AnyRuns;
@@ -89,6 +94,11 @@ impl Stores for AnyStores {
     type Consents = AnyConsents;
     type Senders = AnySenders;
     type Feedback = AnyFeedback;
+    type Fires = AnyFires;
+
+    fn fires(&self) -> &AnyFires {
+        &self.fires
+    }
 
     fn senders(&self) -> &AnySenders {
         &self.senders
@@ -339,5 +349,27 @@ impl Feedback for AnyFeedback {
 
     async fn tags_for(&self, phones: &[PhoneNumber]) -> StoreResult<Vec<BTreeSet<String>>> {
         on!(self.feedback().tags_for(phones))
+    }
+}
+
+impl Fires for AnyFires {
+    async fn put_campaign(&self, version: &CampaignVersion) -> StoreResult<VersionChange> {
+        on!(self.fires().put_campaign(version))
+    }
+
+    async fn campaign(&self, campaign: &str) -> StoreResult<Option<CampaignVersion>> {
+        on!(self.fires().campaign(campaign))
+    }
+
+    async fn campaigns(&self) -> StoreResult<Vec<CampaignVersion>> {
+        on!(self.fires().campaigns())
+    }
+
+    async fn record_fire(&self, record: &FireRecord) -> StoreResult<(bool, FireRecord)> {
+        on!(self.fires().record_fire(record))
+    }
+
+    async fn fires(&self, campaign: &str, limit: usize) -> StoreResult<Vec<FireRecord>> {
+        on!(self.fires().fires(campaign, limit))
     }
 }

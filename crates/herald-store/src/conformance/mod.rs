@@ -195,6 +195,11 @@ impl<S: Stores> Stores for Suite<S> {
     type Consents = S::Consents;
     type Senders = S::Senders;
     type Feedback = S::Feedback;
+    type Fires = S::Fires;
+
+    fn fires(&self) -> &S::Fires {
+        self.stores.fires()
+    }
 
     fn senders(&self) -> &S::Senders {
         self.stores.senders()
