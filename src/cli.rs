@@ -66,12 +66,16 @@ pub(crate) enum Command {
     /// operator; resume it with `herald resume RUN`), with the reason. Several `herald run` of
     /// different campaigns may share one store: claims carry leases, not a lock on the file.
     Run(RunArgs),
-    /// Expand campaigns into the store (one run each, with its sender and the campaign's text)
-    /// and exit: workers (`herald worker`) send them.
+    /// Expand campaigns into the store (one run each, with its sender and the campaign's text):
+    /// workers (`herald worker`) send them. Recurring (cron) campaigns, and a watched
+    /// --campaigns directory, keep it running: each fire makes one run, recorded in the store,
+    /// however many schedulers share the store.
     ///
-    /// Prints each run and its counts. Expansion is idempotent: restarted after a crash
-    /// mid-expansion, it adds only what is missing. Recurring (cron) campaigns get their next
-    /// run only; firing them on schedule and watching a directory come with a later version.
+    /// Prints each run and its counts, and each fire (run or skipped, and why). Expansion is
+    /// idempotent: restarted after a crash mid-expansion, it adds only what is missing. Fires
+    /// missed while no scheduler ran follow the campaign's schedule.catch_up (latest, within
+    /// expires_after; or none); a fire while the previous run is still pending follows
+    /// schedule.overlap (skip, recorded; or allow).
     Scheduler(SchedulerArgs),
     /// Send every active run in the store, of every configured sender (or only those named by
     /// --sender), until SIGTERM or Ctrl-C.
@@ -82,8 +86,9 @@ pub(crate) enum Command {
     /// the lease ends (ended unknown, or requeued under at_least_once). On SIGTERM or Ctrl-C the requests in flight
     /// finish and are recorded, then it exits 0.
     Worker(WorkerArgs),
-    /// Scheduler and worker in one process: expand the campaigns given, then work every active
-    /// run of the configured senders until SIGTERM or Ctrl-C. With `[admin] listen` set it also
+    /// Scheduler and worker in one process: expand the campaigns given (and keep firing the
+    /// recurring ones and those of --campaigns DIR), then work every active run of the
+    /// configured senders until SIGTERM or Ctrl-C. With `[admin] listen` set it also
     /// serves the admin API and the WhatsApp webhooks there (stopped when the worker fails).
     Serve(ServeArgs),
     /// The admin HTTP API alone (campaigns, runs, senders, consent, /healthz, /readyz,
@@ -132,9 +137,16 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SchedulerArgs {
-    /// Campaign files.
-    #[arg(required = true)]
+    /// Campaign files. One-off campaigns are scheduled once; with only those (and no
+    /// --campaigns) the command exits when they are. A recurring one (schedule.cron) keeps the
+    /// scheduler running, firing it until SIGTERM or Ctrl-C.
+    #[arg(required_unless_present = "campaigns")]
     pub(crate) files: Vec<PathBuf>,
+    /// Watch this directory of campaign files (*.yaml, *.yml; rescanned every 2 s): a new or
+    /// changed file takes effect without a restart, an invalid edit is reported with its
+    /// file:line:col and the previous valid version keeps firing, a removed file fires no more.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) campaigns: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -149,8 +161,11 @@ pub(crate) struct WorkerArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Campaign files to expand before working.
+    /// Campaign files to expand before working (recurring ones keep firing while it serves).
     pub(crate) files: Vec<PathBuf>,
+    /// Watch this directory of campaign files, as `herald scheduler --campaigns DIR` does.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) campaigns: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) worker: WorkerArgs,
 }

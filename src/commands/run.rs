@@ -72,10 +72,21 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             outbox.display()
         );
     }
+    if let Ending::NoFireDue { next } = &report.ending {
+        let next = next.map_or_else(
+            || "the schedule fires no more".to_owned(),
+            |at| format!("the next fire is {}", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        );
+        writeln!(
+            out,
+            "no fire is due now (under the campaign's catch_up) and no run of it is pending; {next}"
+        )?;
+        return Ok(());
+    }
     writeln!(out, "run {}", report.run)?;
     write_counts(out, &report.counts)?;
     match &report.ending {
-        Ending::Done => {}
+        Ending::Done | Ending::NextFire(_) | Ending::NoFireDue { .. } => {}
         Ending::Interrupted => writeln!(out, "stopped; run the same command again to resume")?,
         Ending::Idle(waits) if waits.total() > 0 => writeln!(
             out,

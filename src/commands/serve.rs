@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
-use herald_app::schedule::schedule;
+use herald_app::recurring::{CampaignSet, run_scheduler};
+use herald_engine::SystemClock;
 
 use crate::cli::ServeArgs;
 use crate::commands::admin::admin_state;
-use crate::commands::scheduler::{load_all, write_scheduled};
+use crate::commands::scheduler::{campaign_dir, load_all, write_event};
 use crate::commands::worker::{options, work_until_stopped, write_reports};
 use crate::commands::{Failure, environment, runtime, settings, signal_on_signals};
 use crate::output::Output;
@@ -22,6 +23,7 @@ pub(crate) fn run(
     let env = environment()?;
     let settings = settings(config, &env)?;
     let files = load_all(&args.files, &settings, out)?;
+    let dir = campaign_dir(args.campaigns.as_deref())?;
     let options = options(&args.worker);
     // The senders are checked before anything is scheduled: a typo in --sender must not leave
     // campaigns expanded with nobody to send them.
@@ -52,15 +54,50 @@ pub(crate) fn run(
             }
             None => None,
         };
-        for file in &files {
-            if shutdown.is_shutdown() {
-                break;
+        // The first pass schedules the one-off campaigns and fires what is due, before any
+        // sending; recurring campaigns and the directory then keep firing beside the worker.
+        let mut set = CampaignSet::new(files, dir);
+        let mut failed = false;
+        if !shutdown.is_shutdown() {
+            for event in set.step(&*stores, &settings, Utc::now()).await? {
+                failed |= write_event(out, &event)?;
             }
-            let scheduled = schedule(&*stores, file, &settings, Utc::now()).await?;
-            write_scheduled(out, &scheduled)?;
+        }
+        if failed {
+            return Err(Failure::User(String::new()));
         }
         out.finish()?;
+        let scheduler = set.keeps_firing().then(|| {
+            let (stores, settings, shutdown, signal) = (
+                Arc::clone(&stores),
+                settings.clone(),
+                shutdown.clone(),
+                signal.clone(),
+            );
+            tokio::spawn(async move {
+                // Its events are logged by the scheduler itself; stdout is the worker's.
+                let result =
+                    run_scheduler(&*stores, &settings, &mut set, &SystemClock, shutdown, |_| {})
+                        .await;
+                if result.is_err() {
+                    // A scheduler that stopped for good stops the whole process, for the
+                    // supervisor to see, rather than leave a worker up that fires nothing.
+                    signal.trigger();
+                }
+                result
+            })
+        });
         let reports = work_until_stopped(&stores, &settings, &env, &options, shutdown, out).await;
+        if let Some(scheduler) = scheduler {
+            if reports.is_err() {
+                signal.trigger();
+            }
+            match scheduler.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(error = %error, "the scheduler failed"),
+                Err(error) => tracing::error!(error = %error, "the scheduler task failed"),
+            }
+        }
         if reports.is_err() {
             // The worker failed: stop the admin too (else it, and /healthz, would stay up until
             // a SIGTERM nobody sends), then exit with the worker's error.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
-use herald_app::status::{RunStatus, SenderStatus};
+use herald_app::status::{CampaignStatus, RunStatus, SenderStatus, describe_outcome};
 use herald_store::{QueueWaits, RunCounts, WaitReason};
 
 use crate::cli::{Format, StatusArgs};
@@ -28,6 +28,16 @@ pub(crate) fn run(
         Format::Json => writeln!(out, "{}", status.runs_json(now))?,
         Format::Table => {
             write_senders(out, &status.senders, now)?;
+            write_campaigns(out, &status.campaigns)?;
+            for problem in &status.problems {
+                writeln!(
+                    out,
+                    "campaign file {} not loaded (since {}); its previous version, if any, stays in effect:\n{}",
+                    problem.source,
+                    utc(problem.at),
+                    problem.diagnostics
+                )?;
+            }
             if status.runs.is_empty() {
                 writeln!(out, "no runs yet")?;
             }
@@ -35,6 +45,29 @@ pub(crate) fn run(
                 write_run(out, run)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Each recurring campaign: its current version (source, hash, since when), then its newest
+/// fires with what each did (a run, or skipped and why).
+fn write_campaigns(out: &mut Output, campaigns: &[CampaignStatus]) -> Result<(), OutputError> {
+    for campaign in campaigns {
+        let version = &campaign.version;
+        writeln!(
+            out,
+            "campaign {} ({}, version {} since {})",
+            version.campaign,
+            version.source,
+            version.hash.get(..12).unwrap_or(&version.hash),
+            utc(version.stored_at)
+        )?;
+        for fire in &campaign.fires {
+            writeln!(out, "  fire {}: {}", utc(fire.fire), describe_outcome(&fire.outcome))?;
+        }
+    }
+    if !campaigns.is_empty() {
+        writeln!(out)?;
     }
     Ok(())
 }

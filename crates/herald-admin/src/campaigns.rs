@@ -158,11 +158,19 @@ pub(crate) async fn create(
     if let Some(d) = herald_app::sender::check(&label, &parsed, &state.settings) {
         return Err(ApiError::invalid_campaign(vec![Diagnostic::from(d)]));
     }
-    let upload = CampaignFile {
-        path: label,
-        text,
-        campaign: parsed,
-    };
+    let upload = CampaignFile::from_parts(label, text, parsed);
+    // A recurring campaign fires from a scheduler's campaign directory, where its audience
+    // stays for every later fire; an upload's audience is gone when the request ends.
+    if upload.is_recurring() {
+        return Err(ApiError::new(
+            ErrorCode::Invalid,
+            format!(
+                "{file}: a recurring campaign (schedule.cron) is not accepted over the API: put \
+                 it, with its audience, in the directory of `herald scheduler --campaigns DIR` \
+                 or `herald serve --campaigns DIR`"
+            ),
+        ));
+    }
     let scheduled = schedule(&state.stores, &upload, &state.settings, now)
         .await
         .map_err(|e| match e {

@@ -8,6 +8,7 @@ pub mod consent;
 pub mod metrics;
 pub mod metrics_listener;
 mod outage;
+pub mod recurring;
 pub mod resume;
 pub mod run;
 pub mod run_control;

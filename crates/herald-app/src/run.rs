@@ -26,10 +26,13 @@ use herald_store::{
     Stores, WorkScope,
 };
 
-use crate::channel::AnyChannel;
-use crate::outage::{Outage, halt};
 use crate::schedule::{CampaignFile, schedule};
-use crate::{AppError, AppStores, Settings, open_store_with};
+use crate::{AppError, Settings};
+
+mod cron;
+mod session;
+
+use session::Session;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -110,6 +113,15 @@ pub enum Ending {
         /// Why, as recorded with the pause.
         reason: String,
     },
+    /// A recurring campaign's next fire came while this run was worked: `herald run` (without
+    /// `--until-idle`) records that fire and goes on with the oldest pending run.
+    NextFire(DateTime<Utc>),
+    /// `--until-idle` of a recurring campaign with no fire due under its `catch_up` and no run
+    /// pending: nothing was sent.
+    NoFireDue {
+        /// The next fire, if the schedule has one.
+        next: Option<DateTime<Utc>>,
+    },
     /// The provider blocked the campaign's sender (seen by this process or any other worker of
     /// the sender): nothing goes out through it until `herald resume --sender`.
     Blocked {
@@ -152,6 +164,13 @@ impl SenderBlocked {
 
 /// Runs `file` until done, idle (with `until_idle`) or `shutdown` fires. In-flight requests
 /// always finish and are recorded before this returns.
+///
+/// A recurring campaign (`schedule.cron`) is registered in the store and its fires are
+/// recorded there like any scheduler's (see `herald_engine::recurring`): with `until_idle`
+/// the fire due now under its `catch_up` (or the newest run of the campaign still pending,
+/// which is how a `herald run` killed after a fire resumes that fire's run) is expanded and
+/// worked until idle; without, it keeps firing until `shutdown`, working one run at a time,
+/// oldest pending first, each until it is done or the next fire is due.
 pub async fn run_campaign(
     file: &Path,
     settings: &Settings,
@@ -162,203 +181,21 @@ pub async fn run_campaign(
     mut on_progress: impl FnMut(&ProgressView),
 ) -> Result<RunReport, AppError> {
     let file = CampaignFile::load(file, clock.now())?;
-    let (sender_name, sender) = file.sender(settings)?;
-    let stores = Arc::new(open_store_with(settings, env, options.store_time.clone()).await?);
-    if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
-        let blocked = SenderBlocked {
-            sender: sender_name,
-            block,
-        };
-        return Err(AppError::User(format!(
-            "{}; nothing was sent: {}",
-            blocked.describe(),
-            blocked.remedy()
-        )));
+    let session = Session::open(&file, settings, env, options, clock, shutdown).await?;
+    if file.is_recurring() {
+        return cron::run_recurring(&session, &file, &mut on_progress).await;
     }
-    let implicit_outbox = settings
-        .implicit_outbox()
-        .filter(|_| sender_name == crate::config::IMPLICIT_SENDER)
-        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
-    let channel = Arc::new(AnyChannel::build(&sender_name, sender, env)?);
-    let scheduled = schedule(&*stores, &file, settings, clock.now()).await?;
-    let run = scheduled.run.clone();
-    // A paused run stays paused until someone resumes it (`herald resume RUN`, the admin API):
-    // running its campaign again does not, or an operator's pause would last only until the
-    // next restart. Nothing is sent; the report says who paused it and why.
-    if let Some(record) = stores.runs().run(&run).await?
-        && record.state == RunState::Paused
-    {
-        tracing::warn!(run = %run, paused_by = record.paused_by.as_deref().unwrap_or(""), reason = record.state_reason.as_deref().unwrap_or(""), "the run is paused; nothing is sent until it is resumed");
-        return Ok(RunReport {
-            counts: stores.deliveries().counts(&run).await?,
-            run,
-            expansion: scheduled.expansion,
-            recovered: 0,
-            ending: paused(record),
-            implicit_outbox,
-        });
-    }
-    let scope = WorkScope {
-        sender: sender_name.clone(),
-        runs: Some(vec![run.clone()]),
-    };
-    let rate = NonZeroU32::new(sender.rate()).unwrap_or(NonZeroU32::MIN);
-    let mut worker = Worker::new(
-        Arc::clone(&stores),
-        channel,
-        Arc::clone(&clock),
-        process_worker_id(),
-        scope,
-        rate,
-        settings.worker.batch,
-    )
-    .with_consent_channel(sender.consent_channel())
-    .with_lease(settings.worker.lease())
-    .with_shutdown(shutdown.clone());
-    if let Some(tier) = sender.tier_limit {
-        worker = worker.with_tier(tier);
-    }
-    if let Some(requests) = NonZeroUsize::new(settings.worker.batch) {
-        worker = worker.with_concurrency(requests);
-    }
-    let spread = file.campaign.spread;
-    worker.register(&run, file.campaign);
-    let worker = Arc::new(worker);
-    let recovered = worker.recover().await.map_err(halt)?.len();
-    if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            "recovered claims of a crashed process whose lease ended; ended unknown (or requeued under at_least_once)"
-        );
-    }
-    let mut view = ProgressView {
-        run: run.to_string(),
-        total: scheduled.expansion.total,
-        ..ProgressView::default()
-    };
-    let horizon = herald_engine::idle::horizon(clock.now(), spread);
-    // Woken at least this often while idle: a claim left by a crashed process is recovered once
-    // its lease ends, and a run resumed or a sender unblocked elsewhere is noticed.
-    let poll = (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
-    let mut wake_on = shutdown.clone();
-    let mut outage = Outage::new(stores.outage_budget());
-    let ending = loop {
-        if shutdown.is_shutdown() {
-            break Ending::Interrupted;
-        }
-        let step = match worker.step().await {
-            Ok(step) => {
-                outage.ended();
-                step
-            }
-            // Another process holds the file's write lock past the busy timeout (a long
-            // expansion batch of another campaign), or Redis restarts: waited out with a capped
-            // back-off up to the store's outage budget, never skipped.
-            Err(WorkerError::Store(StoreError::Unavailable(e))) => {
-                let delay = outage.wait(&*e, &sender_name)?;
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = wake_on.recv() => {}
-                }
-                continue;
-            }
-            // A store that lost its state halts the run: never retried, never re-expanded.
-            Err(e) => return Err(halt(e)),
-        };
-        let progress = worker.progress();
-        view.sent = progress.sent.load(Ordering::Relaxed);
-        view.deferred = progress.deferred.load(Ordering::Relaxed);
-        view.skipped = progress.skipped.load(Ordering::Relaxed);
-        view.failed = progress.failed.load(Ordering::Relaxed);
-        let idle_next = match step {
-            Step::Worked(_) => None,
-            Step::Idle(next) => Some(next),
-        };
-        // Counting is an aggregate over the run: refresh it every second, and whenever idle.
-        let mut in_flight = 0;
-        if idle_next.is_some() || last_counts.elapsed() >= Duration::from_secs(1) {
-            let counts = stores.deliveries().counts(&run).await?;
-            view.done = counts.total() - counts.queued - counts.sending;
-            view.next_due = counts.next_wave.map(|(at, _)| at);
-            last_counts = tokio::time::Instant::now();
-            on_progress(&view);
-            if counts.queued == 0 && counts.sending == 0 {
-                break Ending::Done;
-            }
-            in_flight = counts.sending;
-        }
-        let Some(next) = idle_next else { continue };
-        if shutdown.is_shutdown() {
-            break Ending::Interrupted;
-        }
-        // Nothing is due while the sender is blocked, by this process or any other.
-        if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
-            break Ending::Blocked {
-                sender: sender_name.clone(),
-                block,
-            };
-        }
-        let now = clock.now();
-        let wake = if options.until_idle {
-            // Only the near end of the queue can keep the run going: a bounded read.
-            let within = reach(now, horizon) + chrono::TimeDelta::seconds(1);
-            let near = stores.deliveries().waits(&run, now, Some(within)).await?;
-            let throttled = worker.throttled_until().await.map_err(halt)?;
-            match until_idle(now, horizon, &near, throttled) {
-                WhenIdle::WaitUntil(at) => at,
-                // Told apart from a pause below.
-                WhenIdle::Stop => {
-                    let waits = stores.deliveries().waits(&run, now, None).await?;
-                    break if waits.total() == 0 {
-                        Ending::Done
-                    } else {
-                        Ending::Idle(waits)
-                    };
-                }
-                WhenIdle::Throttled(until) => {
-                    break Ending::Throttled {
-                        sender: sender_name.clone(),
-                        until,
-                        waits: stores.deliveries().waits(&run, now, None).await?,
-                    };
-                }
-            }
-        } else {
-            match next {
-                Some(at) => at,
-                // Claims still held (by a crashed process, until their lease ends): wait for
-                // their recovery.
-                None if in_flight > 0 => {
-                    now + chrono::TimeDelta::from_std(poll).unwrap_or_default()
-                }
-                // Nothing queued in an active run: done, or paused (told apart below).
-                None => break Ending::Done,
-            }
-        };
-        if wake <= now {
-            continue;
-        }
-        let wait = (wake - now).to_std().unwrap_or_default().min(poll);
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = wake_on.recv() => {}
-        }
-    };
-    let counts = stores.deliveries().counts(&run).await?;
-    // A pause ends the run whatever the mode: an operator must act before anything more goes.
-    let ending = match stores.runs().run(&run).await? {
-        Some(record) if record.state == RunState::Paused => paused(record),
-        _ => ending,
-    };
-    Ok(RunReport {
-        run,
-        expansion: scheduled.expansion,
-        recovered,
-        counts,
-        ending,
-        implicit_outbox,
-    })
+    let scheduled = schedule(&*session.stores, &file, settings, session.clock.now()).await?;
+    session
+        .work_run(
+            scheduled.run,
+            scheduled.expansion,
+            Some(file.campaign.clone()),
+            file.campaign.spread,
+            None,
+            &mut on_progress,
+        )
+        .await
 }
 
 /// The ending of a run found paused.

@@ -28,6 +28,9 @@ pub struct CampaignFile {
     pub text: String,
     /// The campaign.
     pub campaign: Campaign,
+    /// SHA-256 of `text`, lowercase hex: the version of the campaign (see
+    /// `herald_store::CampaignVersion`).
+    pub hash: String,
 }
 
 impl CampaignFile {
@@ -40,11 +43,26 @@ impl CampaignFile {
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let campaign = herald_campaign::parse(&label, base, &text, now)
             .map_err(|d| AppError::User(d.to_string()))?;
-        Ok(Self {
-            path: path.to_owned(),
+        Ok(Self::from_parts(path.to_owned(), text, campaign))
+    }
+
+    /// A campaign already read and validated from `path`.
+    pub fn from_parts(path: PathBuf, text: String, campaign: Campaign) -> Self {
+        let hash = text_hash(&text);
+        Self {
+            path,
             text,
             campaign,
-        })
+            hash,
+        }
+    }
+
+    /// Whether the campaign is recurring (`schedule.cron`).
+    pub fn is_recurring(&self) -> bool {
+        matches!(
+            self.campaign.schedule.kind,
+            herald_campaign::campaign::ScheduleKind::Cron { .. }
+        )
     }
 
     /// The configured sender the campaign names: an error at its `sender:` value otherwise.
@@ -54,6 +72,15 @@ impl CampaignFile {
     ) -> Result<(String, &'s SenderSettings), AppError> {
         crate::sender::configured(&self.path, &self.campaign, settings)
     }
+}
+
+/// SHA-256 of a campaign's text, lowercase hex.
+pub fn text_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A campaign scheduled: its run, what expansion did, and the run's counts after it.

@@ -27,6 +27,10 @@ use serde_json::{Value, json};
 
 use crate::{AppError, AppStores, Settings, open_store_to_inspect};
 
+mod campaigns;
+
+pub use campaigns::{CampaignStatus, FIRES_SHOWN, describe_outcome, describe_skip};
+
 /// The whole status: senders, then runs.
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -36,6 +40,10 @@ pub struct Status {
     pub senders: Vec<SenderStatus>,
     /// The runs asked for, newest first.
     pub runs: Vec<RunStatus>,
+    /// Recurring campaigns with their newest fires, by id (empty when one run is asked for).
+    pub campaigns: Vec<CampaignStatus>,
+    /// Campaign files a scheduler could not load, by path (empty when one run is asked for).
+    pub problems: Vec<herald_store::CampaignProblem>,
 }
 
 /// One sender: configured or not, and what the provider last asked of it.
@@ -203,10 +211,20 @@ pub async fn status_in<S: AppStores>(
             sent_last_minute,
         });
     }
+    let (campaigns, problems) = if one {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            campaigns::campaigns(stores).await?,
+            campaigns::problems(stores).await?,
+        )
+    };
     Ok(Status {
         store: stores.location(),
         senders: senders(stores, settings).await?,
         runs,
+        campaigns,
+        problems,
     })
 }
 

@@ -38,8 +38,8 @@ pub enum ExpandError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A cron campaign with no fire ahead.
-    #[error("the campaign has no run to expand at {0}")]
+    /// A cron campaign expanded as a one-off: its runs are its fires.
+    #[error("a cron campaign has no one-off run (asked at {0}): its runs are made by its fires")]
     NoRun(DateTime<Utc>),
     /// The audience could not be read to its end (an I/O error). The rows before it are stored
     /// and the run is left unfinished, so running again reads the whole file and adds the rest.
@@ -105,18 +105,53 @@ pub struct RunSource<'a> {
     pub text: &'a str,
 }
 
-/// Creates the run of `campaign` at `now` (its `at`, or the next cron fire) and expands it,
-/// reading the audience on every core but one (at least one, at most four).
+/// Which run of a campaign to expand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occurrence {
+    /// A one-off campaign's one run (its `at`).
+    Once,
+    /// The run of a cron campaign's fire at this instant (see `herald_engine::recurring`: only
+    /// a fire recorded as making a run is expanded).
+    Fire(DateTime<Utc>),
+}
+
+impl Occurrence {
+    /// The run id and the fire of this occurrence of `campaign`; `None` for `Once` of a cron
+    /// campaign (a cron campaign's runs are its fires).
+    pub fn of(self, campaign: &Campaign) -> Option<(RunId, Option<DateTime<Utc>>)> {
+        match (self, &campaign.schedule.kind) {
+            (Occurrence::Once, herald_campaign::campaign::ScheduleKind::At { .. }) => {
+                campaign.run_at(DateTime::<Utc>::MIN_UTC)
+            }
+            (Occurrence::Once, herald_campaign::campaign::ScheduleKind::Cron { .. }) => None,
+            (Occurrence::Fire(fire), _) => Some((campaign.run_of_fire(fire), Some(fire))),
+        }
+    }
+}
+
+/// Creates the one run of a one-off `campaign` and expands it (see [`expand_occurrence`]).
 pub async fn expand<S: Stores>(
     stores: &S,
     campaign: &Campaign,
     source: RunSource<'_>,
     now: DateTime<Utc>,
 ) -> Result<(RunId, Expansion), ExpandError> {
+    expand_occurrence(stores, campaign, source, Occurrence::Once, now).await
+}
+
+/// Creates the run of `campaign` for `occurrence` and expands it, reading the audience on
+/// every core but one (at least one, at most four).
+pub async fn expand_occurrence<S: Stores>(
+    stores: &S,
+    campaign: &Campaign,
+    source: RunSource<'_>,
+    occurrence: Occurrence,
+    now: DateTime<Utc>,
+) -> Result<(RunId, Expansion), ExpandError> {
     // One core is left to the writer and the duplicate check: on two cores a second reader
     // only competes with them (measured: 1 reader 143-157k rows/s, 2 readers 127-147k).
     let readers = std::thread::available_parallelism().map_or(1, |n| (n.get() - 1).clamp(1, 4));
-    expand_with_readers(stores, campaign, source, now, readers).await
+    expand_occurrence_with_readers(stores, campaign, source, occurrence, now, readers).await
 }
 
 /// As [`expand`], with the number of threads reading the audience given (at least one): for
@@ -128,7 +163,19 @@ pub async fn expand_with_readers<S: Stores>(
     now: DateTime<Utc>,
     readers: usize,
 ) -> Result<(RunId, Expansion), ExpandError> {
-    let (run, fire) = campaign.run_at(now).ok_or(ExpandError::NoRun(now))?;
+    expand_occurrence_with_readers(stores, campaign, source, Occurrence::Once, now, readers).await
+}
+
+/// As [`expand_occurrence`], with the number of reading threads given.
+pub async fn expand_occurrence_with_readers<S: Stores>(
+    stores: &S,
+    campaign: &Campaign,
+    source: RunSource<'_>,
+    occurrence: Occurrence,
+    now: DateTime<Utc>,
+    readers: usize,
+) -> Result<(RunId, Expansion), ExpandError> {
+    let (run, fire) = occurrence.of(campaign).ok_or(ExpandError::NoRun(now))?;
     // A run whose expansion finished never needs its file again: not even to hash it.
     if let Some(expanded) = stores.runs().run(&run).await?.as_ref().and_then(expanded) {
         return Ok((run, expanded));

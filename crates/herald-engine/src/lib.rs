@@ -13,6 +13,7 @@ mod first_seen;
 pub mod idle;
 pub mod plan;
 pub mod prepare;
+pub mod recurring;
 pub mod shutdown;
 pub mod statuses;
 pub mod worker;

@@ -29,6 +29,26 @@ pub const FIRES_KEPT: usize = 1_000;
 /// A campaign's text is at most this many bytes (as campaign files are: 1 MiB).
 pub const MAX_CAMPAIGN_TEXT_BYTES: usize = 1 << 20;
 
+/// A campaign's problems are kept to this many bytes of diagnostics (cut at a char boundary).
+pub const MAX_PROBLEM_BYTES: usize = 16 * 1024;
+
+/// At most this many campaign files with a problem are kept (setting one more is refused with
+/// `Conflict`; clearing always works).
+pub const MAX_PROBLEMS: usize = 1_000;
+
+/// A campaign file a scheduler could not load (it does not validate, or names a sender the
+/// config lacks), for `status`: kept until a scheduler loads that file again or it is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignProblem {
+    /// The file, as the scheduler named it (the key).
+    pub source: String,
+    /// What `herald validate` says of it: `file:line:col: message` lines (at most
+    /// [`MAX_PROBLEM_BYTES`]).
+    pub diagnostics: String,
+    /// When it was seen.
+    pub at: DateTime<Utc>,
+}
+
 /// One version of a campaign, as a scheduler loaded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignVersion {
@@ -136,4 +156,25 @@ pub trait Fires: Send + Sync {
         campaign: &str,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<FireRecord>>> + Send;
+    /// Records the problem of a campaign file (replacing one recorded for the same source,
+    /// diagnostics cut to [`MAX_PROBLEM_BYTES`]), or with `None` clears it.
+    fn set_problem(
+        &self,
+        source: &str,
+        problem: Option<&CampaignProblem>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Every recorded problem, by source.
+    fn problems(&self) -> impl Future<Output = StoreResult<Vec<CampaignProblem>>> + Send;
+}
+
+/// `text` cut to at most `max` bytes, at a char boundary.
+pub fn cut_to(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
     Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
-    Feedback, Fires, CampaignVersion, FireRecord, VersionChange, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
+    CampaignProblem, CampaignVersion, Feedback, Fires, FireRecord, VersionChange, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
     SenderState, Senders, SentMessage, StatusReport, StatusVerdict, StoreResult, StoredConsent,
     Stores, Terminal, WaitReason, WorkScope, WorkerId,
 };
@@ -371,5 +371,17 @@ impl Fires for AnyFires {
 
     async fn fires(&self, campaign: &str, limit: usize) -> StoreResult<Vec<FireRecord>> {
         on!(self.fires().fires(campaign, limit))
+    }
+
+    async fn set_problem(
+        &self,
+        source: &str,
+        problem: Option<&CampaignProblem>,
+    ) -> StoreResult<()> {
+        on!(self.fires().set_problem(source, problem))
+    }
+
+    async fn problems(&self) -> StoreResult<Vec<CampaignProblem>> {
+        on!(self.fires().problems())
     }
 }

@@ -1,0 +1,286 @@
+//! Recurring campaigns: which fires of a cron campaign are due at a scheduler's `now`, what each
+//! does (a run, or a skip and why), recorded once in the store, and the run of a fire expanded.
+//!
+//! # One run per fire
+//! A scheduler calls [`tick`] for each cron campaign it holds, as often as it likes. A tick
+//! decides the fires due since the newest fire recorded for the campaign and records each with
+//! [`Fires::record_fire`], which keeps the first record of a (campaign, fire) and returns it:
+//! every scheduler then follows the stored record, whoever wrote it, and only a record whose
+//! outcome is a run is expanded (idempotently). Two schedulers, a scheduler restarted at the
+//! fire instant, or one that crashed between recording a fire and expanding its run (the next
+//! tick finds the newest run unexpanded and finishes it) all give one run per fire.
+//!
+//! # Which fires are due
+//! Fires in `(lower, now]`, where `lower` is the later of `now` minus the look-back (the
+//! campaign's `expires_after`: an older fire's deliveries would expire on arrival; or
+//! [`DEFAULT_LOOK_BACK`] without one) and the newest recorded fire (nothing at or before it is
+//! ever looked at again, which is also why a store may drop old records), or, for a campaign
+//! with no fire recorded yet, the instant its current version was stored: a new campaign never
+//! fires for an instant before Herald knew it.
+//! - A fire at most [`ON_TIME`] old is on time: a scheduler polling every few seconds, or
+//!   restarted at the fire instant, still makes its run.
+//! - Older fires were missed while nothing ran. `catch_up: latest` runs the newest due fire
+//!   and records the older ones `superseded`; `catch_up: none` records every missed fire
+//!   `missed` and runs only an on-time one. At most [`MAX_RECORDED_MISSES`] missed fires (the
+//!   newest) are recorded per tick; older ones in the look-back are not recorded at all.
+//! - `overlap: skip` (the default) records the fire that would run `overlap` when the previous
+//!   run of the campaign still has deliveries queued or in flight; `overlap: allow` runs it.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use herald_campaign::Campaign;
+use herald_campaign::campaign::{CatchUp, Overlap};
+use herald_core::RunId;
+use herald_store::{
+    CampaignVersion, Deliveries, FireOutcome, FireRecord, FireSkip, Fires, Runs, Stores,
+    VersionChange,
+};
+
+use crate::expand::{ExpandError, Expansion, Occurrence, RunSource, expand_occurrence};
+
+/// A fire seen at most this long after its instant is on time.
+pub const ON_TIME: TimeDelta = TimeDelta::seconds(60);
+
+/// How far back missed fires are looked for when the campaign has no `expires_after`.
+pub const DEFAULT_LOOK_BACK: TimeDelta = TimeDelta::hours(24);
+
+/// Missed fires recorded per tick, at most (the newest).
+pub const MAX_RECORDED_MISSES: usize = 100;
+
+/// Fire records read to find the campaign's previous run.
+const PREVIOUS_RUN_SEARCH: usize = 50;
+
+/// The fires due at `now` and what each does, before overlap is looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Due {
+    /// Fires that make no run, ascending.
+    pub skipped: Vec<(DateTime<Utc>, FireSkip)>,
+    /// The fire that makes a run, if any (the newest due).
+    pub run: Option<DateTime<Utc>>,
+}
+
+/// The look-back of `campaign`: its `expires_after`, or [`DEFAULT_LOOK_BACK`].
+pub fn look_back(campaign: &Campaign) -> TimeDelta {
+    campaign
+        .schedule
+        .expires_after
+        .unwrap_or(DEFAULT_LOOK_BACK)
+}
+
+/// Pure: the fires of `campaign` due at `now` (see the module doc), given the newest recorded
+/// fire and the instant the campaign's current version was stored.
+pub fn due(
+    campaign: &Campaign,
+    newest_recorded: Option<DateTime<Utc>>,
+    known_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Due {
+    let lower = newest_recorded
+        .unwrap_or(known_since)
+        .max(now - look_back(campaign));
+    if lower >= now {
+        return Due::default();
+    }
+    let fires = campaign.fires_between(lower, now, MAX_RECORDED_MISSES + 1);
+    let Some((&newest, older)) = fires.split_last() else {
+        return Due::default();
+    };
+    let on_time = now - newest <= ON_TIME;
+    let (older_skip, run) = match (campaign.schedule.catch_up, on_time) {
+        (CatchUp::Latest, _) => (FireSkip::Superseded, Some(newest)),
+        (CatchUp::None, true) => (FireSkip::Missed, Some(newest)),
+        (CatchUp::None, false) => (FireSkip::Missed, None),
+    };
+    let mut skipped: Vec<_> = older.iter().map(|&f| (f, older_skip.clone())).collect();
+    if run.is_none() {
+        skipped.push((newest, FireSkip::Missed));
+    }
+    // Only the newest misses are recorded.
+    let excess = skipped.len().saturating_sub(MAX_RECORDED_MISSES);
+    skipped.drain(..excess);
+    Due { skipped, run }
+}
+
+/// A campaign version as a scheduler holds it: parsed, with the text it was parsed from.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// The campaign.
+    pub campaign: &'a Campaign,
+    /// SHA-256 of `source.text`, lowercase hex.
+    pub hash: &'a str,
+    /// Where it came from and its sender.
+    pub source: RunSource<'a>,
+}
+
+/// Makes `held` the current version of its campaign in the store (see
+/// [`Fires::put_campaign`]); logs a replacement.
+pub async fn register<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    now: DateTime<Utc>,
+) -> Result<VersionChange, ExpandError> {
+    let version = CampaignVersion {
+        campaign: held.campaign.id.clone(),
+        hash: held.hash.to_owned(),
+        text: held.source.text.to_owned(),
+        source: held.source.path.to_owned(),
+        stored_at: now,
+    };
+    let change = stores.fires().put_campaign(&version).await?;
+    if let VersionChange::Replaced { previous_hash } = &change {
+        tracing::info!(
+            campaign = %held.campaign.id,
+            source = held.source.path,
+            hash = held.hash,
+            previous_hash = %previous_hash,
+            "this scheduler loaded other content for the campaign: it replaces the stored version"
+        );
+    }
+    Ok(change)
+}
+
+/// What one [`tick`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Tick {
+    /// Fire records this tick stored (another scheduler's records are not in it).
+    pub recorded: Vec<FireRecord>,
+    /// The run this tick expanded (or found expanded), with what expansion did.
+    pub expanded: Option<(RunId, Expansion)>,
+}
+
+/// Decides, records and expands the fires of `held` due at `now` (see the module doc). The
+/// store must hold a version of the campaign ([`register`]), and a fire uses the one stored:
+/// `held` must be it (the caller reads the stored version and holds that one), or, when
+/// another scheduler registered other content in between, nothing fires here this time (`Ok`
+/// with an empty tick, logged).
+pub async fn tick<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    now: DateTime<Utc>,
+) -> Result<Tick, ExpandError> {
+    let id = &held.campaign.id;
+    let Some(stored) = stores.fires().campaign(id).await? else {
+        return Err(ExpandError::Store(herald_store::StoreError::NotFound(
+            format!("campaign {id}: no version registered"),
+        )));
+    };
+    if stored.hash != held.hash {
+        tracing::warn!(
+            campaign = %id,
+            stored_hash = %stored.hash,
+            stored_source = %stored.source,
+            held_hash = held.hash,
+            "another scheduler registered other content for this campaign: its fires are left to it"
+        );
+        return Ok(Tick::default());
+    }
+    let recent = stores.fires().fires(id, PREVIOUS_RUN_SEARCH).await?;
+    let due = due(
+        held.campaign,
+        recent.first().map(|r| r.fire),
+        stored.stored_at,
+        now,
+    );
+    let mut tick = Tick::default();
+    for (fire, skip) in due.skipped {
+        let record = fire_record(held, fire, FireOutcome::Skipped(skip), now);
+        let (stored, _) = stores.fires().record_fire(&record).await?;
+        if stored {
+            tick.recorded.push(record);
+        }
+    }
+    let previous = recent.iter().find_map(|r| match &r.outcome {
+        FireOutcome::Run(run) => Some((r.fire, run.clone())),
+        FireOutcome::Skipped(_) => None,
+    });
+    let Some(fire) = due.run else {
+        // Nothing new fires: finish the newest run if a crash left it unexpanded.
+        if let Some((fire, run)) = previous
+            && !expanded(stores, &run).await?
+        {
+            tick.expanded = Some(expand_fire(stores, held, fire, now).await?);
+        }
+        return Ok(tick);
+    };
+    let mut outcome = FireOutcome::Run(held.campaign.run_of_fire(fire));
+    if held.campaign.schedule.overlap == Overlap::Skip
+        && let Some((_, previous)) = previous
+        && pending(stores, &previous).await?
+    {
+        outcome = FireOutcome::Skipped(FireSkip::Overlap { previous });
+    }
+    let record = fire_record(held, fire, outcome, now);
+    let (stored, kept) = stores.fires().record_fire(&record).await?;
+    if stored {
+        tick.recorded.push(record);
+    }
+    if let FireOutcome::Run(_) = kept.outcome {
+        tick.expanded = Some(expand_fire(stores, held, kept.fire, now).await?);
+    }
+    Ok(tick)
+}
+
+fn fire_record(
+    held: Held<'_>,
+    fire: DateTime<Utc>,
+    outcome: FireOutcome,
+    now: DateTime<Utc>,
+) -> FireRecord {
+    FireRecord {
+        campaign: held.campaign.id.clone(),
+        fire,
+        outcome,
+        hash: held.hash.to_owned(),
+        recorded_at: now,
+    }
+}
+
+async fn expand_fire<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    fire: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(RunId, Expansion), ExpandError> {
+    expand_occurrence(stores, held.campaign, held.source, Occurrence::Fire(fire), now).await
+}
+
+/// Whether `run` exists with its audience wholly stored.
+async fn expanded<S: Stores>(stores: &S, run: &RunId) -> Result<bool, ExpandError> {
+    Ok(stores
+        .runs()
+        .run(run)
+        .await?
+        .is_some_and(|record| record.total.is_some()))
+}
+
+/// Whether `run` still has deliveries queued or in flight (or is not wholly expanded yet).
+pub async fn pending<S: Stores>(stores: &S, run: &RunId) -> Result<bool, ExpandError> {
+    let Some(record) = stores.runs().run(run).await? else {
+        return Ok(false);
+    };
+    if record.state == herald_store::RunState::Cancelled {
+        return Ok(false);
+    }
+    if record.total.is_none() {
+        return Ok(true);
+    }
+    let counts = stores.deliveries().counts(run).await?;
+    Ok(counts.queued + counts.sending > 0)
+}
+
+/// The runs of `campaign`'s newest fires (at most `limit` records looked at) that still have
+/// deliveries queued or in flight, newest first: what `herald run` of a cron campaign works.
+pub async fn pending_runs<S: Stores>(
+    stores: &S,
+    campaign: &str,
+    limit: usize,
+) -> Result<Vec<RunId>, ExpandError> {
+    let mut runs = Vec::new();
+    for record in stores.fires().fires(campaign, limit).await? {
+        if let FireOutcome::Run(run) = record.outcome
+            && pending(stores, &run).await?
+        {
+            runs.push(run);
+        }
+    }
+    Ok(runs)
+}
