@@ -68,10 +68,18 @@ fn summary(events: &[DirEvent]) -> Vec<String> {
                 replaced.is_some()
             ),
             DirEvent::Invalid { path, kept, .. } => {
-                format!("invalid {} kept={}", name(path), kept.as_deref().unwrap_or("-"))
+                format!(
+                    "invalid {} kept={}",
+                    name(path),
+                    kept.as_deref().unwrap_or("-")
+                )
             }
             DirEvent::Removed { path, campaign } => {
-                format!("removed {} {}", name(path), campaign.as_deref().unwrap_or("-"))
+                format!(
+                    "removed {} {}",
+                    name(path),
+                    campaign.as_deref().unwrap_or("-")
+                )
             }
         })
         .collect()
@@ -114,7 +122,10 @@ fn a_new_file_is_loaded_and_an_unchanged_rescan_reports_nothing() {
     assert_eq!(loaded.text, CAMPAIGN);
     assert_eq!(loaded.hash, sha256(CAMPAIGN));
     // The audience resolves against the campaign's directory.
-    assert_eq!(loaded.campaign.audience.source, dir.path().join("people.csv"));
+    assert_eq!(
+        loaded.campaign.audience.source,
+        dir.path().join("people.csv")
+    );
     assert!(campaigns.scan(now()).unwrap().is_empty());
     assert!(campaigns.scan(now()).unwrap().is_empty());
     assert_eq!(
@@ -190,7 +201,11 @@ fn edits_replace_invalid_edits_keep_the_old_version_and_fixes_take_effect() {
 #[test]
 fn an_invalid_new_file_is_in_effect_nowhere_until_fixed() {
     let (dir, mut campaigns) = setup();
-    let path = write(&dir, "promo.yaml", &CAMPAIGN.replace("id: promo", "id: Bad Id"));
+    let path = write(
+        &dir,
+        "promo.yaml",
+        &CAMPAIGN.replace("id: promo", "id: Bad Id"),
+    );
     let events = campaigns.scan(now()).unwrap();
     assert_eq!(summary(&events), ["invalid promo.yaml kept=-"]);
     assert!(diagnostics(&events[0]).starts_with(&format!("{}:1:5: ", path.display())));
@@ -230,7 +245,10 @@ fn a_changed_id_replaces_the_old_one() {
     campaigns.scan(now()).unwrap();
     write(&dir, "promo.yaml", &campaign("promo-2"));
     let events = campaigns.scan(now()).unwrap();
-    assert_eq!(summary(&events), ["loaded promo.yaml promo-2 replaced=true"]);
+    assert_eq!(
+        summary(&events),
+        ["loaded promo.yaml promo-2 replaced=true"]
+    );
     let ids: Vec<String> = current(&campaigns).into_iter().map(|c| c.1).collect();
     assert_eq!(ids, ["promo-2"]);
 }
@@ -243,7 +261,10 @@ fn a_duplicate_id_is_refused_in_the_later_file_until_the_first_is_gone() {
     let events = campaigns.scan(now()).unwrap();
     assert_eq!(
         summary(&events),
-        ["invalid b.yaml kept=-", "loaded a.yaml promo replaced=false"]
+        [
+            "invalid b.yaml kept=-",
+            "loaded a.yaml promo replaced=false"
+        ]
     );
     assert_eq!(
         diagnostics(&events[0]),
@@ -269,7 +290,10 @@ fn a_duplicate_id_is_refused_in_the_later_file_until_the_first_is_gone() {
     write(&dir, "0.yaml", CAMPAIGN);
     assert_eq!(
         summary(&campaigns.scan(now()).unwrap()),
-        ["invalid b.yaml kept=-", "loaded 0.yaml promo replaced=false"]
+        [
+            "invalid b.yaml kept=-",
+            "loaded 0.yaml promo replaced=false"
+        ]
     );
     assert_eq!(current(&campaigns).len(), 1);
     assert_eq!(current(&campaigns)[0].0, "0.yaml");
@@ -297,8 +321,7 @@ fn too_many_files_fail_the_scan_and_change_nothing() {
     let extra: Vec<PathBuf> = (0..MAX_FILES)
         .map(|i| write(&dir, &format!("x{i:04}.yml"), "id: [\n"))
         .collect();
-    fs::remove_file(dir.path().join("a.yaml")).unwrap();
-    // MAX_FILES campaign files exactly (a.yaml gone) is allowed: but nothing is scanned yet.
+    // One over the limit, with a.yaml changed too: the scan reads none of them.
     write(&dir, "a.yaml", &campaign("changed"));
     let error = campaigns.scan(now()).unwrap_err();
     assert!(matches!(error, DirError::TooManyFiles { .. }), "{error:?}");
@@ -362,7 +385,10 @@ fn only_visible_yaml_files_directly_in_the_directory_are_read() {
     let events = campaigns.scan(now()).unwrap();
     assert_eq!(
         summary(&events),
-        ["loaded a.yaml a replaced=false", "loaded b.yml b replaced=false"]
+        [
+            "loaded a.yaml a replaced=false",
+            "loaded b.yml b replaced=false"
+        ]
     );
     assert!(campaigns.problems().is_empty());
 }
@@ -372,7 +398,7 @@ fn only_visible_yaml_files_directly_in_the_directory_are_read() {
 fn unreadable_files_are_invalid_at_their_start_and_keep_the_last_valid_version() {
     let (dir, mut campaigns) = setup();
     let big = write(&dir, "big.yaml", CAMPAIGN);
-    let text = write(&dir, "latin1.yaml", b"id: caf\xe9\n".escape_ascii().to_string().as_str());
+    let text = dir.path().join("latin1.yaml");
     fs::write(&text, b"id: caf\xe9\n").unwrap();
     let dangling = dir.path().join("dangling.yaml");
     std::os::unix::fs::symlink(dir.path().join("nothing-here"), &dangling).unwrap();
@@ -389,7 +415,10 @@ fn unreadable_files_are_invalid_at_their_start_and_keep_the_last_valid_version()
     assert_eq!(summary(&events), ["invalid big.yaml kept=promo"]);
     assert_eq!(
         diagnostics(&events[0]),
-        format!("{}:1:1: larger than the limit of 1048576 bytes", big.display())
+        format!(
+            "{}:1:1: larger than the limit of 1048576 bytes",
+            big.display()
+        )
     );
     assert!(campaigns.scan(now()).unwrap().is_empty());
     let problems = campaigns.problems();
@@ -478,8 +507,12 @@ fn a_refused_version_gives_way_to_the_previous_one_until_the_file_changes() {
     assert_eq!(ids, ["promo"]);
     assert_eq!(campaigns.problems(), [(other.as_path(), "refused")]);
     assert!(campaigns.scan(now()).unwrap().is_empty());
-    // Touching the content (even back and forth) re-validates it.
-    write(&dir, "other.yaml", &format!("{}# edited\n", campaign("other")));
+    // Any change of the content re-validates it.
+    write(
+        &dir,
+        "other.yaml",
+        &format!("{}# edited\n", campaign("other")),
+    );
     assert_eq!(
         summary(&campaigns.scan(now()).unwrap()),
         ["loaded other.yaml other replaced=false"]

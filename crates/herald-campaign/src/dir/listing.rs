@@ -82,7 +82,8 @@ pub(super) fn read(path: &Path) -> Read {
         // exists at all was removed during the scan.
         Err(e)
             if e.is_not_found()
-                && fs::symlink_metadata(path).is_err_and(|m| m.kind() == io::ErrorKind::NotFound) =>
+                && fs::symlink_metadata(path)
+                    .is_err_and(|m| m.kind() == io::ErrorKind::NotFound) =>
         {
             Read::Gone
         }
