@@ -142,7 +142,7 @@ fn edits_replace_invalid_edits_keep_the_old_version_and_fixes_take_effect() {
     campaigns.scan(now()).unwrap();
 
     // A valid edit replaces the version in effect.
-    let v2 = CAMPAIGN.replace("name: promo", "name: promo-v2");
+    let v2 = CAMPAIGN.replace("name: promo", "name: promo_v2");
     write(&dir, "promo.yaml", &v2);
     let events = campaigns.scan(now()).unwrap();
     assert_eq!(summary(&events), ["loaded promo.yaml promo replaced=true"]);
@@ -150,7 +150,7 @@ fn edits_replace_invalid_edits_keep_the_old_version_and_fixes_take_effect() {
         unreachable!()
     };
     assert_eq!(replaced.as_deref(), Some(sha256(CAMPAIGN).as_str()));
-    assert_eq!(loaded.campaign.template.name, "promo-v2");
+    assert_eq!(loaded.campaign.template.name, "promo_v2");
 
     // An invalid edit is reported as `herald validate` reports it; v2 stays in effect.
     let broken = v2.replace("purpose: marketing", "purpose: marketting");
@@ -178,7 +178,7 @@ fn edits_replace_invalid_edits_keep_the_old_version_and_fixes_take_effect() {
     assert_eq!(current(&campaigns)[0].2, sha256(&v2));
 
     // A fix that differs from the version in effect is loaded, and the problem is gone.
-    let v3 = v2.replace("name: promo-v2", "name: promo-v3");
+    let v3 = v2.replace("name: promo_v2", "name: promo_v3");
     write(&dir, "promo.yaml", &v3);
     let events = campaigns.scan(now()).unwrap();
     assert_eq!(summary(&events), ["loaded promo.yaml promo replaced=true"]);
@@ -455,7 +455,7 @@ fn a_configmap_style_symlink_swap_is_an_edit() {
         ["loaded promo.yaml promo replaced=false"]
     );
     // Kubernetes writes the new version beside the old and renames a new `..data` over it.
-    let v2 = CAMPAIGN.replace("name: promo", "name: promo-v2");
+    let v2 = CAMPAIGN.replace("name: promo", "name: promo_v2");
     fs::create_dir(root.join("..v2")).unwrap();
     fs::write(root.join("..v2/promo.yaml"), &v2).unwrap();
     symlink("..v2", root.join("..data_tmp")).unwrap();
@@ -517,4 +517,35 @@ fn a_refused_version_gives_way_to_the_previous_one_until_the_file_changes() {
         summary(&campaigns.scan(now()).unwrap()),
         ["loaded other.yaml other replaced=false"]
     );
+}
+
+#[test]
+fn a_kept_version_whose_id_is_taken_by_an_earlier_file_stops_and_is_reported_again() {
+    let (dir, mut campaigns) = setup();
+    write(&dir, "b.yaml", CAMPAIGN);
+    campaigns.scan(now()).unwrap();
+    write(&dir, "b.yaml", "id: [\n");
+    assert_eq!(
+        summary(&campaigns.scan(now()).unwrap()),
+        ["invalid b.yaml kept=promo"]
+    );
+    // Same invalid content, but what it keeps changed: reported again, keeping nothing.
+    write(&dir, "a.yaml", CAMPAIGN);
+    assert_eq!(
+        summary(&campaigns.scan(now()).unwrap()),
+        [
+            "invalid b.yaml kept=-",
+            "loaded a.yaml promo replaced=false"
+        ]
+    );
+    assert_eq!(current(&campaigns)[0].0, "a.yaml");
+    assert_eq!(current(&campaigns).len(), 1);
+    assert!(campaigns.scan(now()).unwrap().is_empty());
+    // Its old version does not come back when the id is free again: only a valid content does.
+    fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    assert_eq!(
+        summary(&campaigns.scan(now()).unwrap()),
+        ["removed a.yaml promo"]
+    );
+    assert!(campaigns.current().is_empty());
 }

@@ -30,6 +30,11 @@ pub(super) struct Entry {
 
 /// What the last read of a file gave; kept so unchanged content is not parsed again.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every file is valid: boxing would add an allocation per file to save \
+              memory only on the few invalid ones"
+)]
 pub(super) enum Content {
     /// Valid, with the position of its `id` value (for a duplicate-id diagnostic).
     Valid {
@@ -117,13 +122,12 @@ impl Entry {
             }),
             Content::Valid { loaded, id_at } => {
                 let id = loaded.campaign.id.as_str();
-                if let Some(refusal) = refused
+                let refusal = refused
                     .as_ref()
                     .filter(|r| r.hash.as_ref() == Some(&loaded.hash))
-                {
-                    Some(refusal.clone())
-                } else if let Some(other) = claimed.get(id) {
-                    Some(Problem {
+                    .cloned();
+                refusal.or_else(|| {
+                    claimed.get(id).map(|other| Problem {
                         hash: Some(loaded.hash.clone()),
                         diagnostics: Diagnostic {
                             file: label.clone(),
@@ -136,9 +140,7 @@ impl Entry {
                         }
                         .to_string(),
                     })
-                } else {
-                    None
-                }
+                })
             }
         };
         let old_hash = old_effect.as_ref().map(|l| l.hash.clone());

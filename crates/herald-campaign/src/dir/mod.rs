@@ -59,6 +59,11 @@ pub struct Loaded {
 
 /// What a scan found changed.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a scan makes a few events, most of them `Loaded`: boxing would only add an \
+              allocation to each and an indirection to every caller's match"
+)]
 pub enum DirEvent {
     /// A new file, or a changed one, valid: now in effect (`replaced`: the hash it replaces,
     /// for a changed one).
