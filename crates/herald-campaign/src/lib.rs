@@ -6,6 +6,7 @@
 //! - [`yaml`]: a YAML tree that keeps positions; [`validate`] walks it into a [`Campaign`].
 //! - [`fields`]: the format as data, shared by the validator and [`schema`].
 //! - [`audience`]: streaming CSV/JSONL readers, the `where` segment, the duplicate set.
+//! - [`dir`]: a polled directory of campaign files, each in effect while valid.
 //! - [`input`]: bounded input for every crate: regular files only, documents of at most 1 MiB,
 //!   records of at most 64 KiB (CSV records with their lines and an open quote reported).
 #![deny(clippy::disallowed_methods)]
@@ -14,6 +15,7 @@ pub mod audience;
 pub mod campaign;
 pub mod cron;
 pub mod diagnostic;
+pub mod dir;
 pub mod fields;
 pub mod input;
 pub mod schema;
