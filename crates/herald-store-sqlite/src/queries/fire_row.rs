@@ -94,6 +94,11 @@ impl FireRow {
     }
 }
 
+/// The read of [`fires`]: `?1` the campaign, `?2` the limit.
+fn newest_sql() -> String {
+    format!("SELECT {COLUMNS} FROM fires WHERE campaign = ?1 ORDER BY fire DESC LIMIT ?2")
+}
+
 /// The newest `limit` records of `campaign`, newest fire first (a backward walk of the primary
 /// key; the caller bounds `limit`).
 pub(crate) fn fires(
@@ -103,13 +108,27 @@ pub(crate) fn fires(
 ) -> StoreResult<Vec<FireRecord>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM fires WHERE campaign = ?1 ORDER BY fire DESC LIMIT ?2"
-        ))
+        .prepare_cached(&newest_sql())
         .and_then(|mut stmt| {
             stmt.query_map((campaign, limit), FireRow::read)?
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(backend)?;
     rows.into_iter().map(FireRow::decode).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The newest records are a backward walk of one campaign in the primary key: no scan, no
+    /// sort.
+    #[test]
+    fn the_newest_fires_are_read_in_the_primary_key_order() {
+        let plan = crate::queries::query_plan(&super::newest_sql(), ("weekly", 10));
+        let joined = plan.join("\n");
+        assert_eq!(
+            plan,
+            ["SEARCH fires USING PRIMARY KEY (campaign=?)"],
+            "{joined}"
+        );
+    }
 }

@@ -48,17 +48,41 @@ pub(crate) fn record_fire(
     Ok((inserted == 1, stored))
 }
 
+/// The prune: `?1` the campaign, `?2` how many of its newest records stay, minus one.
+const PRUNE: &str = "DELETE FROM fires WHERE campaign = ?1 AND fire < (
+    SELECT fire FROM fires WHERE campaign = ?1 ORDER BY fire DESC LIMIT 1 OFFSET ?2
+)";
+
 /// Drops the records of `campaign` older than its newest [`FIRES_KEPT`] (after one insert, at
 /// most one row: the oldest, possibly the one just inserted), found by one walk of the primary
 /// key that stops at the bound.
 fn prune(tx: &Connection, campaign: &str) -> StoreResult<()> {
     let offset = i64::try_from(FIRES_KEPT - 1).unwrap_or(i64::MAX);
-    tx.prepare_cached(
-        "DELETE FROM fires WHERE campaign = ?1 AND fire < (
-             SELECT fire FROM fires WHERE campaign = ?1 ORDER BY fire DESC LIMIT 1 OFFSET ?2
-         )",
-    )
-    .and_then(|mut stmt| stmt.execute((campaign, offset)))
-    .map_err(backend)?;
+    tx.prepare_cached(PRUNE)
+        .and_then(|mut stmt| stmt.execute((campaign, offset)))
+        .map_err(backend)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PRUNE;
+
+    /// The prune seeks the campaign's records in the primary key, both to find the bound and to
+    /// delete below it: its cost is the kept records of one campaign, never the table.
+    #[test]
+    fn the_prune_walks_one_campaign_in_the_primary_key() {
+        let plan = crate::queries::query_plan(PRUNE, ("weekly", 999));
+        let joined = plan.join("\n");
+        let seeks = plan
+            .iter()
+            .filter(|step| step.starts_with("SEARCH fires USING PRIMARY KEY (campaign=?"))
+            .count();
+        assert_eq!(seeks, 2, "{joined}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN")),
+            "{joined}"
+        );
+        assert!(!joined.contains("TEMP B-TREE"), "{joined}");
+    }
 }
