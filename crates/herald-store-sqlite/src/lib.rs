@@ -19,9 +19,11 @@
 //! process on one file must therefore share a clock, which processes on one machine do.
 //!
 //! # Layout
-//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the five ports.
+//! - [`SqliteStores`]: opens the file, applies the migrations, hands out the ports.
 //! - [`SqliteFeedback`]: provider statuses on the ladder, early reports, the message-id index
 //!   and stored tags (`herald_store::Feedback`).
+//! - [`SqliteFires`]: recurring campaigns' current versions and their fire records, each fire
+//!   recorded once (`herald_store::Fires`).
 //! - `queries/`: one file per port operation, SQL inline.
 //! - `tally`: the `run_counts` changes of a write transaction, applied once at its end.
 //! - `migrations/`: the schema, versioned with `PRAGMA user_version`.
@@ -30,6 +32,7 @@
 mod codec;
 mod db;
 mod feedback;
+mod fires;
 mod location;
 mod lock;
 mod migrations;
@@ -44,13 +47,14 @@ use chrono::{DateTime, Utc};
 use herald_store::{Durability, StoreResult, StoreTime, Stores};
 
 pub use feedback::SqliteFeedback;
+pub use fires::SqliteFires;
 pub use lock::RunLock;
 pub use ports::{SqliteConsents, SqliteDeliveries, SqliteRuns};
 pub use senders::SqliteSenders;
 
 use db::Db;
 
-/// The five SQLite-backed ports over one database file, sharing one connection.
+/// The SQLite-backed ports over one database file, sharing one connection.
 pub struct SqliteStores {
     path: PathBuf,
     time: StoreTime,
@@ -59,6 +63,7 @@ pub struct SqliteStores {
     consents: SqliteConsents,
     senders: SqliteSenders,
     feedback: SqliteFeedback,
+    fires: SqliteFires,
 }
 
 impl SqliteStores {
@@ -118,16 +123,17 @@ impl SqliteStores {
             deliveries: SqliteDeliveries::new(db.clone(), time.clone()),
             consents: SqliteConsents::new(db.clone()),
             senders: SqliteSenders::new(db.clone(), time.clone()),
-            feedback: SqliteFeedback::new(db),
+            feedback: SqliteFeedback::new(db.clone()),
+            fires: SqliteFires::new(db),
             time,
         })
     }
 
     /// Takes the run lock of this file (an advisory lock on `<path>.lock`) for as long as the
     /// returned guard lives. Fails at once with [`herald_store::StoreError::Conflict`] while
-    /// another process holds it. The OS releases it if the process dies. Workers of schema 8 need
-    /// no lock to share the file (claims serialize in SQLite); what still needs it is the
-    /// upgrade guard above: a herald of schema 7 or older takes it for its whole run.
+    /// another process holds it. The OS releases it if the process dies. Workers of schema 8 or
+    /// newer need no lock to share the file (claims serialize in SQLite); what still needs it is
+    /// the upgrade guard above: a herald of schema 7 or older takes it for its whole run.
     pub fn lock_exclusive(&self) -> StoreResult<RunLock> {
         RunLock::acquire(&self.path)
             .map_err(|error| location::at(&lock::lock_path(&self.path), error))
@@ -157,6 +163,11 @@ impl Stores for SqliteStores {
     type Consents = SqliteConsents;
     type Senders = SqliteSenders;
     type Feedback = SqliteFeedback;
+    type Fires = SqliteFires;
+
+    fn fires(&self) -> &SqliteFires {
+        &self.fires
+    }
 
     fn feedback(&self) -> &SqliteFeedback {
         &self.feedback

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_wait_reason.sql"),
     include_str!("../migrations/0008_claims_and_senders.sql"),
     include_str!("../migrations/0009_feedback.sql"),
+    include_str!("../migrations/0010_fires.sql"),
 ];
 
 /// The schema version this build writes.

@@ -116,7 +116,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_in(&dir);
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
     assert!(
         stores
             .runs()
@@ -126,7 +126,7 @@ async fn opening_again_applies_no_migration_twice_and_keeps_the_data() {
     );
     drop(stores);
     let again = SqliteStores::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 9);
+    assert_eq!(again.schema_version().unwrap(), 10);
     assert_eq!(again.runs().runs().await.unwrap().len(), 1);
 }
 
@@ -496,7 +496,7 @@ async fn a_schema_4_file_keeps_its_send_history_when_upgraded() {
     drop(conn);
 
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
     let history = stores
         .deliveries()
         .history(&sent_phone, t(0))
@@ -564,5 +564,5 @@ fn an_older_file_is_not_upgraded_while_a_run_holds_it() {
     assert_eq!(version, 1);
     lock_file.unlock().unwrap();
     let stores = SqliteStores::open(&path).unwrap();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
 }

@@ -63,7 +63,7 @@ fn phone(e164: &str) -> PhoneNumber {
 #[tokio::test]
 async fn the_old_run_its_counts_and_consent_survive_the_upgrade() {
     let (_dir, stores) = upgraded();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
 
     let runs = stores.runs().runs().await.unwrap();
     let [record] = runs.as_slice() else {

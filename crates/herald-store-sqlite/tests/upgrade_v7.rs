@@ -47,7 +47,7 @@ fn key(recipient: &str) -> DeliveryKey {
 #[tokio::test]
 async fn history_counts_and_consent_survive_and_the_old_claim_is_recovered_unknown() {
     let (dir, stores) = upgraded();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
     let d = stores.deliveries();
     let record = stores.runs().run(&run_id()).await.unwrap().unwrap();
     assert_eq!((record.run.sender, record.run.campaign_text), (None, None));

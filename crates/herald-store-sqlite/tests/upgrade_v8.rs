@@ -62,7 +62,7 @@ fn reached(rung: Progress) -> ReportedStatus {
 #[tokio::test]
 async fn sent_deliveries_are_found_by_their_message_id_and_climb_the_ladder() {
     let (_dir, stores, _clock) = upgraded();
-    assert_eq!(stores.schema_version().unwrap(), 9);
+    assert_eq!(stores.schema_version().unwrap(), 10);
     let fb = stores.feedback();
     assert_eq!(
         fb.message("wamid.LEGACY-A").await.unwrap(),

@@ -9,6 +9,7 @@
 
 pub(crate) mod append_consent;
 pub(crate) mod apply;
+pub(crate) mod campaign_row;
 pub(crate) mod claim;
 pub(crate) mod consent_events;
 pub(crate) mod counts;
@@ -17,11 +18,14 @@ pub(crate) mod defer;
 pub(crate) mod due;
 pub(crate) mod finish;
 pub(crate) mod finish_expansion;
+pub(crate) mod fire_row;
 pub(crate) mod history;
 pub(crate) mod in_flight;
 pub(crate) mod insert_batch;
 pub(crate) mod lease;
 pub(crate) mod next_due;
+pub(crate) mod put_campaign;
+pub(crate) mod record_fire;
 pub(crate) mod requeue;
 pub(crate) mod run;
 pub(crate) mod runs;
