@@ -27,3 +27,12 @@ CREATE TABLE fires (
     PRIMARY KEY (campaign, fire),
     CHECK ((kind IN ('run', 'overlap')) = (run IS NOT NULL))
 ) WITHOUT ROWID;
+
+-- Campaign files a scheduler could not load (herald_store::CampaignProblem), by the path the
+-- scheduler named: shown by `status` until that file loads again or is removed. At most 1000
+-- rows (herald_store::MAX_PROBLEMS), each at most 16 KiB of diagnostics.
+CREATE TABLE campaign_problems (
+    source      TEXT    NOT NULL PRIMARY KEY,
+    diagnostics TEXT    NOT NULL,
+    at          INTEGER NOT NULL
+);

@@ -8,12 +8,12 @@
 
 use herald_core::CampaignId;
 use herald_store::{
-    CampaignVersion, FIRES_KEPT, FireRecord, Fires, MAX_CAMPAIGN_TEXT_BYTES, StoreError,
+    CampaignProblem, CampaignVersion, FIRES_KEPT, FireRecord, Fires, MAX_CAMPAIGN_TEXT_BYTES, StoreError,
     StoreResult, VersionChange,
 };
 
 use crate::db::Db;
-use crate::queries::{campaign_row, fire_row, put_campaign, record_fire};
+use crate::queries::{campaign_row, fire_row, problems, put_campaign, record_fire};
 
 /// [`Fires`] on SQLite: the `campaigns` and `fires` tables (schema 10).
 pub struct SqliteFires {
@@ -100,5 +100,20 @@ impl Fires for SqliteFires {
         self.db
             .call(move |conn| fire_row::fires(conn, &campaign, limit))
             .await
+    }
+
+    async fn set_problem(
+        &self,
+        source: &str,
+        problem: Option<&CampaignProblem>,
+    ) -> StoreResult<()> {
+        let (source, problem) = (source.to_owned(), problem.cloned());
+        self.db
+            .call(move |conn| problems::set_problem(conn, &source, problem.as_ref()))
+            .await
+    }
+
+    async fn problems(&self) -> StoreResult<Vec<CampaignProblem>> {
+        self.db.call(|conn| problems::problems(conn)).await
     }
 }

@@ -24,6 +24,7 @@ pub(crate) mod in_flight;
 pub(crate) mod insert_batch;
 pub(crate) mod lease;
 pub(crate) mod next_due;
+pub(crate) mod problems;
 pub(crate) mod put_campaign;
 pub(crate) mod record_fire;
 pub(crate) mod requeue;

@@ -354,3 +354,57 @@ pub async fn racing_records_of_one_fire_store_one<S: Stores>(stores: &Suite<S>) 
     assert!(answers.iter().all(|(_, r)| *r == stored), "{answers:?}");
     assert_eq!(fires_of(stores, "race", 10).await, [stored]);
 }
+
+/// Problems of campaign files: recorded by source (a second one replaces the first), read by
+/// source, cleared with `None` (clearing one never recorded is fine), diagnostics cut to
+/// [`crate::MAX_PROBLEM_BYTES`] at a char boundary; past [`crate::MAX_PROBLEMS`] sources a new
+/// one is refused with `Conflict` while replacing and clearing still work.
+#[doc(hidden)]
+pub async fn campaign_problems_are_kept_by_source<S: Stores>(stores: &Suite<S>) {
+    use crate::{CampaignProblem, MAX_PROBLEM_BYTES, MAX_PROBLEMS};
+    let problem = |source: &str, text: &str, at: i64| CampaignProblem {
+        source: source.to_owned(),
+        diagnostics: text.to_owned(),
+        at: t(at),
+    };
+    let fires = stores.fires();
+    assert!(fires.problems().await.unwrap().is_empty());
+    let b = problem("dir/b.yaml", "dir/b.yaml:2:10: unknown purpose", 1);
+    fires.set_problem(&b.source, Some(&b)).await.unwrap();
+    let a = problem("dir/a.yaml", "dir/a.yaml:1:1: not valid YAML", 2);
+    fires.set_problem(&a.source, Some(&a)).await.unwrap();
+    assert_eq!(fires.problems().await.unwrap(), vec![a.clone(), b.clone()]);
+    let b2 = problem("dir/b.yaml", "dir/b.yaml:3:1: unknown field", 3);
+    fires.set_problem(&b2.source, Some(&b2)).await.unwrap();
+    assert_eq!(fires.problems().await.unwrap(), vec![a.clone(), b2.clone()]);
+    fires.set_problem(&a.source, None).await.unwrap();
+    fires.set_problem("dir/never.yaml", None).await.unwrap();
+    assert_eq!(fires.problems().await.unwrap(), vec![b2.clone()]);
+    // Cut at a char boundary: 'é' is two bytes, and the bound falls inside one.
+    let long = "é".repeat(MAX_PROBLEM_BYTES);
+    fires
+        .set_problem("dir/long.yaml", Some(&problem("dir/long.yaml", &long, 4)))
+        .await
+        .unwrap();
+    let stored = fires.problems().await.unwrap();
+    let cut = &stored.iter().find(|p| p.source == "dir/long.yaml").unwrap().diagnostics;
+    assert_eq!(cut.len(), MAX_PROBLEM_BYTES);
+    assert!(cut.chars().all(|c| c == 'é'));
+    // The bound on sources.
+    for i in stored.len()..MAX_PROBLEMS {
+        let source = format!("dir/f{i:04}.yaml");
+        fires
+            .set_problem(&source, Some(&problem(&source, "x", 5)))
+            .await
+            .unwrap();
+    }
+    let over = problem("dir/over.yaml", "x", 6);
+    assert!(matches!(
+        fires.set_problem(&over.source, Some(&over)).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    fires.set_problem(&b2.source, Some(&b)).await.unwrap();
+    fires.set_problem(&b2.source, None).await.unwrap();
+    fires.set_problem(&over.source, Some(&over)).await.unwrap();
+    assert_eq!(fires.problems().await.unwrap().len(), MAX_PROBLEMS);
+}

@@ -125,6 +125,7 @@ macro_rules! conformance_tests {
             conformance_fires_are_read_newest_first_with_every_outcome => fires_are_read_newest_first_with_every_outcome,
             conformance_only_the_newest_fires_are_kept => only_the_newest_fires_are_kept,
             conformance_racing_records_of_one_fire_store_one => racing_records_of_one_fire_store_one,
+            conformance_campaign_problems_are_kept_by_source => campaign_problems_are_kept_by_source,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
