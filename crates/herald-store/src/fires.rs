@@ -111,7 +111,9 @@ pub struct FireRecord {
 /// Campaign versions and fire records.
 pub trait Fires: Send + Sync {
     /// Makes `version` the current version of its campaign id (unless it already is, by hash).
-    /// A text over [`MAX_CAMPAIGN_TEXT_BYTES`] is refused (`Conflict`).
+    /// A text over [`MAX_CAMPAIGN_TEXT_BYTES`], a campaign id that is not a valid
+    /// [`herald_core::CampaignId`], or a hash that is not 64 lowercase hex digits is refused
+    /// (`Conflict`) and stores nothing.
     fn put_campaign(
         &self,
         version: &CampaignVersion,
@@ -125,12 +127,15 @@ pub trait Fires: Send + Sync {
     fn campaigns(&self) -> impl Future<Output = StoreResult<Vec<CampaignVersion>>> + Send;
     /// Stores `record` unless a record of the same (campaign, fire) exists; atomic. Returns
     /// whether this call stored it, and the record now stored (this one, or the one stored
-    /// first, unchanged). Drops the campaign's records beyond the newest [`FIRES_KEPT`].
+    /// first, unchanged). Drops the campaign's records beyond the newest [`FIRES_KEPT`] (this one
+    /// too, if it is older than all of them). A fire instant with a fraction of a second, an
+    /// invalid campaign id or a malformed hash is refused (`Conflict`).
     fn record_fire(
         &self,
         record: &FireRecord,
     ) -> impl Future<Output = StoreResult<(bool, FireRecord)>> + Send;
-    /// The newest `limit` fire records of a campaign, newest fire first.
+    /// The newest `limit` fire records of a campaign, newest fire first (`limit` is clamped to
+    /// [`FIRES_KEPT`]).
     fn fires(
         &self,
         campaign: &str,

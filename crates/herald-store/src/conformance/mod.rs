@@ -20,6 +20,7 @@
 mod cancel;
 mod claims;
 mod feedback;
+mod fires;
 mod ledger;
 mod queue;
 mod senders;
@@ -44,6 +45,7 @@ use herald_core::{
 pub use cancel::*;
 pub use claims::*;
 pub use feedback::*;
+pub use fires::*;
 pub use ledger::*;
 pub use queue::*;
 pub use senders::*;
@@ -117,6 +119,12 @@ macro_rules! conformance_tests {
             conformance_a_requeue_after_cancel_ends_skipped => a_requeue_after_cancel_ends_skipped,
             conformance_a_requeue_in_apply_after_cancel_ends_skipped => a_requeue_in_apply_after_cancel_ends_skipped,
             conformance_an_ended_lease_after_cancel_ends_skipped => an_ended_lease_after_cancel_ends_skipped,
+            conformance_campaign_versions_are_added_kept_and_replaced_by_hash => campaign_versions_are_added_kept_and_replaced_by_hash,
+            conformance_malformed_campaigns_and_fires_are_refused => malformed_campaigns_and_fires_are_refused,
+            conformance_a_fire_is_recorded_once => a_fire_is_recorded_once,
+            conformance_fires_are_read_newest_first_with_every_outcome => fires_are_read_newest_first_with_every_outcome,
+            conformance_only_the_newest_fires_are_kept => only_the_newest_fires_are_kept,
+            conformance_racing_records_of_one_fire_store_one => racing_records_of_one_fire_store_one,
         );
     };
     (@each $make:expr, $second:expr; $($name:ident => $check:ident),* $(,)?) => {
