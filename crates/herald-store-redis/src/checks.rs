@@ -149,7 +149,10 @@ mod tests {
                 "{older} is upgraded"
             );
         }
-        assert!(check_layout("h:layout", Some("4".to_owned())).is_err(), "newer");
+        assert!(
+            check_layout("h:layout", Some("4".to_owned())).is_err(),
+            "newer"
+        );
         let refused = check_layout("h:layout", Some("99".to_owned())).unwrap_err();
         let text = refused.to_string();
         assert!(

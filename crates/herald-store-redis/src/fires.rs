@@ -22,8 +22,8 @@ use std::sync::LazyLock;
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::{CampaignId, RunId};
 use herald_store::{
-    CampaignVersion, FIRES_KEPT, FireOutcome, FireRecord, FireSkip, Fires,
-    MAX_CAMPAIGN_TEXT_BYTES, StoreError, StoreResult, VersionChange,
+    CampaignVersion, FIRES_KEPT, FireOutcome, FireRecord, FireSkip, Fires, MAX_CAMPAIGN_TEXT_BYTES,
+    StoreError, StoreResult, VersionChange,
 };
 use redis::Script;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,8 @@ pub const MAX_CAMPAIGNS: usize = 10_000;
 /// The longest `source` accepted (a file path, shown by `status`).
 pub const MAX_SOURCE_BYTES: usize = 4_096;
 
-static PUT: LazyLock<Script> = LazyLock::new(|| script(include_str!("../scripts/put_campaign.lua")));
+static PUT: LazyLock<Script> =
+    LazyLock::new(|| script(include_str!("../scripts/put_campaign.lua")));
 static RECORD: LazyLock<Script> =
     LazyLock::new(|| script(include_str!("../scripts/record_fire.lua")));
 static FIRES: LazyLock<Script> = LazyLock::new(|| script(include_str!("../scripts/fires.lua")));
@@ -108,7 +109,10 @@ fn check_hash(what: &str, hash: &str) -> StoreResult<()> {
     if hex {
         Ok(())
     } else {
-        Err(refused(what, "must be a SHA-256 in 64 lowercase hex digits"))
+        Err(refused(
+            what,
+            "must be a SHA-256 in 64 lowercase hex digits",
+        ))
     }
 }
 
@@ -160,7 +164,8 @@ fn decode(campaign: &str, fire: &str, text: &str) -> StoreResult<FireRecord> {
     let stored: Stored =
         serde_json::from_str(text).map_err(|e| corrupt(key(), format!("not a record: {e}")))?;
     let run = |r: Option<String>| -> StoreResult<RunId> {
-        let r = r.ok_or_else(|| corrupt(key(), format!("a {} record without its run", stored.k)))?;
+        let r =
+            r.ok_or_else(|| corrupt(key(), format!("a {} record without its run", stored.k)))?;
         RunId::parse(&r).map_err(|_| corrupt(key(), "invalid run id"))
     };
     let outcome = match stored.k.as_str() {
