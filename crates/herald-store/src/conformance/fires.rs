@@ -179,7 +179,7 @@ pub async fn malformed_campaigns_and_fires_are_refused<S: Stores>(stores: &Suite
             ..version("big", 3, "x", 0)
         },
         CampaignVersion {
-            hash: hash(3).to_uppercase(),
+            hash: hash(0xabc).to_uppercase(),
             ..version("big", 3, "x", 0)
         },
     ] {
