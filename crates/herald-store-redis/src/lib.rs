@@ -291,7 +291,7 @@ impl RedisStores {
 }
 
 /// Reads the store's epoch and layout version, and whether this call created them. With
-/// `create`, an empty store gets a new epoch and the layout version. A store that holds runs, claims or sender state but no epoch (it was
+/// `create`, an empty store gets a new epoch and the layout version. A store that holds runs, claims, sender state or campaign versions but no epoch (it was
 /// half emptied: keys evicted or deleted) is [`StoreError::Corrupt`] at `epoch`, exactly as the
 /// write scripts answer a vanished epoch: starting a new epoch there would take what is left
 /// for a new deployment and re-expand and resend.
