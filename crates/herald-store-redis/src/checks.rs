@@ -143,9 +143,15 @@ mod tests {
     fn another_layout_is_refused_naming_both_versions() {
         assert!(check_layout("h:layout", None).is_ok());
         assert!(check_layout("h:layout", Some(LAYOUT.to_owned())).is_ok());
+        for older in ["1", "2"] {
+            assert!(
+                check_layout("h:layout", Some(older.to_owned())).is_ok(),
+                "{older} is upgraded"
+            );
+        }
         assert!(
-            check_layout("h:layout", Some("1".to_owned())).is_ok(),
-            "upgraded"
+            check_layout("h:layout", Some("4".to_owned())).is_err(),
+            "newer"
         );
         let refused = check_layout("h:layout", Some("99".to_owned())).unwrap_err();
         let text = refused.to_string();

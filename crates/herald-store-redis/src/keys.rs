@@ -33,6 +33,10 @@
 //! | `kept:i:<provider id>` | set | the kept reports naming that provider id (layout 2) |
 //! | `kept:k:<member>` | set | the kept reports whose callback names that delivery (layout 2) |
 //! | `tags:<phone>` | set | the tags stored for the phone by replies, at most `MAX_TAGS_PER_PHONE`; kept for the store's life (layout 2) |
+//! | `campaigns` | set | the ids of the recurring campaigns with a stored version (`<id>` a [`herald_core::CampaignId`]), at most `MAX_CAMPAIGNS`: `campaigns()` reads it and their versions in one script (layout 3) |
+//! | `campaign:<id>` | hash | the campaign's current version: `hash` (SHA-256 of `text`, 64 lowercase hex), `text` (the YAML, at most `MAX_CAMPAIGN_TEXT_BYTES`), `source`, `at` (`stored_at`, RFC 3339 with every digit); one hash per id, replaced whole by `put_campaign.lua` (layout 3) |
+//! | `fires:<id>` | zset | fire instant as decimal unix seconds → the same seconds: the campaign's recorded fires, newest last; at most `FIRES_KEPT` members, the oldest dropped by `record_fire.lua` (layout 3) |
+//! | `fire:<id>` | hash | fire instant (the member of `fires:<id>`) → the record as JSON `{"k":"run"\|"missed"\|"superseded"\|"overlap","r":"<run id>" (run, overlap only),"h":"<hash>","a":"<recorded_at, RFC 3339>"}`; written and pruned with `fires:<id>` in the same script, never changed once written (layout 3) |
 //!
 //! # A delivery's state (`dl:<run>` values)
 //! JSON, short field names because a campaign holds millions:
@@ -101,6 +105,17 @@
 //!   `c:read`, and a state's `g` and `i`. Every key of layout 1 reads the same. A store at layout 1
 //!   is upgraded when a handle opens it to work (`RedisStores::open`, `RedisStores::init`; not
 //!   `open_to_inspect`, which reads it as it is): `src/upgrade.rs`.
+//! - `3`: adds `campaigns`, `campaign:*`, `fires:*` and `fire:*` (recurring campaigns). Every key
+//!   of layout 2 reads the same, and nothing of layout 2 implies a campaign version or a fire
+//!   record, so the upgrade from 2 writes only the version (`src/upgrade.rs`); a layout 1 store
+//!   goes through 2 first.
+//!
+//! # Recurring campaigns (layout 3)
+//! Campaign versions and fire records (`herald_store::Fires`, `src/fires.rs`). A fire is recorded
+//! once: `record_fire.lua` reads `fire:<id>` for the instant and, only if absent, writes the
+//! record to both keys and prunes the campaign beyond `FIRES_KEPT` (oldest first, from both), in
+//! one script. Nothing else writes these keys; compaction leaves them (they are bounded per
+//! campaign, and the number of campaigns is bounded).
 //!
 //! # Time
 //! Scripts take the store's now as an argument when the store is timed by a caller's clock
@@ -108,10 +123,10 @@
 //! (`now` of `finish`, due instants) are its own.
 
 /// The layout version this crate writes and reads.
-pub(crate) const LAYOUT: &str = "2";
+pub(crate) const LAYOUT: &str = "3";
 
 /// The older layout versions an open upgrades to [`LAYOUT`] (`src/upgrade.rs`).
-pub(crate) const UPGRADABLE: &[&str] = &["1"];
+pub(crate) const UPGRADABLE: &[&str] = &["1", "2"];
 
 /// Between a run id and a recipient key in a member naming a delivery.
 pub(crate) const SEP: char = '\u{1f}';
@@ -181,6 +196,11 @@ impl Keys {
     /// The tags stored for a phone (E.164).
     pub(crate) fn tags(&self, phone: &str) -> String {
         format!("{}tags:{phone}", self.prefix)
+    }
+
+    /// The current version of a recurring campaign.
+    pub(crate) fn campaign(&self, campaign: &str) -> String {
+        format!("{}campaign:{campaign}", self.prefix)
     }
 
     pub(crate) fn sender(&self, sender: &str) -> String {

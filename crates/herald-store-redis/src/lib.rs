@@ -18,8 +18,9 @@
 //! - `checks`: the Redis version and layout version, at open; `persistence`: the server's
 //!   persistence, at open (why AOF with `appendfsync always`, why no eviction, why failover is
 //!   unsupported).
-//! - `runs`, `consents`, `senders`, `feedback`: those ports (`feedback`: statuses on the
-//!   ladder, the provider-id index, kept early reports, tags).
+//! - `runs`, `consents`, `senders`, `feedback`, `fires`: those ports (`feedback`: statuses on
+//!   the ladder, the provider-id index, kept early reports, tags; `fires`: recurring campaigns'
+//!   versions and fire records).
 //! - `upgrade`: an older layout brought to this crate's at open.
 //! - `queue`, `outcomes`, `waits`: expansion and the due queue; defers, outcomes and `apply`;
 //!   what the queue waits for. `deliveries`: the port, delegating to them and to `claims`.
@@ -37,6 +38,7 @@ mod conn;
 mod consents;
 mod deliveries;
 mod feedback;
+mod fires;
 mod keys;
 mod outcomes;
 mod persistence;
@@ -56,6 +58,7 @@ use redis::IntoConnectionInfo;
 pub use consents::RedisConsents;
 pub use deliveries::RedisDeliveries;
 pub use feedback::RedisFeedback;
+pub use fires::{MAX_CAMPAIGNS, MAX_SOURCE_BYTES, RedisFires};
 pub use persistence::{NotDurable, PersistenceCheck};
 pub use runs::RedisRuns;
 pub use senders::RedisSenders;
@@ -145,6 +148,7 @@ pub struct RedisStores {
     consents: RedisConsents,
     senders: RedisSenders,
     feedback: RedisFeedback,
+    fires: RedisFires,
     url: String,
     layout: String,
     /// Whether this handle's opening created the store ([`RedisStores::init`]).
@@ -177,7 +181,7 @@ impl RedisStores {
     /// [`StoreError::Unusable`] saying so.
     ///
     /// # Upgrades
-    /// A store at an older layout this crate knows (1) is upgraded to its own (2) before the
+    /// A store at an older layout this crate knows (1 or 2) is upgraded to its own (3) before the
     /// handle is returned: bounded, chunked and idempotent (`src/upgrade.rs` says why at open).
     pub async fn open(config: &RedisConfig, time: StoreTime) -> StoreResult<Self> {
         Self::open_checked(config, time, Mode::Use).await
@@ -262,6 +266,7 @@ impl RedisStores {
             consents: RedisConsents::new(conn.clone()),
             senders: RedisSenders::new(conn.clone()),
             feedback: RedisFeedback::new(conn.clone()),
+            fires: RedisFires::new(conn.clone()),
             conn,
             url: config.url.clone(),
             layout,
@@ -286,7 +291,7 @@ impl RedisStores {
 }
 
 /// Reads the store's epoch and layout version, and whether this call created them. With
-/// `create`, an empty store gets a new epoch and the layout version. A store that holds runs, claims or sender state but no epoch (it was
+/// `create`, an empty store gets a new epoch and the layout version. A store that holds runs, claims, sender state or campaign versions but no epoch (it was
 /// half emptied: keys evicted or deleted) is [`StoreError::Corrupt`] at `epoch`, exactly as the
 /// write scripts answer a vanished epoch: starting a new epoch there would take what is left
 /// for a new deployment and re-expand and resend.
@@ -310,6 +315,7 @@ async fn init_epoch(
         .key(keys.key("leases"))
         .key(keys.key("done"))
         .key(keys.key("senders"))
+        .key(keys.key("campaigns"))
         .arg(&fresh)
         .arg(keys::LAYOUT)
         .arg(if create { "1" } else { "" })
@@ -350,6 +356,11 @@ impl Stores for RedisStores {
     type Consents = RedisConsents;
     type Senders = RedisSenders;
     type Feedback = RedisFeedback;
+    type Fires = RedisFires;
+
+    fn fires(&self) -> &RedisFires {
+        &self.fires
+    }
 
     fn feedback(&self) -> &RedisFeedback {
         &self.feedback

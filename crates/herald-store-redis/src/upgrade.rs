@@ -1,6 +1,8 @@
-//! The upgrade of an older layout to [`crate::keys::LAYOUT`], run by [`crate::RedisStores::open`]
-//! and [`crate::RedisStores::init`] when they find layout `1` (`open_to_inspect` never writes,
-//! and reads a layout 1 store as it is: nothing it reads changed).
+//! The upgrade of an older layout to [`crate::keys::LAYOUT`] (3), run by
+//! [`crate::RedisStores::open`] and [`crate::RedisStores::init`] when they find layout `1` or `2`
+//! (`open_to_inspect` never writes, and reads an older store as it is: nothing it reads of the
+//! older keys changed). Each step moves the version by one (1 → 2 → 3), so a layout 1 store
+//! goes through every step in order.
 //!
 //! # Why at open, not only by `herald init`
 //! A deployment upgrades by restarting its processes with the new binary. Refusing to open
@@ -17,6 +19,14 @@
 //! (`scripts/upgrade_2.lua`, `HSETNX` of the `sent` states' detail), then the layout version is
 //! set to 2 (`scripts/set_layout.lua`). An upgrade stopped anywhere (a crash, a lost connection)
 //! leaves the version at 1, and the next open starts it again; entries already added stay.
+//!
+//! # Layout 2 → 3
+//! Layout 3 adds the keys of recurring campaigns only (`campaigns`, `campaign:*`, `fires:*`,
+//! `fire:*`; `src/keys.rs`, "Layout versions"), and nothing a layout 2 store holds implies any
+//! of them: a campaign version is put by the next scheduler that loads the campaign, and a
+//! campaign with no fire record is one whose fires the scheduler has not considered yet. So this
+//! step creates nothing and backfills nothing: it only sets the layout version from 2 to 3
+//! (`scripts/set_layout.lua`, which moves it only if it still reads 2).
 //!
 //! Processes of the previous version must be stopped before the upgrade (they checked the
 //! layout when they opened, and their sends would not be indexed): a rolling upgrade across
@@ -42,11 +52,35 @@ static UPGRADE_2: LazyLock<Script> =
 static SET_LAYOUT: LazyLock<Script> =
     LazyLock::new(|| script(include_str!("../scripts/set_layout.lua")));
 
-/// Upgrades the store from layout `found` to [`LAYOUT`]; returns the layout now stored.
+/// Upgrades the store from layout `found` to [`LAYOUT`], one step at a time; returns the layout
+/// now stored.
 pub(crate) async fn upgrade(conn: &Conn, found: &str) -> StoreResult<String> {
-    if found != "1" {
-        return Ok(found.to_owned());
+    let mut layout = found.to_owned();
+    if layout == "1" {
+        layout = upgrade_1_to_2(conn).await?;
     }
+    if layout == "2" {
+        layout = set_layout(conn, "2", LAYOUT).await?;
+        tracing::info!(
+            from = "2",
+            to = %layout,
+            "Redis store upgraded: recurring campaigns' keys (nothing to backfill)"
+        );
+    }
+    Ok(layout)
+}
+
+/// Moves the stored layout version from `from` to `to` (unless another handle did); returns the
+/// version now stored.
+async fn set_layout(conn: &Conn, from: &str, to: &str) -> StoreResult<String> {
+    let mut call = invocation(conn, &SET_LAYOUT);
+    call.arg(from).arg(to);
+    run_script(conn, &call).await
+}
+
+/// Layout 1 → 2: indexes the provider ids of every run's `sent` deliveries, then sets the
+/// version to 2.
+async fn upgrade_1_to_2(conn: &Conn) -> StoreResult<String> {
     let mut manager = conn.manager.clone();
     let (mut runs, mut indexed, mut start) = (0u64, 0i64, 0isize);
     loop {
@@ -66,11 +100,9 @@ pub(crate) async fn upgrade(conn: &Conn, found: &str) -> StoreResult<String> {
         }
         start += RUNS_PAGE;
     }
-    let mut call = invocation(conn, &SET_LAYOUT);
-    call.arg(found).arg(LAYOUT);
-    let now: String = run_script(conn, &call).await?;
+    let now = set_layout(conn, "1", "2").await?;
     tracing::info!(
-        from = found,
+        from = "1",
         to = %now,
         runs,
         indexed,

@@ -128,7 +128,7 @@ async fn a_store_with_runs_but_no_epoch_is_corrupt_not_new() {
         .await
         .unwrap();
     assert_eq!(again.epoch(), epoch, "an existing store keeps its epoch");
-    assert_eq!(again.layout_version(), 2);
+    assert_eq!(again.layout_version(), 3);
 
     assert!(
         !RedisStores::init(&config).await.unwrap(),

@@ -1,7 +1,9 @@
-//! A store written at layout 1 (before provider feedback) is upgraded to layout 2 when a handle
-//! opens it to work: the provider ids of its `sent` deliveries are indexed, so statuses and
-//! replies for messages sent before the upgrade find their delivery; counts then follow the
-//! ladder. A real `redis-server`, the store's time driven by hand.
+//! A store written at layout 1 (before provider feedback) is upgraded through layout 2 to layout 3
+//! when a handle opens it to work: the provider ids of its `sent` deliveries are indexed, so
+//! statuses and replies for messages sent before the upgrade find their delivery; counts then
+//! follow the ladder. A store written at layout 2 (before recurring campaigns) is upgraded to
+//! layout 3 keeping its runs and deliveries, and campaign versions and fire records work on it.
+//! A newer layout is refused. A real `redis-server`, the store's time driven by hand.
 
 mod common;
 
@@ -9,8 +11,9 @@ use chrono::TimeDelta;
 use herald_core::{Outcome, RunId};
 use herald_store::conformance::{ManualClock, new_run, phone, queued, t, worker};
 use herald_store::{
-    ClaimAnswer, Deliveries, Feedback, Progress, ReportedStatus, Runs, StatusReport, StatusVerdict,
-    StoreTime, Stores, Terminal,
+    CampaignVersion, ClaimAnswer, Deliveries, Feedback, FireOutcome, FireRecord, FireSkip, Fires,
+    Progress, ReportedStatus, Runs, StatusReport, StatusVerdict, StoreError, StoreTime, Stores,
+    Terminal, VersionChange,
 };
 use herald_store_redis::{RedisConfig, RedisStores};
 use herald_testkit::redis::RedisServer;
@@ -142,8 +145,8 @@ async fn a_layout_1_store_is_upgraded_at_open() {
     assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("1"));
 
     let stores = RedisStores::open(&config, time.clone()).await.unwrap();
-    assert_eq!(stores.layout_version(), 2);
-    assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("2"));
+    assert_eq!(stores.layout_version(), 3);
+    assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("3"));
     let hlen = |server: &RedisServer| server.command(&["HLEN", "h:mid"]);
     assert_eq!(hlen(&server), format!(":{}", BULK + 2));
     let bulk = new_run("bulk").run;
@@ -153,9 +156,9 @@ async fn a_layout_1_store_is_upgraded_at_open() {
             Some(format!("{bulk}\u{1f}b{n}"))
         );
     }
-    // A second open finds layout 2 and changes nothing.
+    // A second open finds layout 3 and changes nothing.
     let again = RedisStores::open(&config, time).await.unwrap();
-    assert_eq!(again.layout_version(), 2);
+    assert_eq!(again.layout_version(), 3);
     assert_eq!(hlen(&server), format!(":{}", BULK + 2));
 
     let feedback = stores.feedback();
@@ -191,4 +194,172 @@ async fn a_layout_1_store_is_upgraded_at_open() {
     assert_eq!(feedback.message("wamid.1").await.unwrap(), None);
     assert_eq!(feedback.message("wamid.0").await.unwrap(), None);
     assert_eq!(hlen(&server), format!(":{BULK}"));
+}
+
+/// A run written raw as layout 2 stored it, with its keys: `r0` sent as `wamid.legacy.0` and
+/// raised to `delivered` by a report (its `g` and `i`, its `mid` entry), `r1` queued due at
+/// `t(20)`; the marker `2`. Layout 2 wrote no key of recurring campaigns.
+fn write_layout_2(server: &RedisServer) -> RunId {
+    let run = RunId::parse("legacy@2026-11-30T09:00:00Z").unwrap();
+    let (created, sent, due) = (
+        t(0).timestamp_millis().to_string(),
+        t(5).timestamp_millis().to_string(),
+        t(20).timestamp_millis().to_string(),
+    );
+    let mut redis = blocking_client(server);
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(format!("h:run:{run}"));
+    for (field, value) in [
+        ("campaign", "legacy"),
+        ("purpose", "marketing"),
+        ("source", "campaigns/legacy.yaml"),
+        ("alo", "0"),
+        ("created", created.as_str()),
+        ("total", "2"),
+        ("state", "active"),
+        ("c:queued", "1"),
+        ("c:sending", "0"),
+        ("c:sent", "1"),
+        ("c:delivered", "1"),
+    ] {
+        cmd.arg(field).arg(value);
+    }
+    let _: i64 = cmd.query(&mut redis).unwrap();
+    let id = run.as_str();
+    let member = format!("{run}\u{1f}r0");
+    let due_key = format!("h:due:{run}");
+    for args in [
+        vec!["ZADD", "h:runs", created.as_str(), id],
+        vec!["SADD", "h:sruns:", id],
+        vec!["SADD", "h:qruns", id],
+        vec!["ZADD", due_key.as_str(), due.as_str(), "r1"],
+        vec!["HSET", "h:mid", "wamid.legacy.0", member.as_str()],
+        vec!["ZADD", "h:done", sent.as_str(), member.as_str()],
+    ] {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let _: i64 = cmd.query(&mut redis).unwrap();
+    }
+    let snap = |n: u32| format!(r#"{{"p":"{}","n":{n}}}"#, phone(n).expose_e164());
+    let _: i64 = redis::cmd("HSET")
+        .arg(format!("h:snap:{run}"))
+        .arg("r0")
+        .arg(snap(0))
+        .arg("r1")
+        .arg(snap(1))
+        .query(&mut redis)
+        .unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg(format!("h:dl:{run}"))
+        .arg("r0")
+        .arg(format!(
+            r#"{{"s":"sent","a":1,"o":"w","t":1,"m":"wamid.legacy.0","f":{sent},"g":"delivered","i":"wamid.legacy.0"}}"#
+        ))
+        .arg("r1")
+        .arg(format!(r#"{{"s":"q","d":{due},"a":0}}"#))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(server.command(&["SET", "h:layout", "2"]), "+OK");
+    run
+}
+
+#[tokio::test]
+async fn a_layout_2_store_is_upgraded_to_3_keeping_its_runs_and_deliveries() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(t(30));
+    let time = StoreTime::Clock(clock.clone());
+    let config = RedisConfig::new(server.url());
+    assert!(RedisStores::init(&config).await.unwrap());
+    let run = write_layout_2(&server);
+
+    let inspect = RedisStores::open_to_inspect(&config, time.clone())
+        .await
+        .unwrap();
+    assert_eq!(inspect.layout_version(), 2, "reading never upgrades");
+    assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("2"));
+
+    let stores = RedisStores::open(&config, time.clone()).await.unwrap();
+    assert_eq!(stores.layout_version(), 3);
+    assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("3"));
+    // Nothing to backfill: the upgrade wrote no key of recurring campaigns.
+    assert_eq!(server.command(&["EXISTS", "h:campaigns"]), ":0");
+
+    let record = stores.runs().run(&run).await.unwrap().expect("the run");
+    assert_eq!(
+        (record.run.source.as_str(), record.total),
+        ("campaigns/legacy.yaml", Some(2))
+    );
+    let counts = stores.deliveries().counts(&run).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.delivered, counts.queued, counts.total()),
+        (1, 1, 1, 2)
+    );
+    let found = stores
+        .feedback()
+        .message("wamid.legacy.0")
+        .await
+        .unwrap()
+        .expect("indexed at layout 2");
+    assert_eq!(
+        (found.key, found.phone, found.progress),
+        (key(&run, "r0"), phone(0), Some(Progress::Delivered))
+    );
+    let due = stores.deliveries().due(t(30), 10).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.key.clone(), d.recipient.phone.clone(), d.due_at))
+            .collect::<Vec<_>>(),
+        [(key(&run, "r1"), phone(1), t(20))]
+    );
+
+    let fires = stores.fires();
+    let version = CampaignVersion {
+        campaign: "legacy".into(),
+        hash: format!("{:064x}", 7),
+        text: "id: legacy\n".into(),
+        source: "campaigns/legacy.yaml".into(),
+        stored_at: t(30),
+    };
+    assert_eq!(
+        fires.put_campaign(&version).await.unwrap(),
+        VersionChange::Added
+    );
+    let fire = FireRecord {
+        campaign: "legacy".into(),
+        fire: t(60),
+        outcome: FireOutcome::Skipped(FireSkip::Overlap {
+            previous: run.clone(),
+        }),
+        hash: version.hash.clone(),
+        recorded_at: t(61),
+    };
+    assert_eq!(
+        fires.record_fire(&fire).await.unwrap(),
+        (true, fire.clone())
+    );
+    let again = RedisStores::open(&config, time).await.unwrap();
+    assert_eq!(again.layout_version(), 3);
+    assert_eq!(again.fires().campaigns().await.unwrap(), [version]);
+    assert_eq!(again.fires().fires("legacy", 10).await.unwrap(), [fire]);
+}
+
+#[tokio::test]
+async fn a_newer_layout_is_refused() {
+    let server = RedisServer::start();
+    let config = RedisConfig::new(server.url());
+    assert!(RedisStores::init(&config).await.unwrap());
+    assert_eq!(server.command(&["SET", "h:layout", "4"]), "+OK");
+    let Err(error) = RedisStores::open(&config, StoreTime::Backend).await else {
+        panic!("a layout 4 store opened");
+    };
+    let message = format!("{error} {:?}", std::error::Error::source(&error));
+    assert!(
+        matches!(error, StoreError::Unusable { .. })
+            && message.contains("\"4\"")
+            && message.contains("\"3\""),
+        "{message}"
+    );
+    assert_eq!(text(&server, &["GET", "h:layout"]).as_deref(), Some("4"));
 }
