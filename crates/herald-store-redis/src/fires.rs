@@ -22,8 +22,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_core::{CampaignId, RunId};
 use herald_store::{
-    CampaignVersion, FIRES_KEPT, FireOutcome, FireRecord, FireSkip, Fires, MAX_CAMPAIGN_TEXT_BYTES,
-    StoreError, StoreResult, VersionChange,
+    CampaignProblem, CampaignVersion, FIRES_KEPT, FireOutcome, FireRecord, FireSkip, Fires,
+    MAX_CAMPAIGN_TEXT_BYTES, MAX_PROBLEM_BYTES, MAX_PROBLEMS, StoreError, StoreResult,
+    VersionChange, cut_to,
 };
 use redis::Script;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,33 @@ static RECORD: LazyLock<Script> =
     LazyLock::new(|| script(include_str!("../scripts/record_fire.lua")));
 static FIRES: LazyLock<Script> = LazyLock::new(|| script(include_str!("../scripts/fires.lua")));
 static CAMPAIGNS: LazyLock<Script> = LazyLock::new(|| script(CAMPAIGNS_LUA));
+static SET_PROBLEM: LazyLock<Script> = LazyLock::new(|| script(SET_PROBLEM_LUA));
+
+/// `Fires::set_problem`. Own args: source, the problem's JSON (empty to clear), the most
+/// problems kept. Returns 1, or 0 for a new source past the bound (nothing written).
+const SET_PROBLEM_LUA: &str = r"
+local e = check_epoch(); if e then return e end
+local key = P .. 'campaign_problems'
+if arg(2) == '' then
+  redis.call('HDEL', key, arg(1))
+  return 1
+end
+if redis.call('HEXISTS', key, arg(1)) == 0 and redis.call('HLEN', key) >= tonumber(arg(3)) then
+  return 0
+end
+redis.call('HSET', key, arg(1), arg(2))
+return 1
+";
+
+/// A problem as `campaign_problems` holds it (the source is its field).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredProblem {
+    /// The diagnostics.
+    d: String,
+    /// When it was seen (RFC 3339).
+    a: String,
+}
 
 /// `Fires::campaigns` (reads only): `{id, hash, text, source, at, …}` for every id of the
 /// index, sorted by id; an indexed id whose version lacks a field is a `CORRUPT` error.
@@ -307,6 +335,57 @@ impl Fires for RedisFires {
             tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?now.outcome, "fire recorded");
         }
         Ok((stored == 1, now))
+    }
+
+    async fn set_problem(
+        &self,
+        source: &str,
+        problem: Option<&CampaignProblem>,
+    ) -> StoreResult<()> {
+        if source.len() > MAX_SOURCE_BYTES {
+            return Err(refused("source", "longer than 4 KiB"));
+        }
+        let text = match problem {
+            None => String::new(),
+            Some(problem) => serde_json::to_string(&StoredProblem {
+                d: cut_to(&problem.diagnostics, MAX_PROBLEM_BYTES).to_owned(),
+                a: instant(problem.at),
+            })
+            .map_err(|e| StoreError::Backend(Box::new(e)))?,
+        };
+        let mut call = invocation(&self.conn, &SET_PROBLEM);
+        call.arg(source).arg(&text).arg(MAX_PROBLEMS);
+        let written: i64 = run_script(&self.conn, &call).await?;
+        if written == 0 {
+            return Err(StoreError::Conflict(format!(
+                "{source}: {MAX_PROBLEMS} campaign files already have a recorded problem"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn problems(&self) -> StoreResult<Vec<CampaignProblem>> {
+        let mut manager = self.conn.manager.clone();
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.conn.keys.campaign_problems())
+            .query_async(&mut manager)
+            .await
+            .map_err(crate::conn::map_err)?;
+        let mut problems = all
+            .into_iter()
+            .map(|(source, text)| {
+                let key = || format!("campaign_problems/{source}");
+                let stored: StoredProblem = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(key(), format!("not a problem: {e}")))?;
+                Ok(CampaignProblem {
+                    at: parse_instant(&stored.a, &key)?,
+                    diagnostics: stored.d,
+                    source,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        problems.sort_by(|a, b| a.source.cmp(&b.source));
+        Ok(problems)
     }
 
     async fn fires(&self, campaign: &str, limit: usize) -> StoreResult<Vec<FireRecord>> {

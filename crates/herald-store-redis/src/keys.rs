@@ -37,6 +37,7 @@
 //! | `campaign:<id>` | hash | the campaign's current version: `hash` (SHA-256 of `text`, 64 lowercase hex), `text` (the YAML, at most `MAX_CAMPAIGN_TEXT_BYTES`), `source`, `at` (`stored_at`, RFC 3339 with every digit); one hash per id, replaced whole by `put_campaign.lua` (layout 3) |
 //! | `fires:<id>` | zset | fire instant as decimal unix seconds → the same seconds: the campaign's recorded fires, newest last; at most `FIRES_KEPT` members, the oldest dropped by `record_fire.lua` (layout 3) |
 //! | `fire:<id>` | hash | fire instant (the member of `fires:<id>`) → the record as JSON `{"k":"run"\|"missed"\|"superseded"\|"overlap","r":"<run id>" (run, overlap only),"h":"<hash>","a":"<recorded_at, RFC 3339>"}`; written and pruned with `fires:<id>` in the same script, never changed once written (layout 3) |
+//! | `campaign_problems` | hash | campaign file path (as a scheduler named it) → `{"d":"<diagnostics, at most MAX_PROBLEM_BYTES>","a":"<seen at, RFC 3339>"}`: the files a scheduler could not load, for `status`; at most `MAX_PROBLEMS` fields, written by `set_problem` (layout 3) |
 //!
 //! # A delivery's state (`dl:<run>` values)
 //! JSON, short field names because a campaign holds millions:
@@ -105,7 +106,7 @@
 //!   `c:read`, and a state's `g` and `i`. Every key of layout 1 reads the same. A store at layout 1
 //!   is upgraded when a handle opens it to work (`RedisStores::open`, `RedisStores::init`; not
 //!   `open_to_inspect`, which reads it as it is): `src/upgrade.rs`.
-//! - `3`: adds `campaigns`, `campaign:*`, `fires:*` and `fire:*` (recurring campaigns). Every key
+//! - `3`: adds `campaigns`, `campaign:*`, `fires:*`, `fire:*` and `campaign_problems` (recurring campaigns). Every key
 //!   of layout 2 reads the same, and nothing of layout 2 implies a campaign version or a fire
 //!   record, so the upgrade from 2 writes only the version (`src/upgrade.rs`); a layout 1 store
 //!   goes through 2 first.
@@ -201,6 +202,10 @@ impl Keys {
     /// The current version of a recurring campaign.
     pub(crate) fn campaign(&self, campaign: &str) -> String {
         format!("{}campaign:{campaign}", self.prefix)
+    }
+
+    pub(crate) fn campaign_problems(&self) -> String {
+        format!("{}campaign_problems", self.prefix)
     }
 
     pub(crate) fn sender(&self, sender: &str) -> String {
