@@ -225,7 +225,8 @@ impl Campaign {
     }
 
     /// The newest `limit` fires in `(after, until]`, ascending (empty for one-off campaigns):
-    /// what a scheduler that last looked at `after` has missed by `until`.
+    /// what a scheduler that last looked at `after` has missed by `until`. Fires more than
+    /// [`HORIZON_YEARS`](crate::cron::HORIZON_YEARS) after `after` are not looked for.
     pub fn fires_between(
         &self,
         after: DateTime<Utc>,

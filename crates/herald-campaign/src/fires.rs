@@ -63,7 +63,8 @@ impl<'a> CronFires<'a> {
 
     /// The newest `limit` fires in `(after, until]`, ascending. Only `limit` are kept while
     /// the window is walked, so a minutely schedule over two months costs no more memory than
-    /// `limit` instants.
+    /// `limit` instants. Like [`CronFires::after`], it looks no further than [`HORIZON_YEARS`]
+    /// past `after`.
     pub fn between(
         &self,
         after: DateTime<Utc>,
