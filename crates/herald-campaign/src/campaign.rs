@@ -12,6 +12,7 @@ use herald_core::{
 };
 
 use crate::audience::Segment;
+use crate::fires::CronFires;
 
 /// A campaign ready to plan or run.
 #[derive(Debug, Clone)]
@@ -135,6 +136,31 @@ pub struct Schedule {
     pub kind: ScheduleKind,
     /// Deliveries expire this long after their scheduled instant.
     pub expires_after: Option<TimeDelta>,
+    /// What a scheduler does about fires missed while none ran (cron only; the default with `at`).
+    pub catch_up: CatchUp,
+    /// What a fire does while the previous run still has deliveries pending (cron only; the
+    /// default with `at`).
+    pub overlap: Overlap,
+}
+
+/// `schedule.catch_up`: what a scheduler does about fires missed while none ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CatchUp {
+    /// Run the newest missed fire, once: the latest news still goes out, a backlog does not.
+    #[default]
+    Latest,
+    /// Run none of them: the next fire is the next one to come.
+    None,
+}
+
+/// `schedule.overlap`: what a fire does while the previous run still has deliveries pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// The fire does not start a run, so a slow run never stacks up behind itself.
+    #[default]
+    Skip,
+    /// The fire starts its run alongside the previous one.
+    Allow,
 }
 
 /// One-off or recurring.
@@ -176,26 +202,50 @@ impl Campaign {
             ScheduleKind::At { written, .. } => Some((RunId::new(&self.id, written), None)),
             ScheduleKind::Cron { .. } => {
                 let fire = self.next_fires(now, 1).into_iter().next()?;
-                Some((
-                    RunId::new(
-                        &self.id,
-                        &fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    ),
-                    Some(fire),
-                ))
+                Some((self.run_of_fire(fire), Some(fire)))
             }
         }
     }
 
-    /// The next `n` fire times of a cron campaign after `now` (empty for one-off campaigns).
+    /// The run id of the fire at `fire` (`<id>@<fire as RFC 3339 UTC, seconds, Z>`): one run
+    /// per fire, named the same by every process that computes it.
+    pub fn run_of_fire(&self, fire: DateTime<Utc>) -> RunId {
+        RunId::new(
+            &self.id,
+            &fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    }
+
+    /// The next `n` fires strictly after `now` (empty for one-off campaigns). DST-correct: see
+    /// [`crate::cron`]'s rules.
     pub fn next_fires(&self, now: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        self.cron_fires()
+            .map(|fires| fires.next(now, n))
+            .unwrap_or_default()
+    }
+
+    /// The newest `limit` fires in `(after, until]`, ascending (empty for one-off campaigns):
+    /// what a scheduler that last looked at `after` has missed by `until`. Fires more than
+    /// [`HORIZON_YEARS`](crate::cron::HORIZON_YEARS) after `after` are not looked for.
+    pub fn fires_between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
+        self.cron_fires()
+            .map(|fires| fires.between(after, until, limit))
+            .unwrap_or_default()
+    }
+
+    fn cron_fires(&self) -> Option<CronFires<'_>> {
         match &self.schedule.kind {
-            ScheduleKind::Cron { schedule, zone, .. } => schedule
-                .after(&now.with_timezone(&zone.tz()))
-                .take(n)
-                .map(|t| t.to_utc())
-                .collect(),
-            ScheduleKind::At { .. } => Vec::new(),
+            ScheduleKind::Cron {
+                expression,
+                schedule,
+                zone,
+            } => Some(CronFires::new(schedule, expression, *zone)),
+            ScheduleKind::At { .. } => None,
         }
     }
 

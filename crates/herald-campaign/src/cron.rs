@@ -4,11 +4,31 @@
 //! days differently and a silently shifted weekly campaign is worse than an error. POSIX ORs a
 //! restricted day-of-month with a restricted day-of-week while the `cron` crate ANDs them; rather
 //! than pick one silently, a schedule restricting both is rejected.
+//!
+//! # Fire times across DST changes (Vixie cron's rules)
+//!
+//! The expression names *wall times* in the schedule's zone; [`crate::fires`] turns them into
+//! real instants. How depends on the kind of job, as in Vixie cron (its `MIN_STAR`/`HR_STAR`
+//! flags), widened to steps:
+//!
+//! - A *fixed-time* job has neither `*` (nor its synonym `?`) nor `/` in its minute and hour
+//!   fields (`30 2 * * *`, `0,30 1-3 * * MON`). It fires once per matching wall time: a time
+//!   inside a spring-forward gap fires at the instant the clocks jump (a daily 02:30 in Berlin
+//!   fires at 03:00 CEST on 2026-03-29, as `schedule.at` reads a skipped time), and a time in a
+//!   repeated fall-back hour fires at its first occurrence only.
+//! - A *wildcard* job (`*/15 * * * *`, `30 * * * *`, `0 */2 * * *`, `*/5 2 * * *`) fires on
+//!   every real instant whose wall reading matches: the gap has no such instant and is skipped,
+//!   and the repeated hour fires twice.
+//!
+//! Several wall times naming one instant (02:00 and 02:30 in a gap, or a gap fire and the real
+//! 03:00) fire once. Fires are whole seconds, strictly ascending, and looked for up to
+//! [`HORIZON_YEARS`] ahead.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Months, Utc};
-use herald_core::TimeZone;
+use chrono::{DateTime, Utc};
+
+use crate::fires::CronFires;
 
 /// A cron schedule must fire within this many years of the instant it is checked at: one that
 /// does not (`0 10 30 2 *`, February 30th) would be accepted and then never run.
@@ -33,19 +53,24 @@ pub fn parse(expression: &str) -> Result<cron::Schedule, String> {
     cron::Schedule::from_str(&six).map_err(|e| e.to_string())
 }
 
-/// The first fire of `schedule` in `zone` after `now`, if there is one within
-/// [`HORIZON_YEARS`].
+/// Whether `expression` is a fixed-time job (see the module doc): neither its minute nor its
+/// hour field has `*`, `?` or `/`. Anything that is not five fields counts as a wildcard job.
+pub fn is_fixed_time(expression: &str) -> bool {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    match fields.as_slice() {
+        [minute, hour, _, _, _] => ![minute, hour]
+            .iter()
+            .any(|field| field.contains(['*', '?', '/'])),
+        _ => false,
+    }
+}
+
+/// The first fire of `fires` after `now`, if there is one within [`HORIZON_YEARS`].
 pub fn first_fire_within_horizon(
-    schedule: &cron::Schedule,
-    zone: TimeZone,
+    fires: CronFires<'_>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let horizon = now.checked_add_months(Months::new(12 * HORIZON_YEARS))?;
-    schedule
-        .after(&now.with_timezone(&zone.tz()))
-        .next()
-        .map(|fire| fire.to_utc())
-        .filter(|fire| *fire <= horizon)
+    fires.after(now).next()
 }
 
 fn posix_days(field: &str) -> Result<String, String> {
@@ -105,6 +130,7 @@ mod tests {
     use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 
     use super::*;
+    use herald_core::TimeZone;
 
     fn fires(expression: &str, n: usize) -> Vec<DateTime<Utc>> {
         let from: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
@@ -150,8 +176,10 @@ mod tests {
     fn schedules_must_fire_within_the_horizon() {
         let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
         let zone = TimeZone::parse("Europe/Moscow").unwrap();
-        let fire =
-            |expression: &str| first_fire_within_horizon(&parse(expression).unwrap(), zone, now);
+        let fire = |expression: &str| {
+            let schedule = parse(expression).unwrap();
+            first_fire_within_horizon(CronFires::new(&schedule, expression, zone), now)
+        };
         assert!(fire("0 10 * * MON").is_some());
         // Next February 29th is in 2028: within five years.
         assert_eq!(
@@ -160,6 +188,29 @@ mod tests {
         );
         for never in ["0 10 30 2 *", "0 10 31 4 *", "0 10 31 11 *"] {
             assert_eq!(fire(never), None, "{never}");
+        }
+    }
+
+    #[test]
+    fn fixed_time_jobs_have_no_wildcard_or_step_in_minute_or_hour() {
+        for fixed in [
+            "30 2 * * *",
+            "0,30 1-3 * * MON",
+            "0 10 1 * *",
+            "59 23 * 12 *",
+        ] {
+            assert!(is_fixed_time(fixed), "{fixed}");
+        }
+        for wild in [
+            "*/15 * * * *",
+            "30 * * * *",
+            "0 */2 * * *",
+            "*/5 2 * * *",
+            "0-30/10 2 * * *",
+            "? 2 * * *",
+            "30 2",
+        ] {
+            assert!(!is_fixed_time(wild), "{wild}");
         }
     }
 

@@ -221,7 +221,24 @@ pub const SCHEDULE: &[Field] = &[
         "a delivery not sent this long after its scheduled instant expires",
         Shape::Pattern(DURATION),
     ),
+    field(
+        "catch_up",
+        false,
+        "cron only: after fires were missed while Herald was down, `latest` (default) runs the newest one, `none` runs none",
+        Shape::Enum(CATCH_UP),
+    ),
+    field(
+        "overlap",
+        false,
+        "cron only: when a fire comes while the previous run still has deliveries pending, `skip` (default) skips it, `allow` runs both",
+        Shape::Enum(OVERLAP),
+    ),
 ];
+
+/// The values of `schedule.catch_up`.
+pub const CATCH_UP: &[&str] = &["latest", "none"];
+/// The values of `schedule.overlap`.
+pub const OVERLAP: &[&str] = &["skip", "allow"];
 
 /// `send_window`.
 pub const SEND_WINDOW: &[Field] = &[

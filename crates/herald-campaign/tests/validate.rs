@@ -348,3 +348,60 @@ fn an_audience_that_is_not_a_regular_file_is_refused() {
          are read from regular files only"
     );
 }
+
+/// `catch_up` and `overlap` are about a recurring schedule's runs: only with `cron`, and only
+/// their listed values.
+#[test]
+fn catch_up_and_overlap_go_with_cron_and_take_listed_values() {
+    let at = "schedule:\n  at: 2026-12-01T10:00\n";
+    let cron = "schedule:\n  cron: \"0 10 * * MON\"\n  timezone: Europe/Moscow\n";
+    let cases = [
+        (
+            format!("{cron}  catch_up: bogus\n"),
+            "c.yaml:13:13: invalid schedule.catch_up `bogus`: expected one of latest, none",
+        ),
+        (
+            format!("{cron}  overlap: never\n"),
+            "c.yaml:13:12: invalid schedule.overlap `never`: expected one of skip, allow",
+        ),
+        (
+            format!("{cron}  overlap: skp\n"),
+            "c.yaml:13:12: invalid schedule.overlap `skp`: expected one of skip, allow; did you mean `skip`?",
+        ),
+        (
+            format!("{cron}  catch_up: [latest]\n"),
+            "c.yaml:13:13: schedule.catch_up must be text",
+        ),
+        (
+            format!("{at}  catch_up: latest\n"),
+            "c.yaml:12:13: `catch_up` goes with `cron`: a one-off `at` schedule has a single run",
+        ),
+        (
+            format!("{at}  overlap: allow\n"),
+            "c.yaml:12:12: `overlap` goes with `cron`: a one-off `at` schedule has a single run",
+        ),
+        (
+            format!("{at}  catch_up: bogus\n"),
+            "c.yaml:12:13: `catch_up` goes with `cron`",
+        ),
+    ];
+    for (to, expected) in cases {
+        let got = messages(&BASE.replacen(at, &to, 1));
+        assert_eq!(got.len(), 1, "{to:?}: {got:?}");
+        assert!(
+            got[0].starts_with(expected),
+            "{to:?}: expected {expected:?} in {got:?}"
+        );
+    }
+    let ok = check(&BASE.replacen(
+        at,
+        &format!("{cron}  catch_up: none\n  overlap: allow\n"),
+        1,
+    ))
+    .unwrap();
+    assert_eq!(ok.schedule.catch_up, herald_campaign::CatchUp::None);
+    assert_eq!(ok.schedule.overlap, herald_campaign::Overlap::Allow);
+    let defaults = check(BASE).unwrap();
+    assert_eq!(defaults.schedule.catch_up, herald_campaign::CatchUp::Latest);
+    assert_eq!(defaults.schedule.overlap, herald_campaign::Overlap::Skip);
+}
