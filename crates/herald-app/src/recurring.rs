@@ -25,7 +25,7 @@ use herald_engine::Shutdown;
 use herald_engine::expand::{ExpandError, Expansion, RunSource};
 use herald_engine::recurring::{Held, register, tick};
 use herald_store::{
-    CampaignProblem, FireRecord, Fires, MAX_PROBLEM_BYTES, StoreError, Stores, cut_to,
+    CampaignProblem, FireRecord, Fires, MAX_PROBLEM_BYTES, StoreError, cut_to,
 };
 
 use crate::outage::Outage;
@@ -162,6 +162,7 @@ impl CampaignSet {
                     tokio::time::sleep(delay).await;
                 }
                 Err(Failure::Halt(error)) => return Err(error),
+                Err(Failure::User(message)) => return Err(AppError::User(message)),
             }
         }
     }
@@ -381,6 +382,20 @@ fn stored_version(
         return Err("its text does not match its hash".into());
     }
     Ok(stored)
+}
+
+fn problem(
+    path: &std::path::Path,
+    diagnostics: &str,
+    now: DateTime<Utc>,
+) -> (String, Option<CampaignProblem>) {
+    let source = path.display().to_string();
+    let problem = CampaignProblem {
+        source: source.clone(),
+        diagnostics: cut_to(diagnostics, MAX_PROBLEM_BYTES).to_owned(),
+        at: now,
+    };
+    (source, Some(problem))
 }
 
 /// Why a pass failed: the store (waited out), a campaign (logged, tried again), or for good.

@@ -8,23 +8,15 @@
 //! by a crashed process is recovered once its lease ends, by whichever worker looks first.
 
 use std::collections::BTreeMap;
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use herald_core::RunId;
 use herald_core::clock::Clock;
 use herald_engine::Shutdown;
 use herald_engine::expand::Expansion;
-use herald_engine::idle::{WhenIdle, reach, until_idle};
-use herald_engine::worker::{Step, Worker, WorkerError, process_worker_id};
-use herald_store::{
-    Block, Deliveries, QueueWaits, RunCounts, RunState, Runs, Senders, StoreError, StoreTime,
-    Stores, WorkScope,
-};
+use herald_store::{Block, QueueWaits, RunCounts, StoreTime};
 
 use crate::schedule::{CampaignFile, schedule};
 use crate::{AppError, Settings};

@@ -300,7 +300,6 @@ async fn a_fire_while_the_previous_run_is_pending_is_skipped_and_recorded() {
         &stores,
         &first,
         herald_app::run_control::Operator::Cli,
-        at("2026-06-01T11:10:00Z"),
     )
     .await
     .unwrap();

@@ -119,7 +119,7 @@ pub async fn register<S: Stores>(
     now: DateTime<Utc>,
 ) -> Result<VersionChange, ExpandError> {
     let version = CampaignVersion {
-        campaign: held.campaign.id.clone(),
+        campaign: held.campaign.id.to_string(),
         hash: held.hash.to_owned(),
         text: held.source.text.to_owned(),
         source: held.source.path.to_owned(),
@@ -158,7 +158,7 @@ pub async fn tick<S: Stores>(
     now: DateTime<Utc>,
 ) -> Result<Tick, ExpandError> {
     let id = &held.campaign.id;
-    let Some(stored) = stores.fires().campaign(id).await? else {
+    let Some(stored) = stores.fires().campaign(id.as_str()).await? else {
         return Err(ExpandError::Store(herald_store::StoreError::NotFound(
             format!("campaign {id}: no version registered"),
         )));
@@ -173,7 +173,7 @@ pub async fn tick<S: Stores>(
         );
         return Ok(Tick::default());
     }
-    let recent = stores.fires().fires(id, PREVIOUS_RUN_SEARCH).await?;
+    let recent = stores.fires().fires(id.as_str(), PREVIOUS_RUN_SEARCH).await?;
     let due = due(
         held.campaign,
         recent.first().map(|r| r.fire),
@@ -226,7 +226,7 @@ fn fire_record(
     now: DateTime<Utc>,
 ) -> FireRecord {
     FireRecord {
-        campaign: held.campaign.id.clone(),
+        campaign: held.campaign.id.to_string(),
         fire,
         outcome,
         hash: held.hash.to_owned(),

@@ -47,7 +47,7 @@ pub(super) async fn run_recurring(
             tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?record.outcome, "fire recorded");
         }
         let pending = retrying(stores, &path, || {
-            pending_runs(stores, &file.campaign.id, PENDING_SEARCH)
+            pending_runs(stores, file.campaign.id.as_str(), PENDING_SEARCH)
         })
         .await?;
         let next_fire = file.campaign.next_fires(now, 1).first().copied();

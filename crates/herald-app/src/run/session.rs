@@ -51,7 +51,7 @@ impl Session {
     ) -> Result<Self, AppError> {
         let (sender_name, sender) = file.sender(settings)?;
         let stores = Arc::new(open_store_with(settings, env, options.store_time.clone()).await?);
-        if let Some(block) = stores.senders().sender(sender_name).await?.blocked {
+        if let Some(block) = stores.senders().sender(&sender_name).await?.blocked {
             let blocked = SenderBlocked {
                 sender: sender_name,
                 block,

@@ -2,7 +2,6 @@
 //! scheduler loaded it, its content hash, since when) and its newest fires, the skipped ones
 //! with why.
 
-use chrono::{DateTime, Utc};
 use herald_store::{
     CampaignProblem, CampaignVersion, FireOutcome, FireRecord, FireSkip, Fires, Stores,
 };
@@ -22,7 +21,7 @@ pub struct CampaignStatus {
 }
 
 /// Every campaign version in the store, with its newest fires.
-pub async fn campaigns(stores: &impl Stores) -> Result<Vec<CampaignStatus>, AppError> {
+pub(super) async fn campaigns(stores: &impl Stores) -> Result<Vec<CampaignStatus>, AppError> {
     let mut all = Vec::new();
     for version in stores.fires().campaigns().await? {
         let fires = stores
@@ -35,7 +34,7 @@ pub async fn campaigns(stores: &impl Stores) -> Result<Vec<CampaignStatus>, AppE
 }
 
 /// Every campaign file a scheduler could not load, by path.
-pub async fn problems(stores: &impl Stores) -> Result<Vec<CampaignProblem>, AppError> {
+pub(super) async fn problems(stores: &impl Stores) -> Result<Vec<CampaignProblem>, AppError> {
     Ok(stores.fires().problems().await?)
 }
 
@@ -58,9 +57,4 @@ pub fn describe_outcome(outcome: &FireOutcome) -> String {
         FireOutcome::Run(run) => format!("run {run}"),
         FireOutcome::Skipped(skip) => format!("skipped ({})", describe_skip(skip)),
     }
-}
-
-/// An instant as RFC 3339 UTC, seconds.
-pub fn utc(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
