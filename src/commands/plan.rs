@@ -1,7 +1,8 @@
 //! `herald plan FILE [--now T] [--format table|json]`
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use herald_core::ConsentChannel;
+use herald_campaign::ScheduleKind;
+use herald_core::{ConsentChannel, TimeZone};
 use herald_engine::plan::{PlanSummary, PlannedOutcome, PlannedRow, local_time, plan};
 use serde_json::{Value, json};
 
@@ -80,7 +81,7 @@ pub(crate) fn run(
     }
     match args.format {
         Format::Json => writeln!(out, "\n],\"summary\":{}}}", summary_json(&summary))?,
-        Format::Table => write_summary(out, &summary, &consent)?,
+        Format::Table => write_summary(out, &summary, &consent, cron_zone(&campaign))?,
     }
     Ok(())
 }
@@ -196,16 +197,30 @@ impl ConsentOn {
     }
 }
 
+/// The zone a cron campaign's fires are read in (none for a one-off campaign).
+fn cron_zone(campaign: &herald_campaign::Campaign) -> Option<TimeZone> {
+    match &campaign.schedule.kind {
+        ScheduleKind::Cron { zone, .. } => Some(*zone),
+        ScheduleKind::At { .. } => None,
+    }
+}
+
 fn write_summary(
     out: &mut Output,
     summary: &PlanSummary,
     consent: &ConsentOn,
+    zone: Option<TimeZone>,
 ) -> Result<(), OutputError> {
     writeln!(out)?;
     writeln!(out, "run {}", summary.run.as_deref().unwrap_or("-"))?;
-    if !summary.next_fires.is_empty() {
-        let fires: Vec<String> = summary.next_fires.iter().map(|t| utc(*t)).collect();
-        writeln!(out, "next fires: {}", fires.join(", "))?;
+    if let Some(zone) = zone.filter(|_| !summary.next_fires.is_empty()) {
+        // Local time first: that is what the expression says; UTC beside it shows what a DST
+        // change did to it.
+        writeln!(out, "next fires ({zone}):")?;
+        for fire in &summary.next_fires {
+            let local = fire.with_timezone(&zone.tz()).format("%Y-%m-%d %H:%M %:z");
+            writeln!(out, "  {local}  {}", utc(*fire))?;
+        }
     }
     if summary.always_open {
         writeln!(

@@ -233,7 +233,9 @@ fn a_cron_campaign_shows_its_next_fire_times() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "next fires: 2026-11-30T07:00:00Z, 2026-12-07T07:00:00Z, 2026-12-14T07:00:00Z"
+            "next fires (Europe/Moscow):\n  2026-11-30 10:00 +03:00  2026-11-30T07:00:00Z\n  \
+             2026-12-07 10:00 +03:00  2026-12-07T07:00:00Z\n  \
+             2026-12-14 10:00 +03:00  2026-12-14T07:00:00Z\n"
         ),
         "{text}"
     );
@@ -256,4 +258,40 @@ fn a_bad_now_is_a_user_error() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("invalid --now"), "{}", stderr(&out));
+}
+
+/// A daily 02:30 in Berlin fires at the spring-forward jump (03:00 CEST) and once on the
+/// fall-back day; `plan` shows the local time beside the UTC instant.
+#[test]
+fn a_cron_campaign_across_dst_changes_fires_once_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("people.csv"), "phone\n+4915123456789\n").unwrap();
+    fs::write(
+        dir.path().join("c.yaml"),
+        "id: nightly\npurpose: service\naudience: { source: people.csv }\n\
+         template: { name: nightly, language: en }\n\
+         schedule: { cron: \"30 2 * * *\", timezone: Europe/Berlin }\n",
+    )
+    .unwrap();
+    let plan = |now: &str| {
+        let out = herald(dir.path(), &["plan", "c.yaml", "--now", now]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let spring = plan("2026-03-28T12:00:00Z");
+    assert!(
+        spring.contains(
+            "next fires (Europe/Berlin):\n  2026-03-29 03:00 +02:00  2026-03-29T01:00:00Z\n  \
+             2026-03-30 02:30 +02:00  2026-03-30T00:30:00Z\n"
+        ),
+        "{spring}"
+    );
+    let fall = plan("2026-10-24T12:00:00Z");
+    assert!(
+        fall.contains(
+            "next fires (Europe/Berlin):\n  2026-10-25 02:30 +02:00  2026-10-25T00:30:00Z\n  \
+             2026-10-26 02:30 +01:00  2026-10-26T01:30:00Z\n"
+        ),
+        "{fall}"
+    );
 }
