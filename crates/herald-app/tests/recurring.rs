@@ -356,6 +356,21 @@ async fn an_invalid_edit_keeps_the_old_version_firing_and_a_removed_file_stops()
         .unwrap_or_else(|| panic!("no invalid event: {events:?}"));
     assert!(invalid.contains("c.yaml:2:10:"), "{invalid}");
     assert_eq!(set.problems().len(), 1);
+    // `status` (another process) shows it, from the store.
+    let status = herald_app::status::status_in(
+        &stores,
+        &settings,
+        &herald_app::status::Which::Newest(10),
+        at("2026-06-01T10:00:02Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status.problems.len(), 1, "{:?}", status.problems);
+    assert!(
+        status.problems[0].diagnostics.contains("c.yaml:2:10:"),
+        "{:?}",
+        status.problems
+    );
     // The old version fired.
     let records = fires(&stores).await;
     assert_eq!(
@@ -381,6 +396,8 @@ async fn an_invalid_edit_keeps_the_old_version_firing_and_a_removed_file_stops()
         .await
         .unwrap();
     assert_eq!(fires(&stores).await.len(), 1);
+    // The removed file's problem is gone from `status` too.
+    assert!(stores.fires().problems().await.unwrap().is_empty());
     // The run already started is untouched.
     let run = herald_core::RunId::parse("hourly@2026-06-01T10:00:00Z").unwrap();
     assert_eq!(
