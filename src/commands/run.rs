@@ -75,7 +75,12 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
     if let Ending::NoFireDue { next } = &report.ending {
         let next = next.map_or_else(
             || "the schedule fires no more".to_owned(),
-            |at| format!("the next fire is {}", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            |at| {
+                format!(
+                    "the next fire is {}",
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            },
         );
         writeln!(
             out,

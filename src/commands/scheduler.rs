@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use chrono::{SecondsFormat, Utc};
 use herald_app::recurring::{CampaignSet, Event, run_scheduler};
 use herald_app::schedule::{CampaignFile, Scheduled};
-use herald_engine::SystemClock;
 use herald_store::FireOutcome;
 
 use crate::cli::SchedulerArgs;
@@ -56,23 +55,16 @@ pub(crate) fn run(
     let mut failure = None;
     runtime.block_on(async {
         let shutdown = shutdown_on_signals();
-        run_scheduler(
-            &stores,
-            &settings,
-            &mut set,
-            &SystemClock,
-            shutdown,
-            |events| {
-                for event in events {
-                    if let Err(error) = write_event(out, event) {
-                        failure.get_or_insert(error);
-                    }
+        run_scheduler(&stores, &settings, &mut set, shutdown, |events| {
+            for event in events {
+                if let Err(error) = write_event(out, event) {
+                    failure.get_or_insert(error);
                 }
-                if let Err(error) = out.finish() {
-                    failure.get_or_insert(error.into());
-                }
-            },
-        )
+            }
+            if let Err(error) = out.finish() {
+                failure.get_or_insert(error.into());
+            }
+        })
         .await
     })?;
     if let Some(failure) = failure {
@@ -122,7 +114,9 @@ pub(crate) fn write_event(out: &mut Output, event: &Event) -> Result<bool, Failu
         Event::Fired(record) => {
             let fire = record.fire.to_rfc3339_opts(SecondsFormat::Secs, true);
             match &record.outcome {
-                FireOutcome::Run(run) => writeln!(out, "fire {fire} of {}: run {run}", record.campaign)?,
+                FireOutcome::Run(run) => {
+                    writeln!(out, "fire {fire} of {}: run {run}", record.campaign)?
+                }
                 FireOutcome::Skipped(skip) => writeln!(
                     out,
                     "fire {fire} of {}: skipped ({})",

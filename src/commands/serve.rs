@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
-use herald_app::recurring::{CampaignSet, run_scheduler};
-use herald_engine::SystemClock;
+use herald_app::recurring::{CampaignSet, Event, run_scheduler};
 
 use crate::cli::ServeArgs;
 use crate::commands::admin::admin_state;
@@ -60,7 +59,12 @@ pub(crate) fn run(
         let mut failed = false;
         if !shutdown.is_shutdown() {
             for event in set.step(&*stores, &settings, Utc::now()).await? {
-                failed |= write_event(out, &event)?;
+                // A campaign named on the command line that cannot be scheduled stops serve
+                // before it sends; one of the directory is logged and tried again, as the
+                // scheduler does, so one broken file never keeps the others from going out.
+                let named =
+                    matches!(&event, Event::Failed { path, .. } if args.files.contains(path));
+                failed |= write_event(out, &event)? && named;
             }
         }
         if failed {
@@ -76,9 +80,7 @@ pub(crate) fn run(
             );
             tokio::spawn(async move {
                 // Its events are logged by the scheduler itself; stdout is the worker's.
-                let result =
-                    run_scheduler(&*stores, &settings, &mut set, &SystemClock, shutdown, |_| {})
-                        .await;
+                let result = run_scheduler(&*stores, &settings, &mut set, shutdown, |_| {}).await;
                 if result.is_err() {
                     // A scheduler that stopped for good stops the whole process, for the
                     // supervisor to see, rather than leave a worker up that fires nothing.

@@ -63,7 +63,12 @@ fn write_campaigns(out: &mut Output, campaigns: &[CampaignStatus]) -> Result<(),
             utc(version.stored_at)
         )?;
         for fire in &campaign.fires {
-            writeln!(out, "  fire {}: {}", utc(fire.fire), describe_outcome(&fire.outcome))?;
+            writeln!(
+                out,
+                "  fire {}: {}",
+                utc(fire.fire),
+                describe_outcome(&fire.outcome)
+            )?;
         }
     }
     if !campaigns.is_empty() {

@@ -9,6 +9,7 @@ mod logs;
 mod output;
 mod pause;
 mod plan;
+mod recurring;
 mod redis;
 mod roles;
 mod run;

@@ -593,3 +593,29 @@ async fn a_token_variable_that_is_named_but_unset_stops_the_admin() {
     let error = herald_admin::auth::Token::from_settings(&settings.admin, &env).unwrap_err();
     assert!(error.to_string().contains("HERALD_ADMIN_TOKEN"), "{error}");
 }
+
+/// A recurring campaign is refused over the API (its audience would be gone for the next
+/// fires): 422 naming the campaign directory, and nothing is stored.
+#[tokio::test]
+async fn a_recurring_campaign_is_refused_over_the_api() {
+    let admin = admin().await;
+    let yaml = campaign(Some("people.csv")).replace(
+        "schedule:\n  at: 2026-11-03T09:00\n  in: recipient\n",
+        "schedule:\n  cron: \"0 9 * * MON\"\n  timezone: Europe/Berlin\n",
+    );
+    assert!(yaml.contains("cron"), "{yaml}");
+    let answer = admin
+        .post_campaign(&[
+            ("campaign", Some("weekly.yaml"), &yaml),
+            ("audience", Some("people.csv"), AUDIENCE_CSV),
+        ])
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert!(answer.text.contains("--campaigns DIR"), "{}", answer.text);
+    assert_eq!(admin.get("/v1/runs").await.json, Value::Array(vec![]));
+}

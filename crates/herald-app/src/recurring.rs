@@ -20,13 +20,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald_campaign::dir::{CampaignDir, DirEvent};
-use herald_core::clock::Clock;
 use herald_engine::Shutdown;
 use herald_engine::expand::{ExpandError, Expansion, RunSource};
 use herald_engine::recurring::{Held, register, tick};
-use herald_store::{
-    CampaignProblem, FireRecord, Fires, MAX_PROBLEM_BYTES, StoreError, cut_to,
-};
+use herald_store::{CampaignProblem, FireRecord, Fires, MAX_PROBLEM_BYTES, StoreError, cut_to};
 
 use crate::outage::Outage;
 use crate::schedule::{CampaignFile, Scheduled, schedule};
@@ -93,6 +90,13 @@ pub struct CampaignSet {
     registered: BTreeMap<String, String>,
     /// Problems of directory files to record in the store (`None` clears), in order.
     problem_writes: Vec<(String, Option<CampaignProblem>)>,
+    /// Campaigns that came (back) into the directory after the first scan, by id: when. They
+    /// never fire for an instant before (see `herald_engine::recurring::tick`).
+    not_before: BTreeMap<String, DateTime<Utc>>,
+    /// Directory files invalid with no valid version loaded by this process (it started while
+    /// they were broken): the version the store holds for that source stands in, so a broken
+    /// edit keeps the previous version firing across a restart too. `None` until looked up.
+    fallbacks: BTreeMap<PathBuf, Option<CampaignFile>>,
 }
 
 impl CampaignSet {
@@ -105,6 +109,8 @@ impl CampaignSet {
             scheduled: BTreeMap::new(),
             registered: BTreeMap::new(),
             problem_writes: Vec::new(),
+            not_before: BTreeMap::new(),
+            fallbacks: BTreeMap::new(),
         }
     }
 
@@ -138,6 +144,11 @@ impl CampaignSet {
                     loaded.text.clone(),
                     loaded.campaign.clone(),
                 ));
+            }
+        }
+        for fallback in self.fallbacks.values().flatten() {
+            if !all.iter().any(|f| f.campaign.id == fallback.campaign.id) {
+                all.push(fallback.clone());
             }
         }
         all
@@ -193,7 +204,13 @@ impl CampaignSet {
         {
             return Vec::new();
         }
+        let first = self.last_scan.is_none();
         self.last_scan = Some(now);
+        let before: Vec<String> = dir
+            .current()
+            .iter()
+            .map(|loaded| loaded.campaign.id.to_string())
+            .collect();
         let found = match dir.scan(now) {
             Ok(found) => found,
             Err(error) => {
@@ -214,7 +231,11 @@ impl CampaignSet {
                         let diagnostics = error.to_string();
                         tracing::warn!(path = %loaded.path.display(), diagnostics = %diagnostics, "campaign file refused; its previous version, if any, stays in effect");
                         dir.refuse(&loaded.path, diagnostics.clone());
-                        self.problem_writes.push(problem(&loaded.path, &diagnostics, now));
+                        self.problem_writes
+                            .push(problem(&loaded.path, &diagnostics, now));
+                        if !dir.current().iter().any(|l| l.path == loaded.path) {
+                            self.fallbacks.entry(loaded.path.clone()).or_insert(None);
+                        }
                         events.push(Event::Invalid {
                             path: loaded.path,
                             diagnostics,
@@ -224,6 +245,7 @@ impl CampaignSet {
                     tracing::info!(path = %loaded.path.display(), campaign = %loaded.campaign.id, hash = %loaded.hash, replaced = replaced.as_deref().unwrap_or(""), "campaign file loaded");
                     self.problem_writes
                         .push((loaded.path.display().to_string(), None));
+                    self.fallbacks.remove(&loaded.path);
                     events.push(Event::Loaded {
                         path: loaded.path,
                         campaign: loaded.campaign.id.to_string(),
@@ -236,12 +258,24 @@ impl CampaignSet {
                 } => {
                     tracing::warn!(path = %path.display(), diagnostics = %diagnostics, kept = kept.as_deref().unwrap_or(""), "campaign file invalid; its previous version, if any, stays in effect");
                     self.problem_writes.push(problem(&path, &diagnostics, now));
+                    if kept.is_none() {
+                        self.fallbacks.entry(path.clone()).or_insert(None);
+                    }
                     events.push(Event::Invalid { path, diagnostics });
                 }
                 DirEvent::Removed { path, campaign } => {
                     tracing::info!(path = %path.display(), campaign = campaign.as_deref().unwrap_or(""), "campaign file removed: it fires no more (a run already started goes on)");
                     self.problem_writes.push((path.display().to_string(), None));
+                    self.fallbacks.remove(&path);
                     events.push(Event::Removed { path, campaign });
+                }
+            }
+        }
+        if !first {
+            for loaded in dir.current() {
+                let id = loaded.campaign.id.to_string();
+                if !before.contains(&id) {
+                    self.not_before.insert(id, now);
                 }
             }
         }
@@ -265,6 +299,7 @@ impl CampaignSet {
                 .map_err(|e| classify(source, ExpandError::Store(e)))?;
             self.problem_writes.remove(0);
         }
+        self.look_up_fallbacks(stores, settings, now).await?;
         for file in self.current() {
             let id = file.campaign.id.to_string();
             let result = if file.is_recurring() {
@@ -297,6 +332,49 @@ impl CampaignSet {
         Ok(())
     }
 
+    /// The stored versions standing in for broken files this process never loaded.
+    async fn look_up_fallbacks<S: AppStores>(
+        &mut self,
+        stores: &S,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let wanted: Vec<PathBuf> = self
+            .fallbacks
+            .iter()
+            .filter(|(_, found)| found.is_none())
+            .map(|(path, _)| path.clone())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let versions = stores
+            .fires()
+            .campaigns()
+            .await
+            .map_err(|e| classify("the campaign directory", ExpandError::Store(e)))?;
+        for path in wanted {
+            let source = path.display().to_string();
+            let Some(version) = versions.iter().find(|v| v.source == source) else {
+                // Nothing stored for it: nothing stands in (looked up again only if it
+                // breaks anew).
+                self.fallbacks.remove(&path);
+                continue;
+            };
+            match stored_version(&path, version, settings, now) {
+                Ok(stored) => {
+                    tracing::warn!(path = %source, campaign = %version.campaign, hash = %version.hash, "the file is broken: its version stored before keeps firing");
+                    self.fallbacks.insert(path, Some(stored));
+                }
+                Err(message) => {
+                    tracing::warn!(path = %source, error = %message, "the file is broken and its stored version cannot stand in");
+                    self.fallbacks.remove(&path);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn fire_one<S: AppStores>(
         &mut self,
         stores: &S,
@@ -324,7 +402,7 @@ impl CampaignSet {
             .map_err(|e| classify(&path, ExpandError::Store(e)))?;
         let current = match stored {
             Some(version) if version.hash != file.hash => {
-                match stored_version(file, &version, settings, now) {
+                match stored_version(&file.path, &version, settings, now) {
                     Ok(current) => current,
                     Err(message) => {
                         return Err(Failure::User(format!(
@@ -339,7 +417,8 @@ impl CampaignSet {
         };
         let (sender, _) = current.sender(settings).map_err(Failure::from)?;
         let source = current.path.display().to_string();
-        let tick = tick(stores, held(&current, &source, &sender), now)
+        let not_before = self.not_before.get(&id).copied();
+        let tick = tick(stores, held(&current, &source, &sender), not_before, now)
             .await
             .map_err(|e| classify(&path, e))?;
         for record in tick.recorded {
@@ -365,18 +444,22 @@ fn held<'a>(file: &'a CampaignFile, path: &'a str, sender: &'a str) -> Held<'a> 
     }
 }
 
-/// The stored version of `file`'s campaign, validated here: its audience is read beside
-/// `file` (the schedulers of one deployment share the directory layout).
+/// A stored version of a campaign, validated here: its audience is read beside `file` (the
+/// schedulers of one deployment share the directory layout).
 fn stored_version(
-    file: &CampaignFile,
+    file: &std::path::Path,
     version: &herald_store::CampaignVersion,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<CampaignFile, String> {
-    let base = file.path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let base = file.parent().unwrap_or_else(|| std::path::Path::new("."));
     let campaign = herald_campaign::parse(&version.source, base, &version.text, now)
         .map_err(|d| d.to_string())?;
-    let stored = CampaignFile::from_parts(PathBuf::from(&version.source), version.text.clone(), campaign);
+    let stored = CampaignFile::from_parts(
+        PathBuf::from(&version.source),
+        version.text.clone(),
+        campaign,
+    );
     stored.sender(settings).map_err(|e| e.to_string())?;
     if stored.hash != version.hash {
         return Err("its text does not match its hash".into());
@@ -422,12 +505,26 @@ fn classify(path: &str, error: ExpandError) -> Failure {
     }
 }
 
-/// Steps `set` at the times it asks for, by `clock`, until `shutdown` fires.
+/// The store's now ([`herald_store::Stores::now`]), waiting out an unavailable store.
+pub async fn store_now<S: AppStores>(stores: &S) -> Result<DateTime<Utc>, AppError> {
+    let mut outage = Outage::new(stores.outage_budget());
+    loop {
+        match stores.now().await {
+            Ok(now) => return Ok(now),
+            Err(StoreError::Unavailable(why)) => {
+                let delay = outage.wait(&*why, "the store's time")?;
+                tokio::time::sleep(delay).await;
+            }
+            Err(other) => return Err(AppError::from(other)),
+        }
+    }
+}
+
+/// Steps `set` at the times it asks for, by the store's clock, until `shutdown` fires.
 pub async fn run_scheduler<S: AppStores>(
     stores: &S,
     settings: &Settings,
     set: &mut CampaignSet,
-    clock: &dyn Clock,
     shutdown: Shutdown,
     mut on_events: impl FnMut(&[Event]),
 ) -> Result<(), AppError> {
@@ -436,14 +533,17 @@ pub async fn run_scheduler<S: AppStores>(
         if shutdown.is_shutdown() {
             return Ok(());
         }
-        let now = clock.now();
+        // Fires are timed by the store's clock, as leases and rate slots are: schedulers on
+        // machines whose clocks disagree still agree on which fires are due.
+        let now = store_now(stores).await?;
         let events = set.step(stores, settings, now).await?;
         on_events(&events);
         if !set.keeps_firing() {
             return Ok(());
         }
-        let next = set.next_step(clock.now());
-        let wait = (next - clock.now())
+        let now = store_now(stores).await?;
+        let next = set.next_step(now);
+        let wait = (next - now)
             .to_std()
             .unwrap_or_default()
             .clamp(Duration::from_millis(50), MAX_SLEEP);

@@ -31,7 +31,8 @@ fn project(dir: &Path, schedule: &str, store: Option<String>) -> Settings {
     }
     std::fs::write(dir.join("people.csv"), csv).unwrap();
     std::fs::write(dir.join("c.yaml"), campaign(schedule)).unwrap();
-    let store = store.unwrap_or_else(|| format!("sqlite = \"{}\"", dir.join("herald.db").display()));
+    let store =
+        store.unwrap_or_else(|| format!("sqlite = \"{}\"", dir.join("herald.db").display()));
     let config = format!(
         "[store]\n{store}\n[senders.main]\nchannel = \"outbox\"\npath = \"{}\"\nper_second = 1000\n",
         dir.join("outbox.jsonl").display()
@@ -131,7 +132,11 @@ async fn restarted_after_three_fires(store: impl Fn(&Path) -> Option<String>) {
             .step(&stores, &settings, at("2026-06-01T13:20:00Z"))
             .await
             .unwrap();
-        assert_eq!(outcomes(&fires(&stores).await), expected, "catch_up {catch_up}");
+        assert_eq!(
+            outcomes(&fires(&stores).await),
+            expected,
+            "catch_up {catch_up}"
+        );
         let runs = stores.runs().runs().await.unwrap();
         let new_runs = if catch_up == "latest" { 2 } else { 1 };
         assert_eq!(runs.len(), new_runs, "catch_up {catch_up}: {runs:?}");
@@ -149,7 +154,11 @@ async fn restarted_after_three_fires(store: impl Fn(&Path) -> Option<String>) {
             .step(&stores, &settings, at("2026-06-01T13:59:59Z"))
             .await
             .unwrap();
-        assert_eq!(outcomes(&fires(&stores).await), expected, "catch_up {catch_up}");
+        assert_eq!(
+            outcomes(&fires(&stores).await),
+            expected,
+            "catch_up {catch_up}"
+        );
         // `status` shows the skipped fires and why.
         let status = herald_app::status::status_in(
             &stores,
@@ -172,7 +181,8 @@ async fn restarted_after_three_fires(store: impl Fn(&Path) -> Option<String>) {
             "catch_up is none"
         };
         assert!(
-            described.iter().filter(|d| d.contains(reason)).count() == expected.len() - 1 - usize::from(catch_up == "latest"),
+            described.iter().filter(|d| d.contains(reason)).count()
+                == expected.len() - 1 - usize::from(catch_up == "latest"),
             "{described:?}"
         );
     }
@@ -230,7 +240,11 @@ async fn two_schedulers(store: impl Fn(&Path) -> Option<String>) {
     }
     let records = fires(&a).await;
     assert_eq!(records.len(), 6, "{records:?}");
-    assert!(records.iter().all(|r| matches!(r.outcome, FireOutcome::Run(_))));
+    assert!(
+        records
+            .iter()
+            .all(|r| matches!(r.outcome, FireOutcome::Run(_)))
+    );
     let runs = a.runs().runs().await.unwrap();
     assert_eq!(runs.len(), 6);
     for run in &runs {
@@ -296,13 +310,9 @@ async fn a_fire_while_the_previous_run_is_pending_is_skipped_and_recorded() {
         })
     );
     // The first run is cancelled (nothing pending any more): the next fire runs.
-    herald_app::run_control::cancel_run(
-        &stores,
-        &first,
-        herald_app::run_control::Operator::Cli,
-    )
-    .await
-    .unwrap();
+    herald_app::run_control::cancel_run(&stores, &first, herald_app::run_control::Operator::Cli)
+        .await
+        .unwrap();
     set.step(&stores, &settings, at("2026-06-01T12:00:01Z"))
         .await
         .unwrap();
@@ -375,7 +385,10 @@ async fn an_invalid_edit_keeps_the_old_version_firing_and_a_removed_file_stops()
     let records = fires(&stores).await;
     assert_eq!(
         outcomes(&records),
-        vec![pair("2026-06-01T10:00:00Z", "run hourly@2026-06-01T10:00:00Z")]
+        vec![pair(
+            "2026-06-01T10:00:00Z",
+            "run hourly@2026-06-01T10:00:00Z"
+        )]
     );
     assert_eq!(records[0].hash, good.hash);
     assert_eq!(
@@ -404,4 +417,185 @@ async fn an_invalid_edit_keeps_the_old_version_firing_and_a_removed_file_stops()
         stores.deliveries().counts(&run).await.unwrap().queued,
         PEOPLE as u64
     );
+}
+
+/// `overlap: skip` holds however many fires overlap: a run still pending after 60 skipped
+/// fires of an every-minute campaign keeps the 61st from running (the overlap records name it).
+#[tokio::test]
+async fn overlap_holds_across_many_skipped_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"* * * * *\", timezone: Etc/UTC, expires_after: 1d }",
+        None,
+    );
+    let stores = stores_of(&settings).await;
+    let mut set = set_of(dir.path());
+    let start = at("2026-06-01T09:59:30Z");
+    set.step(&stores, &settings, start).await.unwrap();
+    for minute in 1..=62 {
+        set.step(&stores, &settings, start + TimeDelta::seconds(60 * minute))
+            .await
+            .unwrap();
+    }
+    let records = fires(&stores).await;
+    assert_eq!(records.len(), 62);
+    let first = herald_core::RunId::parse("hourly@2026-06-01T10:00:00Z").unwrap();
+    assert_eq!(records[0].outcome, FireOutcome::Run(first.clone()));
+    for record in &records[1..] {
+        assert_eq!(
+            record.outcome,
+            FireOutcome::Skipped(FireSkip::Overlap {
+                previous: first.clone()
+            }),
+            "{record:?}"
+        );
+    }
+    assert_eq!(stores.runs().runs().await.unwrap().len(), 1);
+}
+
+/// A fire recorded as a run whose scheduler crashed before expanding it: the next step
+/// expands it while it is within the look-back; past the look-back it is never sent late (and
+/// does not hold the campaign's next fire).
+#[tokio::test]
+async fn a_fire_recorded_before_a_crash_is_expanded_in_time_or_never() {
+    for (restart, expanded) in [
+        ("2026-06-01T10:20:00Z", true),
+        ("2026-06-02T10:30:00Z", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = project(
+            dir.path(),
+            "{ cron: \"0 10 * * *\", timezone: Etc/UTC, expires_after: 1d }",
+            None,
+        );
+        let stores = stores_of(&settings).await;
+        let mut set = set_of(dir.path());
+        set.step(&stores, &settings, at("2026-06-01T09:00:00Z"))
+            .await
+            .unwrap();
+        let version = stores.fires().campaign("hourly").await.unwrap().unwrap();
+        let run = herald_core::RunId::parse("hourly@2026-06-01T10:00:00Z").unwrap();
+        // What a scheduler that crashed right after recording the fire left.
+        stores
+            .fires()
+            .record_fire(&FireRecord {
+                campaign: "hourly".into(),
+                fire: at("2026-06-01T10:00:00Z"),
+                outcome: FireOutcome::Run(run.clone()),
+                hash: version.hash.clone(),
+                recorded_at: at("2026-06-01T10:00:01Z"),
+            })
+            .await
+            .unwrap();
+        let mut again = set_of(dir.path());
+        let events = again.step(&stores, &settings, at(restart)).await.unwrap();
+        let made = stores.runs().run(&run).await.unwrap();
+        assert_eq!(made.is_some(), expanded, "restart at {restart}: {events:?}");
+        if expanded {
+            assert_eq!(made.unwrap().total, Some(PEOPLE as u64));
+        } else {
+            // The missed 06-02 fire is caught up instead: the stale one does not hold it.
+            let newest = stores.fires().fires("hourly", 1).await.unwrap();
+            let caught_up = herald_core::RunId::parse("hourly@2026-06-02T10:00:00Z").unwrap();
+            assert_eq!(newest[0].outcome, FireOutcome::Run(caught_up.clone()));
+            assert_eq!(
+                stores.runs().run(&caught_up).await.unwrap().unwrap().total,
+                Some(PEOPLE as u64)
+            );
+        }
+    }
+}
+
+/// A campaign file removed and put back does not fire for the time it was out, even with
+/// `catch_up: latest`; its next fire after it came back runs.
+#[tokio::test]
+async fn a_file_put_back_does_not_fire_for_the_time_it_was_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"0 * * * *\", timezone: Etc/UTC, expires_after: 1d, overlap: allow }",
+        None,
+    );
+    let campaigns = dir.path().join("campaigns");
+    std::fs::create_dir(&campaigns).unwrap();
+    std::fs::copy(dir.path().join("people.csv"), campaigns.join("people.csv")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("c.yaml")).unwrap();
+    std::fs::write(campaigns.join("c.yaml"), &text).unwrap();
+    let stores = stores_of(&settings).await;
+    let mut set = CampaignSet::new(Vec::new(), Some(campaigns.clone()));
+    set.step(&stores, &settings, at("2026-06-01T09:30:00Z"))
+        .await
+        .unwrap();
+    set.step(&stores, &settings, at("2026-06-01T10:00:01Z"))
+        .await
+        .unwrap();
+    std::fs::remove_file(campaigns.join("c.yaml")).unwrap();
+    set.step(&stores, &settings, at("2026-06-01T10:30:00Z"))
+        .await
+        .unwrap();
+    std::fs::write(campaigns.join("c.yaml"), &text).unwrap();
+    set.step(&stores, &settings, at("2026-06-01T12:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(fires(&stores).await.len(), 1, "{:?}", fires(&stores).await);
+    set.step(&stores, &settings, at("2026-06-01T13:00:01Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&fires(&stores).await),
+        vec![
+            pair("2026-06-01T10:00:00Z", "run hourly@2026-06-01T10:00:00Z"),
+            pair("2026-06-01T13:00:00Z", "run hourly@2026-06-01T13:00:00Z"),
+        ]
+    );
+}
+
+/// A scheduler restarted while a file is broken keeps firing the version the store holds for
+/// that file (its previous valid version), and says the file is broken.
+#[tokio::test]
+async fn a_restart_while_a_file_is_broken_keeps_its_stored_version_firing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"0 * * * *\", timezone: Etc/UTC, expires_after: 1d, overlap: allow }",
+        None,
+    );
+    let campaigns = dir.path().join("campaigns");
+    std::fs::create_dir(&campaigns).unwrap();
+    std::fs::copy(dir.path().join("people.csv"), campaigns.join("people.csv")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("c.yaml")).unwrap();
+    std::fs::write(campaigns.join("c.yaml"), &text).unwrap();
+    let stores = stores_of(&settings).await;
+    {
+        let mut set = CampaignSet::new(Vec::new(), Some(campaigns.clone()));
+        set.step(&stores, &settings, at("2026-06-01T09:30:00Z"))
+            .await
+            .unwrap();
+    }
+    let good = stores.fires().campaign("hourly").await.unwrap().unwrap();
+    std::fs::write(
+        campaigns.join("c.yaml"),
+        text.replace("purpose: transactional", "purpose: transactionl"),
+    )
+    .unwrap();
+    let mut restarted = CampaignSet::new(Vec::new(), Some(campaigns.clone()));
+    let events = restarted
+        .step(&stores, &settings, at("2026-06-01T10:00:01Z"))
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Invalid { .. })),
+        "{events:?}"
+    );
+    let records = fires(&stores).await;
+    assert_eq!(
+        outcomes(&records),
+        vec![pair(
+            "2026-06-01T10:00:00Z",
+            "run hourly@2026-06-01T10:00:00Z"
+        )]
+    );
+    assert_eq!(records[0].hash, good.hash);
+    assert_eq!(stores.fires().problems().await.unwrap().len(), 1);
 }

@@ -181,21 +181,43 @@ async fn a_weekly_cap_holds_across_the_weekly_runs_and_a_one_off_of_the_same_pur
          template: {{ name: notice, language: en }}\n\
          schedule: {{ at: 2026-06-03T10:00, in: Etc/UTC, expires_after: 1h }}\n{cap}"
     );
-    let settings = project(dir.path(), &[("weekly.yaml", &weekly), ("once.yaml", &once)]);
+    let settings = project(
+        dir.path(),
+        &[("weekly.yaml", &weekly), ("once.yaml", &once)],
+    );
     let go = |file: &'static str, start: &'static str| {
         let settings = settings.clone();
         let dir = dir.path().to_owned();
-        async move { run(&dir, &settings, file, at(start), true, Shutdown::never(), |_| {}).await }
+        async move {
+            run(
+                &dir,
+                &settings,
+                file,
+                at(start),
+                true,
+                Shutdown::never(),
+                |_| {},
+            )
+            .await
+        }
     };
     // Registered the day before its first fire, then each Monday and the Wednesday.
     let before = go("weekly.yaml", "2026-05-31T12:00:00Z").await;
-    assert!(matches!(before.ending, Ending::NoFireDue { .. }), "{before:?}");
+    assert!(
+        matches!(before.ending, Ending::NoFireDue { .. }),
+        "{before:?}"
+    );
     let monday = go("weekly.yaml", "2026-06-01T10:00:00Z").await;
     assert_eq!(monday.counts.sent, PEOPLE as u64, "{monday:?}");
     let wednesday = go("once.yaml", "2026-06-03T10:00:00Z").await;
     assert_eq!(wednesday.counts.sent, 0, "{wednesday:?}");
     assert_eq!(
-        wednesday.counts.skipped.get("frequency_capped").copied().unwrap_or_default()
+        wednesday
+            .counts
+            .skipped
+            .get("frequency_capped")
+            .copied()
+            .unwrap_or_default()
             + wednesday.counts.expired,
         PEOPLE as u64,
         "{wednesday:?}"

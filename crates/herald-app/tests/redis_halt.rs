@@ -42,8 +42,8 @@ async fn scheduling_on_a_redis_that_came_back_empty_halts_instead_of_expanding_a
     );
     let stores = open_store(&settings, &env).await.unwrap();
     assert_eq!(stores.location(), server.url());
-    // Layout 2: the provider-id index and kept reports of issue 13.
-    assert_eq!(stores.schema_version().unwrap(), 2);
+    // Layout 3: the fire records and campaign versions of recurring campaigns.
+    assert_eq!(stores.schema_version().unwrap(), 3);
     let file = CampaignFile::load(&dir.path().join("c.yaml"), Utc::now()).unwrap();
     let first = schedule(&stores, &file, &settings, Utc::now())
         .await

@@ -7,16 +7,29 @@
 //! [`Fires::record_fire`], which keeps the first record of a (campaign, fire) and returns it:
 //! every scheduler then follows the stored record, whoever wrote it, and only a record whose
 //! outcome is a run is expanded (idempotently). Two schedulers, a scheduler restarted at the
-//! fire instant, or one that crashed between recording a fire and expanding its run (the next
-//! tick finds the newest run unexpanded and finishes it) all give one run per fire.
+//! fire instant, or one that crashed between recording a fire and expanding its run (see below)
+//! all give one run per fire.
 //!
 //! # Which fires are due
-//! Fires in `(lower, now]`, where `lower` is the later of `now` minus the look-back (the
-//! campaign's `expires_after`: an older fire's deliveries would expire on arrival; or
-//! [`DEFAULT_LOOK_BACK`] without one) and the newest recorded fire (nothing at or before it is
-//! ever looked at again, which is also why a store may drop old records), or, for a campaign
-//! with no fire recorded yet, the instant its current version was stored: a new campaign never
-//! fires for an instant before Herald knew it.
+//! Fires in `(lower, now]`, where `lower` is the latest of:
+//! - `now` minus the look-back: the campaign's `expires_after` (an older fire's deliveries
+//!   would expire on arrival), or [`DEFAULT_LOOK_BACK`] without one;
+//! - the newest recorded fire: nothing at or before it is ever looked at again, which is also
+//!   why a store may drop old records;
+//! - the instant the campaign's current version was stored: a new campaign never fires for an
+//!   instant before Herald knew it, and an edited one never fires its new content for an
+//!   instant before the edit (a fire uses the version current when it is made);
+//! - the instant the campaign came back into the scheduler's set, if it left it (a file
+//!   removed and put back does not fire for the time it was out).
+//!
+//! # A crash between a record and its run
+//! A tick with nothing new to fire looks at the run of the newest record (or, after missed
+//! fires, the run before them): one recorded but not wholly expanded is expanded now if its
+//! fire is within the look-back, and cancelled otherwise (logged), so a scheduler that was
+//! down for long never sends a stale fire late, and the campaign is not held up by a run that
+//! would stay unfinished (`overlap: skip` waits for a pending previous run). A run whose
+//! expansion keeps failing (its audience changed under it) holds the campaign's later fires
+//! as `overlap` until an operator cancels it (`herald cancel RUN`); each failure is logged.
 //! - A fire at most [`ON_TIME`] old is on time: a scheduler polling every few seconds, or
 //!   restarted at the fire instant, still makes its run.
 //! - Older fires were missed while nothing ran. `catch_up: latest` runs the newest due fire
@@ -31,8 +44,8 @@ use herald_campaign::Campaign;
 use herald_campaign::campaign::{CatchUp, Overlap};
 use herald_core::RunId;
 use herald_store::{
-    CampaignVersion, Deliveries, FireOutcome, FireRecord, FireSkip, Fires, Runs, Stores,
-    VersionChange,
+    CampaignVersion, Deliveries, FIRES_KEPT, FireOutcome, FireRecord, FireSkip, Fires, Runs,
+    Stores, VersionChange,
 };
 
 use crate::expand::{ExpandError, Expansion, Occurrence, RunSource, expand_occurrence};
@@ -46,9 +59,6 @@ pub const DEFAULT_LOOK_BACK: TimeDelta = TimeDelta::hours(24);
 /// Missed fires recorded per tick, at most (the newest).
 pub const MAX_RECORDED_MISSES: usize = 100;
 
-/// Fire records read to find the campaign's previous run.
-const PREVIOUS_RUN_SEARCH: usize = 50;
-
 /// The fires due at `now` and what each does, before overlap is looked at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Due {
@@ -60,10 +70,7 @@ pub struct Due {
 
 /// The look-back of `campaign`: its `expires_after`, or [`DEFAULT_LOOK_BACK`].
 pub fn look_back(campaign: &Campaign) -> TimeDelta {
-    campaign
-        .schedule
-        .expires_after
-        .unwrap_or(DEFAULT_LOOK_BACK)
+    campaign.schedule.expires_after.unwrap_or(DEFAULT_LOOK_BACK)
 }
 
 /// Pure: the fires of `campaign` due at `now` (see the module doc), given the newest recorded
@@ -74,9 +81,10 @@ pub fn due(
     known_since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Due {
-    let lower = newest_recorded
-        .unwrap_or(known_since)
-        .max(now - look_back(campaign));
+    let mut lower = known_since.max(now - look_back(campaign));
+    if let Some(newest) = newest_recorded {
+        lower = lower.max(newest);
+    }
     if lower >= now {
         return Due::default();
     }
@@ -151,10 +159,17 @@ pub struct Tick {
 /// store must hold a version of the campaign ([`register`]), and a fire uses the one stored:
 /// `held` must be it (the caller reads the stored version and holds that one), or, when
 /// another scheduler registered other content in between, nothing fires here this time (`Ok`
-/// with an empty tick, logged).
+/// with an empty tick, logged). No fire at or before `not_before` is made (a campaign that
+/// came back into a scheduler's set, such as a file removed and put back, does not fire for
+/// the time it was out).
+///
+/// Whatever another scheduler recorded first is followed: a skip this tick wanted to record
+/// but found decided otherwise ends the tick (the next one starts from what is stored), so
+/// two schedulers catching up at once with different clocks never both make a run.
 pub async fn tick<S: Stores>(
     stores: &S,
     held: Held<'_>,
+    not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Tick, ExpandError> {
     let id = &held.campaign.id;
@@ -169,41 +184,57 @@ pub async fn tick<S: Stores>(
             stored_hash = %stored.hash,
             stored_source = %stored.source,
             held_hash = held.hash,
-            "another scheduler registered other content for this campaign: its fires are left to it"
+            "another scheduler registered other content for this campaign since it was read"
         );
         return Ok(Tick::default());
     }
-    let recent = stores.fires().fires(id.as_str(), PREVIOUS_RUN_SEARCH).await?;
-    let due = due(
-        held.campaign,
-        recent.first().map(|r| r.fire),
-        stored.stored_at,
-        now,
-    );
+    let newest = stores
+        .fires()
+        .fires(id.as_str(), 1)
+        .await?
+        .into_iter()
+        .next();
+    let since = not_before.map_or(stored.stored_at, |at| at.max(stored.stored_at));
+    let due = due(held.campaign, newest.as_ref().map(|r| r.fire), since, now);
     let mut tick = Tick::default();
-    for (fire, skip) in due.skipped {
-        let record = fire_record(held, fire, FireOutcome::Skipped(skip), now);
-        let (stored, _) = stores.fires().record_fire(&record).await?;
-        if stored {
-            tick.recorded.push(record);
-        }
-    }
-    let previous = recent.iter().find_map(|r| match &r.outcome {
-        FireOutcome::Run(run) => Some((r.fire, run.clone())),
-        FireOutcome::Skipped(_) => None,
-    });
     let Some(fire) = due.run else {
+        for (fire, skip) in due.skipped {
+            if !record(
+                stores,
+                held,
+                fire,
+                FireOutcome::Skipped(skip),
+                now,
+                &mut tick,
+            )
+            .await?
+            {
+                return Ok(tick);
+            }
+        }
         // Nothing new fires: finish the newest run if a crash left it unexpanded.
-        if let Some((fire, run)) = previous
-            && !expanded(stores, &run).await?
-        {
-            tick.expanded = Some(expand_fire(stores, held, fire, now).await?);
+        if let Some(newest) = newest {
+            resume(stores, held, &newest, now, &mut tick).await?;
         }
         return Ok(tick);
     };
+    for (fire, skip) in due.skipped {
+        if !record(
+            stores,
+            held,
+            fire,
+            FireOutcome::Skipped(skip),
+            now,
+            &mut tick,
+        )
+        .await?
+        {
+            return Ok(tick);
+        }
+    }
     let mut outcome = FireOutcome::Run(held.campaign.run_of_fire(fire));
     if held.campaign.schedule.overlap == Overlap::Skip
-        && let Some((_, previous)) = previous
+        && let Some(previous) = previous_run(stores, id.as_str()).await?
         && pending(stores, &previous).await?
     {
         outcome = FireOutcome::Skipped(FireSkip::Overlap { previous });
@@ -217,6 +248,106 @@ pub async fn tick<S: Stores>(
         tick.expanded = Some(expand_fire(stores, held, kept.fire, now).await?);
     }
     Ok(tick)
+}
+
+/// Records one skipped fire; `false` when another scheduler recorded that fire otherwise.
+async fn record<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    fire: DateTime<Utc>,
+    outcome: FireOutcome,
+    now: DateTime<Utc>,
+    tick: &mut Tick,
+) -> Result<bool, ExpandError> {
+    let record = fire_record(held, fire, outcome, now);
+    let (stored, kept) = stores.fires().record_fire(&record).await?;
+    if stored {
+        tick.recorded.push(record);
+        return Ok(true);
+    }
+    if kept.outcome != record.outcome {
+        tracing::info!(campaign = %record.campaign, fire = %fire, outcome = ?kept.outcome, "another scheduler recorded this fire first; following it");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The run the newest record made or skipped for, when a crash left it unexpanded: expanded
+/// now if its fire is within the campaign's look-back (as a missed fire would be caught up),
+/// cancelled otherwise, so a scheduler down for long never sends a stale fire late.
+async fn resume<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    newest: &FireRecord,
+    now: DateTime<Utc>,
+    tick: &mut Tick,
+) -> Result<(), ExpandError> {
+    let run = match &newest.outcome {
+        FireOutcome::Run(run) | FireOutcome::Skipped(FireSkip::Overlap { previous: run }) => {
+            run.clone()
+        }
+        // Missed fires since: the run before them, if any.
+        FireOutcome::Skipped(_) => match previous_run(stores, &newest.campaign).await? {
+            Some(run) => run,
+            None => return Ok(()),
+        },
+    };
+    let run = &run;
+    let Some(record) = stores.runs().run(run).await? else {
+        // Recorded, never created (a crash right after the record).
+        return finish(stores, held, run, now, tick).await;
+    };
+    if record.total.is_some() || record.state == herald_store::RunState::Cancelled {
+        return Ok(());
+    }
+    finish(stores, held, run, now, tick).await
+}
+
+async fn finish<S: Stores>(
+    stores: &S,
+    held: Held<'_>,
+    run: &RunId,
+    now: DateTime<Utc>,
+    tick: &mut Tick,
+) -> Result<(), ExpandError> {
+    let Some(fire) = fire_of(held.campaign, run) else {
+        return Ok(());
+    };
+    if now - fire > look_back(held.campaign) {
+        if stores.runs().run(run).await?.is_some() {
+            tracing::warn!(run = %run, fire = %fire, "a run left unexpanded by a crash is older than the campaign's look-back: cancelled, not sent late");
+            stores
+                .runs()
+                .set_run_state(run, herald_store::RunState::Cancelled)
+                .await?;
+        }
+        return Ok(());
+    }
+    tick.expanded = Some(expand_fire(stores, held, fire, now).await?);
+    Ok(())
+}
+
+/// The fire instant a run of `campaign` was made for (`<id>@<instant>`).
+fn fire_of(campaign: &Campaign, run: &RunId) -> Option<DateTime<Utc>> {
+    let (id, fire) = run.as_str().split_once('@')?;
+    if id != campaign.id.as_str() {
+        return None;
+    }
+    let fire = DateTime::parse_from_rfc3339(fire).ok()?.to_utc();
+    (campaign.run_of_fire(fire) == *run).then_some(fire)
+}
+
+/// The campaign's previous run: the one its newest `run` record made, or the one its newest
+/// `overlap` record was skipped for (so a long run of overlaps never loses it), among the
+/// records a store keeps.
+async fn previous_run<S: Stores>(stores: &S, campaign: &str) -> Result<Option<RunId>, ExpandError> {
+    let records = stores.fires().fires(campaign, FIRES_KEPT).await?;
+    Ok(records.into_iter().find_map(|r| match r.outcome {
+        FireOutcome::Run(run) | FireOutcome::Skipped(FireSkip::Overlap { previous: run }) => {
+            Some(run)
+        }
+        FireOutcome::Skipped(_) => None,
+    }))
 }
 
 fn fire_record(
@@ -240,16 +371,14 @@ async fn expand_fire<S: Stores>(
     fire: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(RunId, Expansion), ExpandError> {
-    expand_occurrence(stores, held.campaign, held.source, Occurrence::Fire(fire), now).await
-}
-
-/// Whether `run` exists with its audience wholly stored.
-async fn expanded<S: Stores>(stores: &S, run: &RunId) -> Result<bool, ExpandError> {
-    Ok(stores
-        .runs()
-        .run(run)
-        .await?
-        .is_some_and(|record| record.total.is_some()))
+    expand_occurrence(
+        stores,
+        held.campaign,
+        held.source,
+        Occurrence::Fire(fire),
+        now,
+    )
+    .await
 }
 
 /// Whether `run` still has deliveries queued or in flight (or is not wholly expanded yet).
@@ -267,18 +396,31 @@ pub async fn pending<S: Stores>(stores: &S, run: &RunId) -> Result<bool, ExpandE
     Ok(counts.queued + counts.sending > 0)
 }
 
-/// The runs of `campaign`'s newest fires (at most `limit` records looked at) that still have
-/// deliveries queued or in flight, newest first: what `herald run` of a cron campaign works.
+/// The runs of `campaign` that still have deliveries queued or in flight, newest first (at
+/// most `limit`, among the runs its kept fire records name): what `herald run` of a cron
+/// campaign works.
 pub async fn pending_runs<S: Stores>(
     stores: &S,
     campaign: &str,
     limit: usize,
 ) -> Result<Vec<RunId>, ExpandError> {
-    let mut runs = Vec::new();
-    for record in stores.fires().fires(campaign, limit).await? {
-        if let FireOutcome::Run(run) = record.outcome
-            && pending(stores, &run).await?
-        {
+    let mut runs: Vec<RunId> = Vec::new();
+    let mut looked = 0;
+    for record in stores.fires().fires(campaign, FIRES_KEPT).await? {
+        let run = match record.outcome {
+            FireOutcome::Run(run) | FireOutcome::Skipped(FireSkip::Overlap { previous: run }) => {
+                run
+            }
+            FireOutcome::Skipped(_) => continue,
+        };
+        if runs.contains(&run) {
+            continue;
+        }
+        looked += 1;
+        if looked > limit {
+            break;
+        }
+        if pending(stores, &run).await? {
             runs.push(run);
         }
     }

@@ -8,8 +8,8 @@
 
 use herald_core::CampaignId;
 use herald_store::{
-    CampaignProblem, CampaignVersion, FIRES_KEPT, FireRecord, Fires, MAX_CAMPAIGN_TEXT_BYTES, StoreError,
-    StoreResult, VersionChange,
+    CampaignProblem, CampaignVersion, FIRES_KEPT, FireRecord, Fires, MAX_CAMPAIGN_TEXT_BYTES,
+    StoreError, StoreResult, VersionChange,
 };
 
 use crate::db::Db;

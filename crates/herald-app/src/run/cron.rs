@@ -34,15 +34,19 @@ pub(super) async fn run_recurring(
         },
     };
     let stores = &*session.stores;
-    retrying(stores, &path, || register(stores, held, session.clock.now())).await?;
+    retrying(stores, &path, || {
+        register(stores, held, session.clock.now())
+    })
+    .await?;
     let mut last: Option<RunReport> = None;
     let mut wake_on = session.shutdown.clone();
     loop {
         if session.shutdown.is_shutdown() {
             return Ok(last.unwrap_or_else(|| nothing(session, file, Ending::Interrupted)));
         }
-        let now = session.clock.now();
-        let fired = retrying(stores, &path, || tick(stores, held, now)).await?;
+        // Timed by the store's clock, as every scheduler's fires are.
+        let now = crate::recurring::store_now(stores).await?;
+        let fired = retrying(stores, &path, || tick(stores, held, None, now)).await?;
         for record in &fired.recorded {
             tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?record.outcome, "fire recorded");
         }
@@ -52,11 +56,26 @@ pub(super) async fn run_recurring(
         .await?;
         let next_fire = file.campaign.next_fires(now, 1).first().copied();
         // `--until-idle`: the newest pending run (the fire made now, or the one a killed
-        // `herald run` left), worked until idle.
+        // `herald run` left), worked until idle. Otherwise the oldest pending run that is not
+        // paused: a paused run waits for an operator, and new fires keep being recorded.
         let pick = if session.options.until_idle {
             pending.first()
         } else {
-            pending.last()
+            let mut active = None;
+            for run in pending.iter().rev() {
+                let paused = stores
+                    .runs()
+                    .run(run)
+                    .await?
+                    .is_some_and(|r| r.state == herald_store::RunState::Paused);
+                if paused {
+                    tracing::warn!(run = %run, "a run of this campaign is paused: it waits for `herald resume`, new fires are still recorded");
+                } else {
+                    active = Some(run);
+                    break;
+                }
+            }
+            active
         };
         let Some(run) = pick.cloned() else {
             if session.options.until_idle {
@@ -67,11 +86,10 @@ pub(super) async fn run_recurring(
                 ));
             }
             let Some(next) = next_fire else {
-                return Ok(last.unwrap_or_else(|| {
-                    nothing(session, file, Ending::NoFireDue { next: None })
-                }));
+                return Ok(last
+                    .unwrap_or_else(|| nothing(session, file, Ending::NoFireDue { next: None })));
             };
-            let wait = (next - session.clock.now())
+            let wait = (next - crate::recurring::store_now(stores).await?)
                 .to_std()
                 .unwrap_or_default()
                 .min(std::time::Duration::from_secs(30));
@@ -121,9 +139,7 @@ pub(super) async fn run_recurring(
 /// A report with no run worked: its `run` names the campaign's epoch fire, which no schedule
 /// has; only the ending is shown.
 fn nothing(session: &Session, file: &CampaignFile, ending: Ending) -> RunReport {
-    let run = file
-        .campaign
-        .run_of_fire(DateTime::<Utc>::UNIX_EPOCH);
+    let run = file.campaign.run_of_fire(DateTime::<Utc>::UNIX_EPOCH);
     session.report(run, Expansion::default(), RunCounts::default(), ending)
 }
 

@@ -172,7 +172,8 @@ impl Session {
         let horizon = herald_engine::idle::horizon(clock.now(), spread);
         // Woken at least this often while idle: a claim left by a crashed process is recovered once
         // its lease ends, and a run resumed or a sender unblocked elsewhere is noticed.
-        let poll = (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let poll =
+            (settings.worker.lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut last_counts = tokio::time::Instant::now() - Duration::from_secs(10);
         let mut wake_on = shutdown.clone();
         let mut outage = Outage::new(stores.outage_budget());

@@ -24,10 +24,7 @@ pub struct CampaignStatus {
 pub(super) async fn campaigns(stores: &impl Stores) -> Result<Vec<CampaignStatus>, AppError> {
     let mut all = Vec::new();
     for version in stores.fires().campaigns().await? {
-        let fires = stores
-            .fires()
-            .fires(&version.campaign, FIRES_SHOWN)
-            .await?;
+        let fires = stores.fires().fires(&version.campaign, FIRES_SHOWN).await?;
         all.push(CampaignStatus { version, fires });
     }
     Ok(all)
@@ -41,10 +38,14 @@ pub(super) async fn problems(stores: &impl Stores) -> Result<Vec<CampaignProblem
 /// Why a fire made no run, in words.
 pub fn describe_skip(skip: &FireSkip) -> String {
     match skip {
-        FireSkip::Missed => "missed: no scheduler ran at its time, and catch_up is none".into(),
-        FireSkip::Superseded => {
-            "missed: no scheduler ran at its time; catch_up latest ran a later fire".into()
+        FireSkip::Missed => {
+            "missed: not fired within 60 s of its time (no scheduler ran, or it was busy), and \
+             catch_up is none"
+                .into()
         }
+        FireSkip::Superseded => "missed: not fired within 60 s of its time (no scheduler ran, \
+                                 or it was busy); catch_up latest ran a later fire"
+            .into(),
         FireSkip::Overlap { previous } => {
             format!("overlap: run {previous} still had deliveries pending, and overlap is skip")
         }

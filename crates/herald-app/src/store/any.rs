@@ -9,10 +9,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use herald_core::{PastSend, PhoneNumber, RecordedConsent, RunId};
 use herald_store::{
-    Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents, Deliveries, Delivery, DeliveryKey,
-    CampaignProblem, CampaignVersion, Feedback, Fires, FireRecord, VersionChange, NewDelivery, NewRun, QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs,
-    SenderState, Senders, SentMessage, StatusReport, StatusVerdict, StoreResult, StoredConsent,
-    Stores, Terminal, WaitReason, WorkScope, WorkerId,
+    CampaignProblem, CampaignVersion, Change, ClaimAnswer, ClaimGroup, ClaimRecord, Consents,
+    Deliveries, Delivery, DeliveryKey, Feedback, FireRecord, Fires, NewDelivery, NewRun,
+    QueueWaits, Recovered, RunCounts, RunRecord, RunState, Runs, SenderState, Senders, SentMessage,
+    StatusReport, StatusVerdict, StoreResult, StoredConsent, Stores, Terminal, VersionChange,
+    WaitReason, WorkScope, WorkerId,
 };
 use herald_store_redis::RedisStores;
 use herald_store_sqlite::SqliteStores;

@@ -1,6 +1,8 @@
 //! `Fires::set_problem` and `Fires::problems`: the `campaign_problems` table.
 
-use herald_store::{CampaignProblem, MAX_PROBLEM_BYTES, MAX_PROBLEMS, StoreError, StoreResult, cut_to};
+use herald_store::{
+    CampaignProblem, MAX_PROBLEM_BYTES, MAX_PROBLEMS, StoreError, StoreResult, cut_to,
+};
 use rusqlite::{Connection, params};
 
 use crate::codec::{from_millis, millis};

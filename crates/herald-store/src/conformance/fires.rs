@@ -387,7 +387,11 @@ pub async fn campaign_problems_are_kept_by_source<S: Stores>(stores: &Suite<S>) 
         .await
         .unwrap();
     let stored = fires.problems().await.unwrap();
-    let cut = &stored.iter().find(|p| p.source == "dir/long.yaml").unwrap().diagnostics;
+    let cut = &stored
+        .iter()
+        .find(|p| p.source == "dir/long.yaml")
+        .unwrap()
+        .diagnostics;
     assert_eq!(cut.len(), MAX_PROBLEM_BYTES);
     assert!(cut.chars().all(|c| c == 'é'));
     // The bound on sources.
