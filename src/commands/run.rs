@@ -65,7 +65,11 @@ pub(crate) fn run(config: Option<&Path>, args: &RunArgs, out: &mut Output) -> Re
             report.recovered
         );
     }
-    if let Some(outbox) = &report.implicit_outbox {
+    if let Some(outbox) = report
+        .implicit_outbox
+        .as_ref()
+        .filter(|_| !matches!(report.ending, Ending::NoFireDue { .. }))
+    {
         writeln!(
             out.stderr(),
             "no config file (--config, HERALD_CONFIG, ./herald.toml): the implicit `main` sender appended the messages to the outbox {}; nothing reached a provider",
