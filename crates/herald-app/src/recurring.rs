@@ -97,6 +97,9 @@ pub struct CampaignSet {
     /// they were broken): the version the store holds for that source stands in, so a broken
     /// edit keeps the previous version firing across a restart too. `None` until looked up.
     fallbacks: BTreeMap<PathBuf, Option<CampaignFile>>,
+    /// Campaigns whose last attempt failed, with the message said (said again only when it
+    /// changes).
+    failing: BTreeMap<PathBuf, String>,
 }
 
 impl CampaignSet {
@@ -111,6 +114,7 @@ impl CampaignSet {
             problem_writes: Vec::new(),
             not_before: BTreeMap::new(),
             fallbacks: BTreeMap::new(),
+            failing: BTreeMap::new(),
         }
     }
 
@@ -318,13 +322,19 @@ impl CampaignSet {
                 Ok(())
             };
             match result {
-                Ok(()) => {}
+                Ok(()) => {
+                    self.failing.remove(&file.path);
+                }
+                // Said once per distinct failure, not at every step it is tried again.
                 Err(Failure::User(message)) => {
-                    tracing::error!(path = %file.path.display(), error = %message, "campaign not scheduled; tried again at the next step");
-                    events.push(Event::Failed {
-                        path: file.path.clone(),
-                        message,
-                    });
+                    if self.failing.get(&file.path) != Some(&message) {
+                        tracing::error!(path = %file.path.display(), error = %message, "campaign not scheduled; tried again at every step");
+                        self.failing.insert(file.path.clone(), message.clone());
+                        events.push(Event::Failed {
+                            path: file.path.clone(),
+                            message,
+                        });
+                    }
                 }
                 Err(other) => return Err(other),
             }
