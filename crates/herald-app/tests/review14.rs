@@ -557,6 +557,54 @@ async fn a_file_renamed_across_a_fire_still_runs_that_fire_once() {
     );
 }
 
+/// A scheduler restarted after being down over two fires, whose first scan of its campaign
+/// directory fails (an NFS hiccup, a ConfigMap volume mounted a moment late; README: the
+/// directory is polled so it "behaves the same on NFS … and Kubernetes ConfigMap volumes") and
+/// whose next scan succeeds. Nothing left the directory, so README's catch-up applies:
+/// `catch_up: latest` runs the newest missed fire and records the older one superseded.
+#[tokio::test]
+async fn a_restart_whose_first_directory_scan_fails_still_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"0 * * * *\", timezone: Etc/UTC, expires_after: 1d, overlap: allow }",
+        None,
+    );
+    let campaigns = campaigns_dir(dir.path());
+    let stores = stores_of(&settings).await;
+    {
+        let mut set = CampaignSet::new(Vec::new(), Some(campaigns.clone()));
+        set.step(&stores, &settings, at("2026-06-01T09:30:00Z"))
+            .await
+            .unwrap();
+        set.step(&stores, &settings, at("2026-06-01T10:00:01Z"))
+            .await
+            .unwrap();
+    }
+    // Down from 10:00:01 to 12:30; restarted while the directory cannot be read.
+    let away = dir.path().join("campaigns.away");
+    std::fs::rename(&campaigns, &away).unwrap();
+    let mut restarted = CampaignSet::new(Vec::new(), Some(campaigns.clone()));
+    restarted
+        .step(&stores, &settings, at("2026-06-01T12:30:00Z"))
+        .await
+        .unwrap();
+    std::fs::rename(&away, &campaigns).unwrap();
+    restarted
+        .step(&stores, &settings, at("2026-06-01T12:30:02Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&fires(&stores).await),
+        vec![
+            ran("2026-06-01T10:00:00Z"),
+            ("2026-06-01T11:00:00Z".to_owned(), "superseded".to_owned()),
+            ran("2026-06-01T12:00:00Z"),
+        ],
+        "the missed fires were dropped as if the file had been out of the directory"
+    );
+}
+
 /// Two schedulers holding different content for one id (one of them restarted with an edited
 /// file): one run per fire, made with the version stored last.
 #[tokio::test]

@@ -399,3 +399,70 @@ fn a_rename_keeps_the_campaign_current() {
     assert_eq!(current.len(), 1);
     assert_eq!(current[0].campaign.id.as_str(), "digest");
 }
+
+/// A scheduler sees fires in `(lower, now]` windows whose bounds fall anywhere: across every
+/// DST change of the sample, splitting a night into windows at any instant gives exactly the
+/// fires of the whole night (none lost, none twice), and `next_fires` from any instant agrees.
+#[test]
+fn fires_do_not_depend_on_where_a_scheduler_splits_its_windows() {
+    let cases = [
+        (
+            "Europe/Berlin",
+            "2026-10-24T20:00:00Z",
+            "2026-10-25T06:00:00Z",
+        ),
+        (
+            "Europe/Berlin",
+            "2026-03-28T20:00:00Z",
+            "2026-03-29T06:00:00Z",
+        ),
+        (
+            "Australia/Lord_Howe",
+            "2026-04-04T10:00:00Z",
+            "2026-04-04T20:00:00Z",
+        ),
+        (
+            "Australia/Lord_Howe",
+            "2026-10-03T10:00:00Z",
+            "2026-10-03T20:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-11-01T02:00:00Z",
+            "2026-11-01T10:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-03-08T02:00:00Z",
+            "2026-03-08T10:00:00Z",
+        ),
+    ];
+    let expressions = [
+        "0,30 1-3 * * *",
+        "*/7 * * * *",
+        "30 2 * * *",
+        "*/15 1,2 * * *",
+        "45 1 * * *",
+        "0 * * * *",
+        "15 2,3 * * *",
+    ];
+    for (zone, from, to) in cases {
+        for expression in expressions {
+            let c = campaign(expression, zone);
+            let whole = all(&c, from, to);
+            let (from, to) = (at(from), at(to));
+            let mut split = from + TimeDelta::minutes(3);
+            while split < to {
+                let mut pieces = c.fires_between(from, split, 10_000);
+                pieces.extend(c.fires_between(split, to, 10_000));
+                assert_eq!(pieces, whole, "{expression} in {zone} split at {split}");
+                let next = c.next_fires(split, 1);
+                let expected = whole.iter().find(|f| **f > split).copied();
+                if let Some(expected) = expected {
+                    assert_eq!(next, vec![expected], "{expression} in {zone} at {split}");
+                }
+                split += TimeDelta::minutes(7);
+            }
+        }
+    }
+}
