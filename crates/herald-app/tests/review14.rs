@@ -605,6 +605,72 @@ async fn a_restart_whose_first_directory_scan_fails_still_catches_up() {
     );
 }
 
+/// A scheduler killed in the middle of a fire's expansion (the run created, its audience not
+/// wholly inserted) and restarted a day later, on time for the next fire. README: such a run
+/// "older than the look-back" is "cancel[led] … (never sent late)", and the existing
+/// `a_fire_recorded_before_a_crash_is_expanded_in_time_or_never` promises the stale run does
+/// not hold the next fire. Under `overlap: skip` (the default) the next fire must still run.
+#[tokio::test]
+async fn a_stale_half_expanded_run_does_not_hold_the_next_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"0 10 * * *\", timezone: Etc/UTC }",
+        None,
+    );
+    let stores = stores_of(&settings).await;
+    set_of(dir.path())
+        .step(&stores, &settings, at("2026-06-01T09:00:00Z"))
+        .await
+        .unwrap();
+    let version = stores.fires().campaign("hourly").await.unwrap().unwrap();
+    let stale = RunId::parse("hourly@2026-06-01T10:00:00Z").unwrap();
+    // What a scheduler killed mid-expansion left: the record and the run, no total.
+    stores
+        .fires()
+        .record_fire(&FireRecord {
+            campaign: "hourly".into(),
+            fire: at("2026-06-01T10:00:00Z"),
+            outcome: FireOutcome::Run(stale.clone()),
+            hash: version.hash.clone(),
+            recorded_at: at("2026-06-01T10:00:01Z"),
+        })
+        .await
+        .unwrap();
+    stores
+        .runs()
+        .create_run(
+            &herald_store::NewRun {
+                run: stale.clone(),
+                campaign: herald_core::CampaignId::parse("hourly").unwrap(),
+                purpose: herald_core::Purpose::Transactional,
+                source: dir.path().join("c.yaml").display().to_string(),
+                sender: Some("main".into()),
+                campaign_text: Some(version.text.clone()),
+                at_least_once: false,
+                audience_sha256: None,
+            },
+            at("2026-06-01T10:00:01Z"),
+        )
+        .await
+        .unwrap();
+    // Restarted a day later, 30 s after the next fire.
+    let mut restarted = set_of(dir.path());
+    for now in ["2026-06-02T10:00:30Z", "2026-06-02T10:00:32Z"] {
+        restarted.step(&stores, &settings, at(now)).await.unwrap();
+    }
+    let records = fires(&stores).await;
+    assert_eq!(
+        outcomes(&records),
+        vec![ran("2026-06-01T10:00:00Z"), ran("2026-06-02T10:00:00Z"),],
+        "the next fire was held by a run past its look-back"
+    );
+    assert_eq!(
+        stores.runs().run(&stale).await.unwrap().unwrap().state,
+        herald_store::RunState::Cancelled
+    );
+}
+
 /// Two schedulers holding different content for one id (one of them restarted with an edited
 /// file): one run per fire, made with the version stored last.
 #[tokio::test]
