@@ -671,6 +671,86 @@ async fn a_stale_half_expanded_run_does_not_hold_the_next_fire() {
     );
 }
 
+/// The store's clock stepping back a minute (a Redis failover to a server whose clock is
+/// behind) right after a fire: stepping through the repeated minute makes no second record or
+/// run of that fire, and the next fire still runs once.
+#[tokio::test]
+async fn a_store_clock_stepping_back_never_fires_a_fire_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"*/5 * * * *\", timezone: Etc/UTC, overlap: allow }",
+        None,
+    );
+    let stores = stores_of(&settings).await;
+    let mut set = set_of(dir.path());
+    set.step(&stores, &settings, at("2026-06-01T09:50:00Z"))
+        .await
+        .unwrap();
+    set.step(&stores, &settings, at("2026-06-01T10:00:10Z"))
+        .await
+        .unwrap();
+    step_through(
+        &mut set,
+        &stores,
+        &settings,
+        "2026-06-01T09:59:10Z",
+        "2026-06-01T10:05:10Z",
+        TimeDelta::seconds(20),
+    )
+    .await;
+    // 09:55 passed unseen before 10:00:10 (superseded by 10:00 under `catch_up: latest`).
+    assert_eq!(
+        outcomes(&fires(&stores).await),
+        vec![
+            ("2026-06-01T09:55:00Z".to_owned(), "superseded".to_owned()),
+            ran("2026-06-01T10:00:00Z"),
+            ran("2026-06-01T10:05:00Z")
+        ]
+    );
+    assert_eq!(stores.runs().runs().await.unwrap().len(), 2);
+}
+
+/// Down for three hours with a minutely campaign under `catch_up: latest`: one step records
+/// the 100 newest missed fires superseded and runs the newest (README: "At most the 100 newest
+/// missed fires are recorded per step"); the next step records nothing more and makes no run
+/// for the older fires it did not record.
+#[tokio::test]
+async fn a_long_outage_records_at_most_one_hundred_misses_and_runs_only_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = project(
+        dir.path(),
+        "{ cron: \"* * * * *\", timezone: Etc/UTC, overlap: allow }",
+        None,
+    );
+    let stores = stores_of(&settings).await;
+    let mut set = set_of(dir.path());
+    set.step(&stores, &settings, at("2026-06-01T09:00:30Z"))
+        .await
+        .unwrap();
+    set.step(&stores, &settings, at("2026-06-01T12:00:30Z"))
+        .await
+        .unwrap();
+    set.step(&stores, &settings, at("2026-06-01T12:00:40Z"))
+        .await
+        .unwrap();
+    let records = fires(&stores).await;
+    assert_eq!(records.len(), 101);
+    assert_eq!(
+        records.last().map(|r| r.outcome.clone()),
+        Some(FireOutcome::Run(
+            RunId::parse("hourly@2026-06-01T12:00:00Z").unwrap()
+        ))
+    );
+    assert!(
+        records[..100]
+            .iter()
+            .all(|r| r.outcome == FireOutcome::Skipped(herald_store::FireSkip::Superseded))
+    );
+    assert_eq!(records[0].fire, at("2026-06-01T10:20:00Z"));
+    assert_eq!(stores.runs().runs().await.unwrap().len(), 1);
+}
+
 /// Two schedulers holding different content for one id (one of them restarted with an edited
 /// file): one run per fire, made with the version stored last.
 #[tokio::test]
