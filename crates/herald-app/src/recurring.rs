@@ -100,6 +100,8 @@ pub struct CampaignSet {
     /// Campaigns whose last attempt failed, with the message said (said again only when it
     /// changes).
     failing: BTreeMap<PathBuf, String>,
+    /// Whether a scan of the directory has succeeded.
+    scanned: bool,
 }
 
 impl CampaignSet {
@@ -115,6 +117,7 @@ impl CampaignSet {
             not_before: BTreeMap::new(),
             fallbacks: BTreeMap::new(),
             failing: BTreeMap::new(),
+            scanned: false,
         }
     }
 
@@ -208,7 +211,9 @@ impl CampaignSet {
         {
             return Vec::new();
         }
-        let first = self.last_scan.is_none();
+        // The first scan that succeeds loads what was there all along: only campaigns that
+        // appear in a later one came (back) now.
+        let first = !self.scanned;
         self.last_scan = Some(now);
         let before: Vec<String> = dir
             .current()
@@ -222,6 +227,7 @@ impl CampaignSet {
                 return Vec::new();
             }
         };
+        self.scanned = true;
         let mut events = Vec::new();
         for event in found {
             match event {

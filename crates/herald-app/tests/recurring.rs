@@ -439,8 +439,10 @@ async fn overlap_holds_across_many_skipped_fires() {
             .unwrap();
     }
     let records = fires(&stores).await;
-    assert_eq!(records.len(), 62);
-    let first = herald_core::RunId::parse("hourly@2026-06-01T10:00:00Z").unwrap();
+    // 09:59 (a fire within a minute before the campaign was first stored is on time), then
+    // every minute from 10:00 to 11:01.
+    assert_eq!(records.len(), 63);
+    let first = herald_core::RunId::parse("hourly@2026-06-01T09:59:00Z").unwrap();
     assert_eq!(records[0].outcome, FireOutcome::Run(first.clone()));
     for record in &records[1..] {
         assert_eq!(

@@ -16,9 +16,12 @@
 //!   would expire on arrival), or [`DEFAULT_LOOK_BACK`] without one;
 //! - the newest recorded fire: nothing at or before it is ever looked at again, which is also
 //!   why a store may drop old records;
-//! - the instant the campaign's current version was stored: a new campaign never fires for an
-//!   instant before Herald knew it, and an edited one never fires its new content for an
-//!   instant before the edit (a fire uses the version current when it is made);
+//! - while no fire of the campaign is recorded, [`ON_TIME`] before the instant its version was
+//!   stored: a new campaign never fires for an instant well before Herald knew it (a campaign
+//!   first run a few seconds after its first fire, as by a system cron calling `herald run
+//!   --until-idle`, still makes it). Once fires are recorded, an edit changes nothing here: a
+//!   fire due after a restart uses the version current when it is made, so saving a file a
+//!   second before a fire, or deploying a second after it, never loses that fire;
 //! - the instant the campaign came back into the scheduler's set, if it left it (a file
 //!   removed and put back does not fire for the time it was out).
 //!
@@ -74,16 +77,19 @@ pub fn look_back(campaign: &Campaign) -> TimeDelta {
 }
 
 /// Pure: the fires of `campaign` due at `now` (see the module doc), given the newest recorded
-/// fire and the instant the campaign's current version was stored.
+/// fire, the instant the campaign's version was stored (used only while no fire is recorded)
+/// and the instant it came back into the scheduler's set, if it left it.
 pub fn due(
     campaign: &Campaign,
     newest_recorded: Option<DateTime<Utc>>,
     known_since: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Due {
-    let mut lower = known_since.max(now - look_back(campaign));
-    if let Some(newest) = newest_recorded {
-        lower = lower.max(newest);
+    let floor = newest_recorded.unwrap_or(known_since - ON_TIME);
+    let mut lower = floor.max(now - look_back(campaign));
+    if let Some(not_before) = not_before {
+        lower = lower.max(not_before);
     }
     if lower >= now {
         return Due::default();
@@ -194,8 +200,13 @@ pub async fn tick<S: Stores>(
         .await?
         .into_iter()
         .next();
-    let since = not_before.map_or(stored.stored_at, |at| at.max(stored.stored_at));
-    let due = due(held.campaign, newest.as_ref().map(|r| r.fire), since, now);
+    let due = due(
+        held.campaign,
+        newest.as_ref().map(|r| r.fire),
+        stored.stored_at,
+        not_before,
+        now,
+    );
     let mut tick = Tick::default();
     let Some(fire) = due.run else {
         for (fire, skip) in due.skipped {
@@ -235,9 +246,18 @@ pub async fn tick<S: Stores>(
     let mut outcome = FireOutcome::Run(held.campaign.run_of_fire(fire));
     if held.campaign.schedule.overlap == Overlap::Skip
         && let Some(previous) = previous_run(stores, id.as_str()).await?
-        && pending(stores, &previous).await?
     {
-        outcome = FireOutcome::Skipped(FireSkip::Overlap { previous });
+        // A previous run a crash left unexpanded is finished (or, past the look-back,
+        // cancelled) first: a stale one must not hold this fire.
+        if let Some(record) = stores.runs().run(&previous).await?
+            && record.total.is_none()
+            && record.state != herald_store::RunState::Cancelled
+        {
+            finish(stores, held, &previous, now, &mut tick).await?;
+        }
+        if pending(stores, &previous).await? {
+            outcome = FireOutcome::Skipped(FireSkip::Overlap { previous });
+        }
     }
     let record = fire_record(held, fire, outcome, now);
     let (stored, kept) = stores.fires().record_fire(&record).await?;

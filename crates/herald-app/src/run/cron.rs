@@ -34,10 +34,9 @@ pub(super) async fn run_recurring(
         },
     };
     let stores = &*session.stores;
-    retrying(stores, &path, || {
-        register(stores, held, session.clock.now())
-    })
-    .await?;
+    // Registered, like every fire, on the store's clock.
+    let registered_at = crate::recurring::store_now(stores).await?;
+    retrying(stores, &path, || register(stores, held, registered_at)).await?;
     let mut last: Option<RunReport> = None;
     let mut wake_on = session.shutdown.clone();
     loop {
@@ -112,10 +111,13 @@ pub(super) async fn run_recurring(
                 already_expanded: true,
             },
         };
+        // The worker reads this process's clock: the next fire (a store-clock instant) is
+        // turned into the same moment on it, so clocks that disagree neither stop the run
+        // early nor spin.
         let stop_at = if session.options.until_idle {
             None
         } else {
-            next_fire
+            next_fire.map(|fire| session.clock.now() + (fire - now))
         };
         let report = session
             .work_run(
