@@ -4,85 +4,15 @@
 //! (`overlap`), and a campaign directory edited into an invalid file (the old version keeps
 //! firing).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use herald_app::recurring::{CampaignSet, Event};
-use herald_app::schedule::CampaignFile;
-use herald_app::{AnyStores, Settings, open_store};
 use herald_store::{Deliveries, FireOutcome, FireRecord, FireSkip, Fires, Runs, Stores};
 use herald_testkit::redis::RedisServer;
 
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-const PEOPLE: usize = 4;
-
-/// A project in `dir`: an audience of [`PEOPLE`], the campaign `c.yaml` of `schedule` (a YAML
-/// flow mapping), and a config whose `main` sender is an outbox, with the store `store` (a
-/// `[store]` line; SQLite in `dir` when `None`).
-fn project(dir: &Path, schedule: &str, store: Option<String>) -> Settings {
-    let mut csv = String::from("id,phone,timezone\n");
-    for i in 0..PEOPLE {
-        writeln!(csv, "p{i},+7 916 {:07},Etc/UTC", 4_000_000 + i).unwrap();
-    }
-    std::fs::write(dir.join("people.csv"), csv).unwrap();
-    std::fs::write(dir.join("c.yaml"), campaign(schedule)).unwrap();
-    let store =
-        store.unwrap_or_else(|| format!("sqlite = \"{}\"", dir.join("herald.db").display()));
-    let config = format!(
-        "[store]\n{store}\n[senders.main]\nchannel = \"outbox\"\npath = \"{}\"\nper_second = 1000\n",
-        dir.join("outbox.jsonl").display()
-    );
-    std::fs::write(dir.join("herald.toml"), config).unwrap();
-    Settings::load(Some(&dir.join("herald.toml")), &BTreeMap::new()).unwrap()
-}
-
-fn campaign(schedule: &str) -> String {
-    format!(
-        "id: hourly\npurpose: transactional\naudience: {{ source: people.csv }}\n\
-         template: {{ name: notice, language: en }}\nschedule: {schedule}\n"
-    )
-}
-
-async fn stores_of(settings: &Settings) -> AnyStores {
-    open_store(settings, &BTreeMap::new()).await.unwrap()
-}
-
-fn set_of(dir: &Path) -> CampaignSet {
-    let file = CampaignFile::load(&dir.join("c.yaml"), at("2026-06-01T00:00:00Z")).unwrap();
-    CampaignSet::new(vec![file], None)
-}
-
-/// Every fire record of the campaign, oldest first.
-async fn fires(stores: &AnyStores) -> Vec<FireRecord> {
-    let mut all = stores.fires().fires("hourly", 1_000).await.unwrap();
-    all.reverse();
-    all
-}
-
-fn outcomes(records: &[FireRecord]) -> Vec<(String, String)> {
-    records
-        .iter()
-        .map(|r| {
-            let what = match &r.outcome {
-                FireOutcome::Run(run) => format!("run {run}"),
-                FireOutcome::Skipped(skip) => skip.as_str().to_owned(),
-            };
-            (
-                r.fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                what,
-            )
-        })
-        .collect()
-}
-
-fn pair(fire: &str, what: &str) -> (String, String) {
-    (fire.to_owned(), what.to_owned())
-}
+mod common;
+use common::*;
 
 /// Down over three fires, then restarted: `latest` makes one run (the newest missed fire) and
 /// records the two older ones superseded; `none` makes none and records all three missed.
@@ -112,7 +42,6 @@ async fn restarted_after_three_fires(store: impl Fn(&Path) -> Option<String>) {
             "{{ cron: \"0 * * * *\", timezone: Etc/UTC, expires_after: 1d, catch_up: {catch_up}, overlap: allow }}"
         );
         let settings = project(dir.path(), &schedule, store(dir.path()));
-        init(&settings).await;
         {
             let stores = stores_of(&settings).await;
             let mut first = set_of(dir.path());
@@ -214,7 +143,6 @@ async fn two_schedulers(store: impl Fn(&Path) -> Option<String>) {
         "{ cron: \"*/30 * * * *\", timezone: Etc/UTC, expires_after: 1d, overlap: allow }",
         store(dir.path()),
     );
-    init(&settings).await;
     let (a, b) = (stores_of(&settings).await, stores_of(&settings).await);
     let (mut first, mut second) = (set_of(dir.path()), set_of(dir.path()));
     let start = at("2026-06-01T09:45:00Z");
@@ -255,18 +183,6 @@ async fn two_schedulers(store: impl Fn(&Path) -> Option<String>) {
         );
     }
     assert_eq!(inserted, 6 * PEOPLE as u64);
-}
-
-async fn init(settings: &Settings) {
-    if settings_use_redis(settings) {
-        herald_app::init_store(settings, &BTreeMap::new())
-            .await
-            .unwrap();
-    }
-}
-
-fn settings_use_redis(settings: &Settings) -> bool {
-    settings.store.redis.is_some()
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 //! a fire made with the version current when it is made, `herald run --until-idle` idempotent.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,83 +19,8 @@ use herald_store::{Deliveries, FireOutcome, FireRecord, Fires, Runs, StoreTime, 
 use herald_testkit::TokioClock;
 use herald_testkit::redis::RedisServer;
 
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-const PEOPLE: usize = 4;
-
-fn campaign(schedule: &str) -> String {
-    format!(
-        "id: hourly\npurpose: transactional\naudience: {{ source: people.csv }}\n\
-         template: {{ name: notice, language: en }}\nschedule: {schedule}\n"
-    )
-}
-
-/// A project in `dir` (audience, `c.yaml` of `schedule`, an outbox sender, the store: SQLite
-/// in `dir` unless `store` names another `[store]` line).
-fn project(dir: &Path, schedule: &str, store: Option<String>) -> Settings {
-    let mut csv = String::from("id,phone,timezone\n");
-    for i in 0..PEOPLE {
-        writeln!(csv, "p{i},+7 916 {:07},Etc/UTC", 4_000_000 + i).unwrap();
-    }
-    std::fs::write(dir.join("people.csv"), csv).unwrap();
-    std::fs::write(dir.join("c.yaml"), campaign(schedule)).unwrap();
-    let store =
-        store.unwrap_or_else(|| format!("sqlite = \"{}\"", dir.join("herald.db").display()));
-    let config = format!(
-        "[store]\n{store}\n[senders.main]\nchannel = \"outbox\"\npath = \"{}\"\nper_second = 1000\n",
-        dir.join("outbox.jsonl").display()
-    );
-    std::fs::write(dir.join("herald.toml"), config).unwrap();
-    Settings::load(Some(&dir.join("herald.toml")), &BTreeMap::new()).unwrap()
-}
-
-async fn stores_of(settings: &Settings) -> AnyStores {
-    if settings.store.redis.is_some() {
-        herald_app::init_store(settings, &BTreeMap::new())
-            .await
-            .unwrap();
-    }
-    open_store(settings, &BTreeMap::new()).await.unwrap()
-}
-
-fn set_of(dir: &Path) -> CampaignSet {
-    let file = CampaignFile::load(&dir.join("c.yaml"), at("2026-01-01T00:00:00Z")).unwrap();
-    CampaignSet::new(vec![file], None)
-}
-
-/// A campaign directory `dir/campaigns` holding the audience and `c.yaml`.
-fn campaigns_dir(dir: &Path) -> std::path::PathBuf {
-    let campaigns = dir.join("campaigns");
-    std::fs::create_dir(&campaigns).unwrap();
-    std::fs::copy(dir.join("people.csv"), campaigns.join("people.csv")).unwrap();
-    std::fs::copy(dir.join("c.yaml"), campaigns.join("c.yaml")).unwrap();
-    campaigns
-}
-
-/// Every fire record of `hourly`, oldest first.
-async fn fires(stores: &AnyStores) -> Vec<FireRecord> {
-    let mut all = stores.fires().fires("hourly", 1_000).await.unwrap();
-    all.reverse();
-    all
-}
-
-fn outcomes(records: &[FireRecord]) -> Vec<(String, String)> {
-    records
-        .iter()
-        .map(|r| {
-            let what = match &r.outcome {
-                FireOutcome::Run(run) => format!("run {run}"),
-                FireOutcome::Skipped(skip) => skip.as_str().to_owned(),
-            };
-            (
-                r.fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                what,
-            )
-        })
-        .collect()
-}
+mod common;
+use common::*;
 
 fn ran(fire: &str) -> (String, String) {
     (fire.to_owned(), format!("run hourly@{fire}"))

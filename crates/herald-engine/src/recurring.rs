@@ -208,41 +208,19 @@ pub async fn tick<S: Stores>(
         now,
     );
     let mut tick = Tick::default();
-    let Some(fire) = due.run else {
-        for (fire, skip) in due.skipped {
-            if !record(
-                stores,
-                held,
-                fire,
-                FireOutcome::Skipped(skip),
-                now,
-                &mut tick,
-            )
-            .await?
-            {
-                return Ok(tick);
-            }
+    for (fire, skip) in due.skipped {
+        let skipped = FireOutcome::Skipped(skip);
+        if !record(stores, held, fire, skipped, now, &mut tick).await? {
+            return Ok(tick);
         }
+    }
+    let Some(fire) = due.run else {
         // Nothing new fires: finish the newest run if a crash left it unexpanded.
         if let Some(newest) = newest {
             resume(stores, held, &newest, now, &mut tick).await?;
         }
         return Ok(tick);
     };
-    for (fire, skip) in due.skipped {
-        if !record(
-            stores,
-            held,
-            fire,
-            FireOutcome::Skipped(skip),
-            now,
-            &mut tick,
-        )
-        .await?
-        {
-            return Ok(tick);
-        }
-    }
     let mut outcome = FireOutcome::Run(held.campaign.run_of_fire(fire));
     if held.campaign.schedule.overlap == Overlap::Skip
         && let Some(previous) = previous_run(stores, id.as_str()).await?
