@@ -150,3 +150,41 @@ fn scheduler_needs_files_or_a_directory_and_refuses_a_missing_directory() {
         stderr(&out)
     );
 }
+
+/// `herald serve --campaigns DIR`: a one-off campaign dropped in the directory while it serves
+/// is scheduled and sent by its worker, each recipient once; SIGTERM stops both.
+#[test]
+fn serve_watches_a_directory_and_sends_what_is_dropped_in() {
+    let dir = project();
+    let d = dir.path();
+    let serve = herald_cmd(d, &["serve", "--campaigns", "campaigns"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    fs::write(
+        d.join("campaigns/once.yaml"),
+        campaign("once", "{ at: 2026-01-01T00:00, in: Etc/UTC }"),
+    )
+    .unwrap();
+    let sent = || {
+        fs::read_to_string(d.join("outbox.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_for("the dropped-in campaign sent", || sent() == 3);
+    let killed = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = serve.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sent(), 3, "each recipient once");
+    assert!(
+        status_table(d).contains("once@2026-01-01T00:00"),
+        "{}",
+        status_table(d)
+    );
+}
