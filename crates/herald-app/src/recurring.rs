@@ -14,6 +14,7 @@
 //! audience changed under an unfinished run, say) does not keep the others from being
 //! scheduled: it is logged and tried again at the next step.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -416,27 +417,37 @@ impl CampaignSet {
             .campaign(&id)
             .await
             .map_err(|e| classify(&path, ExpandError::Store(e)))?;
-        let current = match stored {
-            Some(version) if version.hash != file.hash => {
-                match stored_version(&file.path, &version, settings, now) {
-                    Ok(current) => current,
-                    Err(message) => {
-                        return Err(Failure::User(format!(
-                            "{path}: campaign {id}: the version stored by another scheduler \
-                             ({}, SHA-256 {}) cannot be used here: {message}",
-                            version.source, version.hash
-                        )));
-                    }
+        let Some(stored) = stored else {
+            return Err(Failure::User(format!(
+                "{path}: campaign {id}: no version stored (registered and gone since?)"
+            )));
+        };
+        let current = if stored.hash == file.hash {
+            Cow::Borrowed(file)
+        } else {
+            match stored_version(&file.path, &stored, settings, now) {
+                Ok(current) => Cow::Owned(current),
+                Err(message) => {
+                    return Err(Failure::User(format!(
+                        "{path}: campaign {id}: the version stored by another scheduler \
+                         ({}, SHA-256 {}) cannot be used here: {message}",
+                        stored.source, stored.hash
+                    )));
                 }
             }
-            _ => file.clone(),
         };
         let (sender, _) = current.sender(settings).map_err(Failure::from)?;
         let source = current.path.display().to_string();
         let not_before = self.not_before.get(&id).copied();
-        let tick = tick(stores, held(&current, &source, &sender), not_before, now)
-            .await
-            .map_err(|e| classify(&path, e))?;
+        let tick = tick(
+            stores,
+            held(&current, &source, &sender),
+            &stored,
+            not_before,
+            now,
+        )
+        .await
+        .map_err(|e| classify(&path, e))?;
         for record in tick.recorded {
             tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?record.outcome, "fire recorded");
             events.push(Event::Fired(record));

@@ -161,11 +161,10 @@ pub struct Tick {
     pub expanded: Option<(RunId, Expansion)>,
 }
 
-/// Decides, records and expands the fires of `held` due at `now` (see the module doc). The
-/// store must hold a version of the campaign ([`register`]), and a fire uses the one stored:
-/// `held` must be it (the caller reads the stored version and holds that one), or, when
-/// another scheduler registered other content in between, nothing fires here this time (`Ok`
-/// with an empty tick, logged). No fire at or before `not_before` is made (a campaign that
+/// Decides, records and expands the fires of `held` due at `now` (see the module doc). A fire
+/// uses the version the store holds: the caller reads it (`stored`, which also bounds a
+/// campaign with no fire yet by when it was stored) and holds that content; `held` of other
+/// content fires nothing (`Ok` with an empty tick, logged). No fire at or before `not_before` is made (a campaign that
 /// came back into a scheduler's set, such as a file removed and put back, does not fire for
 /// the time it was out).
 ///
@@ -175,22 +174,18 @@ pub struct Tick {
 pub async fn tick<S: Stores>(
     stores: &S,
     held: Held<'_>,
+    stored: &CampaignVersion,
     not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Tick, ExpandError> {
     let id = &held.campaign.id;
-    let Some(stored) = stores.fires().campaign(id.as_str()).await? else {
-        return Err(ExpandError::Store(herald_store::StoreError::NotFound(
-            format!("campaign {id}: no version registered"),
-        )));
-    };
-    if stored.hash != held.hash {
+    if stored.campaign != id.as_str() || stored.hash != held.hash {
         tracing::warn!(
             campaign = %id,
             stored_hash = %stored.hash,
             stored_source = %stored.source,
             held_hash = held.hash,
-            "another scheduler registered other content for this campaign since it was read"
+            "the campaign held is not the version stored: nothing fires from it"
         );
         return Ok(Tick::default());
     }

@@ -332,7 +332,7 @@ impl Fires for RedisFires {
         let (stored, text): (i64, String) = run_script(&self.conn, &call).await?;
         let now = decode(&record.campaign, &fire, &text)?;
         if stored == 1 {
-            tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?now.outcome, "fire recorded");
+            tracing::debug!(campaign = %record.campaign, fire = %record.fire, outcome = ?now.outcome, "fire recorded");
         }
         Ok((stored == 1, now))
     }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use herald_engine::expand::{ExpandError, Expansion, RunSource};
 use herald_engine::recurring::{Held, pending_runs, register, tick};
-use herald_store::{RunCounts, Runs, StoreError, Stores};
+use herald_store::{Fires, RunCounts, Runs, StoreError, Stores};
 
 use super::session::Session;
 use super::{Ending, ProgressView, RunReport};
@@ -45,7 +45,17 @@ pub(super) async fn run_recurring(
         }
         // Timed by the store's clock, as every scheduler's fires are.
         let now = crate::recurring::store_now(stores).await?;
-        let fired = retrying(stores, &path, || tick(stores, held, None, now)).await?;
+        let fired = retrying(stores, &path, || async {
+            // Another scheduler may hold other content for this id: then it fires, not this.
+            match stores.fires().campaign(file.campaign.id.as_str()).await? {
+                Some(stored) => tick(stores, held, &stored, None, now).await,
+                None => Err(ExpandError::Store(StoreError::NotFound(format!(
+                    "campaign {}: no version stored",
+                    file.campaign.id
+                )))),
+            }
+        })
+        .await?;
         for record in &fired.recorded {
             tracing::info!(campaign = %record.campaign, fire = %record.fire, outcome = ?record.outcome, "fire recorded");
         }
